@@ -1,0 +1,103 @@
+# overstapd — build, run, test.
+#
+#   make            build the daemon, the clients and the unit tests into build/
+#   make run        set up everything (packages, PostgreSQL, PKI) and run the daemon
+#   make test       set up everything, then every unit and integration test,
+#                   on a normal and an ASan+UBSan build
+#   make help       list the targets
+#
+# B is the build directory; `make asan` builds the same tree into build/asan
+# with the sanitizers on.
+
+B        ?= build
+SAN      ?=
+CC       ?= cc
+PKGS     := libevent libevent_openssl libpq openssl libprotobuf-c inih jansson
+CFLAGS   := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g \
+            -fno-omit-frame-pointer $(SAN) -MMD -MP \
+            -Idaemon -Iclients/lib -I$(B)/gen \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS  := $(SAN)
+LIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lm
+TESTLIBS := $(LIBS) $(shell pkg-config --libs cunit 2>/dev/null)
+
+PROTO_C  := $(B)/gen/overstap.pb-c.c
+PROTO_H  := $(B)/gen/overstap.pb-c.h
+PROTO_O  := $(B)/obj/gen/overstap.pb-c.o
+
+# The daemon: every daemon/*.c; main.c only in the daemon binary itself.
+DAEMON_SRC  := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_O    := $(DAEMON_SRC:%.c=$(B)/obj/%.o) $(PROTO_O)
+# The client library a school-system vendor could link.
+CLIENTLIB_O := $(patsubst %.c,$(B)/obj/%.o,$(wildcard clients/lib/*.c))
+CLIENTS     := $(patsubst clients/%.c,$(B)/%,$(wildcard clients/*.c))
+# Unit tests: one CUnit binary per tests/unit/test_*.c.
+UNIT_TESTS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+
+.PHONY: all run test unit integration asan bench demo deps clean help
+all: $(B)/overstapd $(CLIENTS) $(UNIT_TESTS)
+
+help:
+	@echo "make          build daemon, clients and unit tests into build/"
+	@echo "make run      install packages, set up PostgreSQL and PKI under var/, run overstapd"
+	@echo "make test     the same set-up, then unit + integration tests (normal and ASan/UBSan)"
+	@echo "make unit     build and run the CUnit suites only"
+	@echo "make asan     build everything with -fsanitize=address,undefined into build/asan"
+	@echo "make bench    the benchmark of bench/ (writes bench/results.md)"
+	@echo "make demo     play a school year for region 39, leave daemon and dashboard running"
+	@echo "make deps     install the Debian packages the build and tests need"
+	@echo "make clean    remove build/ (var/ keeps the database and the PKI)"
+
+deps:
+	@bash scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@bash scripts/run.sh
+
+test: deps
+	@bash scripts/test.sh
+
+unit: $(UNIT_TESTS)
+	@bash scripts/unit.sh $(B)
+
+integration: all
+	@bash scripts/integration.sh $(B)
+
+asan:
+	@$(MAKE) --no-print-directory B=build/asan SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bash scripts/bench.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@bash scripts/demo.sh
+
+clean:
+	rm -rf build
+
+$(PROTO_C) $(PROTO_H): proto/overstap.proto
+	@mkdir -p $(B)/gen
+	protoc-c --proto_path=proto --c_out=$(B)/gen proto/overstap.proto
+
+$(B)/obj/gen/%.o: $(B)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/obj/%.o: %.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/overstapd: $(B)/obj/daemon/main.o $(DAEMON_O)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/%: $(B)/obj/clients/%.o $(CLIENTLIB_O) $(PROTO_O) $(B)/obj/daemon/frame.o $(B)/obj/daemon/overstap.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(DAEMON_O) $(CLIENTLIB_O)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TESTLIBS)
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

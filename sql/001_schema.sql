@@ -1,0 +1,121 @@
+-- 001_schema.sql — the whole store of overstapd.
+--
+-- Reference data (regions, gemeenten, vo schools); personal data (pupil) kept
+-- apart from the append-only event log and the current state per pupil and
+-- cohort, which refer to it by a surrogate key; alert queues; deadline sweeps.
+-- Applied by `overstapd --migrate` (and at start-up), recorded in
+-- schema_migrations by the daemon.
+
+-- ---- reference data -------------------------------------------------------
+CREATE TABLE region (
+    code text PRIMARY KEY CHECK (code ~ '^[0-9]{2}$'),   -- RMC region, '39'
+    naam text NOT NULL
+);
+
+CREATE TABLE gemeente (
+    code   text PRIMARY KEY CHECK (code ~ '^GM[0-9]{4}$'),
+    naam   text NOT NULL,
+    region text REFERENCES region (code)
+);
+
+CREATE TABLE school (
+    code     text PRIMARY KEY CHECK (code ~ '^[0-9]{2}[A-Z]{2}[0-9]{2}$'), -- BRIN + vestiging
+    brin     text NOT NULL CHECK (brin ~ '^[0-9]{2}[A-Z]{2}$'),
+    naam     text NOT NULL,
+    gemeente text REFERENCES gemeente (code),
+    structuur text NOT NULL DEFAULT ''
+);
+
+-- ---- personal data: the only table with PGN, name and birth date ---------
+CREATE TABLE pupil (
+    id          bigserial PRIMARY KEY,
+    pgn         text NOT NULL UNIQUE CHECK (pgn ~ '^[0-9]{9}$'),
+    name        text,
+    birth_date  date,
+    personal_at bigint NOT NULL DEFAULT 0   -- occurred_at of the registration that set them
+);
+
+-- ---- the event log: append-only, one row per accepted event --------------
+CREATE TABLE event (
+    org            text     NOT NULL,   -- sending organisation (certificate CN)
+    event_id       text     NOT NULL,
+    pupil_id       bigint   NOT NULL,
+    cohort         integer  NOT NULL,
+    kind           smallint NOT NULL,
+    occurred_at    bigint   NOT NULL,
+    received_at    bigint   NOT NULL,
+    school         text     NOT NULL,
+    woongemeente   text     NOT NULL DEFAULT '',
+    vo_soort       smallint NOT NULL DEFAULT 0,
+    bestemming     smallint NOT NULL DEFAULT 0,
+    crebo          text     NOT NULL DEFAULT '',
+    mbo_instelling text     NOT NULL DEFAULT '',
+    niveau         smallint NOT NULL DEFAULT 0,
+    leerweg        smallint NOT NULL DEFAULT 0,
+    reason         text     NOT NULL DEFAULT '',
+    PRIMARY KEY (org, event_id)
+);
+CREATE INDEX event_by_pupil ON event (pupil_id, cohort);
+
+-- ---- current state per pupil and cohort ----------------------------------
+-- facts: overstap_state_encode() of the merged state; the other columns are
+-- derived from it (and the calendar) for statistics, sweeps and routing.
+CREATE TABLE pupil_state (
+    pupil_id           bigint   NOT NULL,
+    cohort             integer  NOT NULL,
+    facts              bytea    NOT NULL,
+    status             smallint NOT NULL,
+    registered         boolean  NOT NULL,   -- a vo school registered the pupil
+    left_vo            boolean  NOT NULL,
+    has_ddd            boolean  NOT NULL,
+    vo_school          text     NOT NULL DEFAULT '',
+    vo_soort           smallint NOT NULL DEFAULT 0,
+    woongemeente       text     NOT NULL DEFAULT '',
+    mbo_instelling     text     NOT NULL DEFAULT '',
+    first_aangemeld_at bigint   NOT NULL DEFAULT 0,
+    had_zomerlek       boolean  NOT NULL DEFAULT false,
+    had_niet_gestart   boolean  NOT NULL DEFAULT false,
+    updated_at         bigint   NOT NULL,
+    PRIMARY KEY (pupil_id, cohort)
+);
+CREATE INDEX pupil_state_by_school ON pupil_state (cohort, vo_school);
+CREATE INDEX pupil_state_by_status ON pupil_state (cohort, status);
+
+-- ---- alerts: one durable queue per recipient ------------------------------
+CREATE TABLE alert (
+    id                 bigserial PRIMARY KEY,
+    recipient          text     NOT NULL,   -- rmc:39, vo:25LX00, projectteam:39
+    kind               smallint NOT NULL,
+    pupil_id           bigint,
+    cohort             integer  NOT NULL,
+    region             text     NOT NULL DEFAULT '',
+    vo_school          text     NOT NULL DEFAULT '',
+    woongemeente       text     NOT NULL DEFAULT '',
+    status             smallint NOT NULL DEFAULT 0,
+    mbo_instelling     text     NOT NULL DEFAULT '',
+    crebo              text     NOT NULL DEFAULT '',
+    reason             text     NOT NULL DEFAULT '',
+    raised_at          bigint   NOT NULL,
+    resolves_alert_id  bigint,
+    escalated_alert_id bigint,
+    resolved_at        bigint,              -- open (domain) until resolved
+    escalated_at       bigint,
+    acked_at           bigint,              -- delivered and acknowledged
+    lease_until        bigint,              -- delivered, awaiting ack until then
+    lease_owner        text,
+    deliveries         integer  NOT NULL DEFAULT 0
+);
+-- at most one open alert per (pupil, cohort, kind, recipient)
+CREATE UNIQUE INDEX alert_open_once ON alert (pupil_id, cohort, kind, recipient)
+    WHERE resolved_at IS NULL AND kind IN (1, 2, 3);
+CREATE INDEX alert_queue ON alert (recipient, id) WHERE acked_at IS NULL;
+CREATE INDEX alert_by_pupil ON alert (pupil_id, cohort);
+
+-- ---- deadline sweeps: each (cohort, deadline) runs once -------------------
+CREATE TABLE sweep_run (
+    cohort   integer NOT NULL,
+    deadline text    NOT NULL,
+    ran_at   bigint  NOT NULL,
+    alerts   integer NOT NULL,
+    PRIMARY KEY (cohort, deadline)
+);
