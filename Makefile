@@ -24,10 +24,11 @@ TESTLIBS := $(LIBS) $(shell pkg-config --libs cunit 2>/dev/null)
 PROTO_C  := $(B)/gen/overstap.pb-c.c
 PROTO_H  := $(B)/gen/overstap.pb-c.h
 PROTO_O  := $(B)/obj/gen/overstap.pb-c.o
+MIGRATIONS_C := $(B)/gen/migrations.c
 
 # The daemon: every daemon/*.c; main.c only in the daemon binary itself.
 DAEMON_SRC  := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
-DAEMON_O    := $(DAEMON_SRC:%.c=$(B)/obj/%.o) $(PROTO_O)
+DAEMON_O    := $(DAEMON_SRC:%.c=$(B)/obj/%.o) $(PROTO_O) $(B)/obj/gen/migrations.o
 # The client library a school-system vendor could link.
 CLIENTLIB_O := $(patsubst %.c,$(B)/obj/%.o,$(wildcard clients/lib/*.c))
 CLIENTS     := $(patsubst clients/%.c,$(B)/%,$(wildcard clients/*.c))
@@ -81,6 +82,10 @@ clean:
 $(PROTO_C) $(PROTO_H): proto/overstap.proto
 	@mkdir -p $(B)/gen
 	protoc-c --proto_path=proto --c_out=$(B)/gen proto/overstap.proto
+
+$(MIGRATIONS_C): $(sort $(wildcard sql/*.sql)) scripts/embed-sql.sh
+	@mkdir -p $(B)/gen
+	bash scripts/embed-sql.sh $@ $(sort $(wildcard sql/*.sql))
 
 $(B)/obj/gen/%.o: $(B)/gen/%.c
 	@mkdir -p $(dir $@)

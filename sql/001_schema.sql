@@ -72,6 +72,7 @@ CREATE TABLE pupil_state (
     vo_soort           smallint NOT NULL DEFAULT 0,
     woongemeente       text     NOT NULL DEFAULT '',
     mbo_instelling     text     NOT NULL DEFAULT '',
+    crebo              text     NOT NULL DEFAULT '',
     first_aangemeld_at bigint   NOT NULL DEFAULT 0,
     had_zomerlek       boolean  NOT NULL DEFAULT false,
     had_niet_gestart   boolean  NOT NULL DEFAULT false,
@@ -110,6 +111,10 @@ CREATE UNIQUE INDEX alert_open_once ON alert (pupil_id, cohort, kind, recipient)
     WHERE resolved_at IS NULL AND kind IN (1, 2, 3);
 CREATE INDEX alert_queue ON alert (recipient, id) WHERE acked_at IS NULL;
 CREATE INDEX alert_by_pupil ON alert (pupil_id, cohort);
+-- RMC alerts that may still escalate
+CREATE INDEX alert_escalation ON alert (raised_at)
+    WHERE acked_at IS NULL AND escalated_at IS NULL AND resolved_at IS NULL AND kind IN (1, 2);
+CREATE INDEX alert_lease_owner ON alert (lease_owner) WHERE lease_owner IS NOT NULL AND acked_at IS NULL;
 
 -- ---- deadline sweeps: each (cohort, deadline) runs once -------------------
 CREATE TABLE sweep_run (

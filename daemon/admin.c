@@ -1,0 +1,74 @@
+/* admin.c — AdminRequest from an admin certificate (the role is checked by
+ * session dispatch): set_clock moves the manual clock (refused in system
+ * mode); sweep runs every deadline sweep due at or before a moment.
+ */
+#include "admin.h"
+
+#include <stdio.h>
+
+#include "clock.h"
+#include "log.h"
+#include "overstap.h"
+#include "server.h"
+#include "session.h"
+#include "sweeper.h"
+
+static void reply(struct session *s, uint64_t seq, const char *message, uint32_t alerts)
+{
+	Overstap__V1__Envelope env = OVERSTAP__V1__ENVELOPE__INIT;
+	Overstap__V1__AdminReply r = OVERSTAP__V1__ADMIN_REPLY__INIT;
+	r.message = (char *)message;
+	r.alerts_raised = alerts;
+	env.seq = seq;
+	env.body_case = OVERSTAP__V1__ENVELOPE__BODY_ADMIN_REPLY;
+	env.admin_reply = &r;
+	session_send(s, &env);
+}
+
+static void set_clock(struct session *s, uint64_t seq, int64_t at)
+{
+	char when[32], now[32];
+	clock_format_iso(at, when, sizeof when);
+	if (clock_mode() != CLOCK_MANUAL) {
+		log_warn("admin", "org=%s set_clock refused: clock is in system mode", session_identity(s)->org);
+		session_send_error(s, seq, ERR_PERMISSION_DENIED,
+				   "set_clock needs [clock] mode = manual; this daemon runs on the system clock");
+		return;
+	}
+	if (at < clock_now()) {
+		clock_format_iso(clock_now(), now, sizeof now);
+		char msg[128];
+		snprintf(msg, sizeof msg, "the clock only moves forward: it is %s, asked %s", now, when);
+		session_send_error(s, seq, ERR_BAD_REQUEST, msg);
+		return;
+	}
+	log_info("admin", "org=%s clock=%s", session_identity(s)->org, when);
+	clock_set(at); /* listeners (sweeps, queues) run now */
+	char msg[96];
+	snprintf(msg, sizeof msg, "clock set to %s", when);
+	reply(s, seq, msg, 0);
+}
+
+static void sweep_done(struct session *s, uint64_t seq, bool ok, const char *message, uint32_t alerts)
+{
+	if (ok)
+		reply(s, seq, message, alerts);
+	else
+		session_send_error(s, seq, "INTERNAL", message);
+}
+
+void admin_request(struct server *srv, struct session *s, uint64_t seq, const Overstap__V1__AdminRequest *req)
+{
+	switch (req->op_case) {
+	case OVERSTAP__V1__ADMIN_REQUEST__OP_SET_CLOCK:
+		set_clock(s, seq, req->set_clock->at);
+		return;
+	case OVERSTAP__V1__ADMIN_REQUEST__OP_SWEEP:
+		log_info("admin", "org=%s sweep at=%lld", session_identity(s)->org, (long long)req->sweep->at);
+		sweeper_run_until(srv->sweeper, req->sweep->at, s, seq, sweep_done);
+		return;
+	default:
+		session_send_error(s, seq, "BAD_REQUEST", "AdminRequest without an operation");
+		return;
+	}
+}

@@ -1,0 +1,357 @@
+/* config.c — parses the INI configuration against one table of known keys.
+ *
+ * Owns the defaults (DESIGN §5.1, §5.2, §6) and the validation of every value.
+ * Never opens anything but the config file itself; the callers (main) decide
+ * what to do with an error.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum key_type { T_STRING, T_INT, T_DURATION, T_LOGLEVEL, T_CLOCKMODE, T_TIME, T_MONTHDAY, T_PCT };
+
+struct key {
+	const char *section;
+	const char *name;
+	enum key_type type;
+	size_t offset;
+	int64_t min, max; /* T_INT, T_DURATION (seconds) */
+	int deadline;     /* T_MONTHDAY */
+};
+
+#define OFF(f) offsetof(struct config, f)
+
+static const struct key keys[] = {
+	{ "server", "listen", T_STRING, OFF(listen), 0, 0, 0 },
+	{ "server", "http_listen", T_STRING, OFF(http_listen), 0, 0, 0 },
+	{ "server", "max_frame_bytes", T_INT, OFF(max_frame_bytes), 64, 64 << 20, 0 },
+	{ "server", "max_connections", T_INT, OFF(max_connections), 1, 1000000, 0 },
+	{ "server", "max_inflight_batches", T_INT, OFF(max_inflight_batches), 1, 1024, 0 },
+	{ "server", "instance", T_STRING, OFF(instance), 0, 0, 0 },
+	{ "tls", "cert", T_STRING, OFF(tls_cert), 0, 0, 0 },
+	{ "tls", "key", T_STRING, OFF(tls_key), 0, 0, 0 },
+	{ "tls", "ca", T_STRING, OFF(tls_ca), 0, 0, 0 },
+	{ "tls", "crl", T_STRING, OFF(tls_crl), 0, 0, 0 },
+	{ "database", "conninfo", T_STRING, OFF(conninfo), 0, 0, 0 },
+	{ "database", "commit_delay_ms", T_INT, OFF(commit_delay_ms), 0, 1000, 0 },
+	{ "database", "max_group_events", T_INT, OFF(max_group_events), 1, 200000, 0 },
+	{ "database", "reconnect_max_ms", T_INT, OFF(reconnect_max_ms), 10, 600000, 0 },
+	{ "log", "level", T_LOGLEVEL, OFF(log_level), 0, 0, 0 },
+	{ "clock", "mode", T_CLOCKMODE, OFF(clock_mode), 0, 0, 0 },
+	{ "clock", "start", T_TIME, OFF(clock_start), 0, 0, 0 },
+	{ "calendar", "aanmelddatum", T_MONTHDAY, 0, 0, 0, DEADLINE_AANMELDDATUM },
+	{ "calendar", "zomer", T_MONTHDAY, 0, 0, 0, DEADLINE_ZOMER },
+	{ "calendar", "teldatum", T_MONTHDAY, 0, 0, 0, DEADLINE_TELDATUM },
+	{ "alerts", "ack_timeout", T_DURATION, OFF(ack_timeout), 1, 30 * 86400, 0 },
+	{ "alerts", "escalate_after", T_DURATION, OFF(calendar.escalate_after), 60, 365 * 86400, 0 },
+	{ "targets", "in_beeld_pct", T_PCT, OFF(targets.in_beeld_pct), 0, 0, 0 },
+	{ "targets", "definitief_pct", T_PCT, OFF(targets.definitief_pct), 0, 0, 0 },
+	{ "targets", "ddd_pct", T_PCT, OFF(targets.ddd_pct), 0, 0, 0 },
+	{ "retention", "personal_data_years", T_INT, OFF(personal_data_years), 1, 100, 0 },
+};
+
+void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	strcpy(cfg->listen, "127.0.0.1:7443");
+	strcpy(cfg->http_listen, "127.0.0.1:7480");
+	cfg->max_frame_bytes = 4194304;
+	cfg->max_connections = 20000;
+	cfg->max_inflight_batches = 8;
+	strcpy(cfg->instance, "overstapd");
+	strcpy(cfg->conninfo, "dbname=overstap");
+	cfg->commit_delay_ms = 2;
+	cfg->max_group_events = 20000;
+	cfg->reconnect_max_ms = 5000;
+	cfg->log_level = LOG_INFO;
+	cfg->clock_mode = CLOCK_SYSTEM;
+	rules_calendar_default(&cfg->calendar);
+	cfg->ack_timeout = 300;
+	cfg->targets = (struct targets){ 98.0, 98.0, 97.0 };
+	cfg->personal_data_years = 2;
+}
+
+struct parse_ctx {
+	struct config *cfg;
+	char *err;
+	size_t errlen;
+	bool failed;
+};
+
+static bool parse_int(const char *v, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
+	if (errno || end == v || *end != '\0')
+		return false;
+	*out = x;
+	return true;
+}
+
+/* "300", "300s", "5m", "2h", "7d" → seconds */
+static bool parse_duration(const char *v, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
+	if (errno || end == v || x < 0)
+		return false;
+	int64_t mult = 1;
+	if (*end == 's')
+		end++;
+	else if (*end == 'm')
+		mult = 60, end++;
+	else if (*end == 'h')
+		mult = 3600, end++;
+	else if (*end == 'd')
+		mult = 86400, end++;
+	if (*end != '\0' || x > INT64_MAX / mult)
+		return false;
+	*out = x * mult;
+	return true;
+}
+
+static bool parse_pct(const char *v, double *out)
+{
+	char *end;
+	errno = 0;
+	double x = strtod(v, &end);
+	if (errno || end == v || *end != '\0' || !(x >= 0.0 && x <= 100.0))
+		return false;
+	*out = x;
+	return true;
+}
+
+static int fail(struct parse_ctx *ctx, const char *fmt, const char *section, const char *name,
+		const char *value)
+{
+	snprintf(ctx->err, ctx->errlen, fmt, section, name, value);
+	ctx->failed = true;
+	return 0;
+}
+
+/* targets: "in_beeld_pct.2031 = 99" overrides one cohort's target */
+static int handle_cohort_target(struct parse_ctx *ctx, const char *name, const char *value)
+{
+	static const char *const names[] = { "in_beeld_pct", "definitief_pct", "ddd_pct" };
+	const char *dot = strchr(name, '.');
+	int64_t cohort;
+	double pct;
+	int which = -1;
+	for (int i = 0; i < 3 && dot; i++)
+		if (strlen(names[i]) == (size_t)(dot - name) && strncmp(name, names[i], (size_t)(dot - name)) == 0)
+			which = i;
+	if (which < 0 || !parse_int(dot + 1, &cohort) || cohort < 2000 || cohort > 2200)
+		return fail(ctx, "unknown key [%s] %s%s", "targets", name, "");
+	if (!parse_pct(value, &pct))
+		return fail(ctx, "bad value for [%s] %s: '%s' (a percentage 0..100)", "targets", name, value);
+	struct config *cfg = ctx->cfg;
+	struct cohort_targets *ct = NULL;
+	for (int i = 0; i < cfg->n_cohort_targets; i++)
+		if (cfg->cohort_targets[i].cohort == (uint32_t)cohort)
+			ct = &cfg->cohort_targets[i];
+	if (!ct) {
+		if (cfg->n_cohort_targets == CONFIG_MAX_COHORT_TARGETS)
+			return fail(ctx, "too many cohorts in [%s] %s%s", "targets", name, "");
+		ct = &cfg->cohort_targets[cfg->n_cohort_targets++];
+		ct->cohort = (uint32_t)cohort;
+	}
+	double *slot = which == 0 ? &ct->targets.in_beeld_pct
+		       : which == 1 ? &ct->targets.definitief_pct
+				    : &ct->targets.ddd_pct;
+	*slot = pct;
+	ct->set_mask |= 1u << which;
+	return 1;
+}
+
+static int handle(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *ctx = user;
+	struct config *cfg = ctx->cfg;
+	if (ctx->failed)
+		return 0;
+	const struct key *k = NULL;
+	bool section_known = false;
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		if (strcmp(keys[i].section, section) == 0) {
+			section_known = true;
+			if (strcmp(keys[i].name, name) == 0)
+				k = &keys[i];
+		}
+	}
+	if (!section_known)
+		return fail(ctx, "unknown section [%s]%s%s", section, "", "");
+	if (!k) {
+		if (strcmp(section, "targets") == 0 && strchr(name, '.'))
+			return handle_cohort_target(ctx, name, value);
+		return fail(ctx, "unknown key [%s] %s%s", section, name, "");
+	}
+	void *field = (char *)cfg + k->offset;
+	int64_t x;
+	switch (k->type) {
+	case T_STRING:
+		if (strlen(value) >= CONFIG_STR_MAX)
+			return fail(ctx, "value of [%s] %s is too long%s", section, name, "");
+		strcpy(field, value);
+		return 1;
+	case T_INT:
+		if (!parse_int(value, &x) || x < k->min || x > k->max) {
+			snprintf(ctx->err, ctx->errlen, "bad value for [%s] %s: '%s' (an integer %lld..%lld)",
+				 section, name, value, (long long)k->min, (long long)k->max);
+			ctx->failed = true;
+			return 0;
+		}
+		*(int64_t *)field = x;
+		return 1;
+	case T_DURATION:
+		if (!parse_duration(value, &x) || x < k->min || x > k->max) {
+			snprintf(ctx->err, ctx->errlen,
+				 "bad value for [%s] %s: '%s' (a duration like 300, 5m, 2h, 7d; %llds..%llds)",
+				 section, name, value, (long long)k->min, (long long)k->max);
+			ctx->failed = true;
+			return 0;
+		}
+		*(int64_t *)field = x;
+		return 1;
+	case T_LOGLEVEL:
+		if (!log_level_parse(value, field))
+			return fail(ctx, "bad value for [%s] %s: '%s' (debug, info, warn or error)", section, name, value);
+		return 1;
+	case T_CLOCKMODE:
+		if (strcmp(value, "system") == 0)
+			cfg->clock_mode = CLOCK_SYSTEM;
+		else if (strcmp(value, "manual") == 0)
+			cfg->clock_mode = CLOCK_MANUAL;
+		else
+			return fail(ctx, "bad value for [%s] %s: '%s' (system or manual)", section, name, value);
+		return 1;
+	case T_TIME:
+		if (value[0] == '\0')
+			return 1;
+		if (!clock_parse_iso(value, &cfg->clock_start))
+			return fail(ctx, "bad value for [%s] %s: '%s' (ISO 8601, e.g. 2030-09-01T00:00:00Z)", section, name, value);
+		cfg->has_clock_start = true;
+		return 1;
+	case T_MONTHDAY: {
+		int m, d;
+		char tail;
+		static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+		if (sscanf(value, "%2d-%2d%c", &m, &d, &tail) != 2 || strlen(value) != 5 || m < 1 ||
+		    m > 12 || d < 1 || d > mdays[m - 1] || (m == 2 && d == 29))
+			return fail(ctx, "bad value for [%s] %s: '%s' (MM-DD, e.g. 04-01)", section, name, value);
+		cfg->calendar.month[k->deadline] = m;
+		cfg->calendar.day[k->deadline] = d;
+		return 1;
+	}
+	case T_PCT:
+		if (!parse_pct(value, field))
+			return fail(ctx, "bad value for [%s] %s: '%s' (a percentage 0..100)", section, name, value);
+		return 1;
+	}
+	return 0;
+}
+
+bool config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+	char msg[CONFIG_STR_MAX + 256] = "";
+	struct parse_ctx ctx = { cfg, msg, sizeof msg, false };
+	int rc = ini_parse(path, handle, &ctx);
+	if (rc == -1) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return false;
+	}
+	if (rc == -2) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return false;
+	}
+	if (rc > 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, rc, ctx.failed ? msg : "syntax error");
+		return false;
+	}
+	if (cfg->clock_mode == CLOCK_MANUAL && !cfg->has_clock_start) {
+		snprintf(err, errlen, "%s: [clock] mode = manual needs [clock] start", path);
+		return false;
+	}
+	if (cfg->clock_mode == CLOCK_SYSTEM && cfg->has_clock_start) {
+		snprintf(err, errlen, "%s: [clock] start is only for mode = manual", path);
+		return false;
+	}
+	for (int d = 0; d + 1 < DEADLINE_COUNT; d++) {
+		int a = cfg->calendar.month[d] * 100 + cfg->calendar.day[d];
+		int b = cfg->calendar.month[d + 1] * 100 + cfg->calendar.day[d + 1];
+		if (a >= b) {
+			snprintf(err, errlen, "%s: [calendar] dates must be in order: aanmelddatum < zomer < teldatum", path);
+			return false;
+		}
+	}
+	const char *required[][2] = { { cfg->tls_cert, "cert" }, { cfg->tls_key, "key" }, { cfg->tls_ca, "ca" } };
+	for (int i = 0; i < 3; i++) {
+		if (required[i][0][0] == '\0') {
+			snprintf(err, errlen, "%s: [tls] %s is required", path, required[i][1]);
+			return false;
+		}
+	}
+	char host[256];
+	int port;
+	if (!config_split_hostport(cfg->listen, host, sizeof host, &port)) {
+		snprintf(err, errlen, "%s: [server] listen: '%s' is not host:port", path, cfg->listen);
+		return false;
+	}
+	if (cfg->http_listen[0] && !config_split_hostport(cfg->http_listen, host, sizeof host, &port)) {
+		snprintf(err, errlen, "%s: [server] http_listen: '%s' is not host:port", path, cfg->http_listen);
+		return false;
+	}
+	return true;
+}
+
+struct targets config_targets_for(const struct config *cfg, uint32_t cohort)
+{
+	struct targets t = cfg->targets;
+	for (int i = 0; i < cfg->n_cohort_targets; i++) {
+		const struct cohort_targets *ct = &cfg->cohort_targets[i];
+		if (ct->cohort != cohort)
+			continue;
+		if (ct->set_mask & 1)
+			t.in_beeld_pct = ct->targets.in_beeld_pct;
+		if (ct->set_mask & 2)
+			t.definitief_pct = ct->targets.definitief_pct;
+		if (ct->set_mask & 4)
+			t.ddd_pct = ct->targets.ddd_pct;
+	}
+	return t;
+}
+
+bool config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon;
+	const char *h = s;
+	size_t hl;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return false;
+		h = s + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return false;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= hostlen)
+		return false;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	int64_t p;
+	if (!parse_int(colon + 1, &p) || p < 1 || p > 65535)
+		return false;
+	*port = (int)p;
+	return true;
+}

@@ -1,0 +1,79 @@
+/* config.h — the daemon's configuration file (INI, libinih) and its defaults.
+ *
+ * Every key lives in one table in config.c with its type, bounds and default;
+ * unknown sections or keys and bad values are errors naming file, line and key.
+ */
+#ifndef OVERSTAP_CONFIG_H
+#define OVERSTAP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clock.h"
+#include "log.h"
+#include "rules.h"
+
+#define CONFIG_STR_MAX 1024
+#define CONFIG_MAX_COHORT_TARGETS 32
+
+struct targets {
+	double in_beeld_pct;
+	double definitief_pct;
+	double ddd_pct;
+};
+
+struct cohort_targets {
+	uint32_t cohort;
+	unsigned set_mask; /* 1: in_beeld, 2: definitief, 4: ddd */
+	struct targets targets;
+};
+
+struct config {
+	/* [server] */
+	char listen[CONFIG_STR_MAX];
+	char http_listen[CONFIG_STR_MAX];
+	int64_t max_frame_bytes;
+	int64_t max_connections;
+	int64_t max_inflight_batches;
+	char instance[CONFIG_STR_MAX];
+	/* [tls] */
+	char tls_cert[CONFIG_STR_MAX];
+	char tls_key[CONFIG_STR_MAX];
+	char tls_ca[CONFIG_STR_MAX];
+	char tls_crl[CONFIG_STR_MAX];
+	/* [database] */
+	char conninfo[CONFIG_STR_MAX];
+	int64_t commit_delay_ms;
+	int64_t max_group_events;
+	int64_t reconnect_max_ms;
+	/* [log] */
+	enum log_level log_level;
+	/* [clock] */
+	enum clock_mode clock_mode;
+	int64_t clock_start; /* manual only */
+	bool has_clock_start;
+	/* [calendar] and [alerts] */
+	struct rules_calendar calendar;
+	int64_t ack_timeout; /* seconds */
+	/* [targets] */
+	struct targets targets;
+	struct cohort_targets cohort_targets[CONFIG_MAX_COHORT_TARGETS];
+	int n_cohort_targets;
+	/* [retention] */
+	int64_t personal_data_years;
+};
+
+void config_defaults(struct config *cfg);
+
+/* Reads `path` over the defaults. On error writes "path:line: message" into
+ * err and returns false. */
+bool config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+
+/* The targets of a cohort: its own overrides over the general ones. */
+struct targets config_targets_for(const struct config *cfg, uint32_t cohort);
+
+/* Parses "host:port" (IPv4, [IPv6] or a name) into its parts. */
+bool config_split_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+#endif

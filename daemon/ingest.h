@@ -1,0 +1,30 @@
+/* ingest.h — status updates from validation to group commit to BatchAck.
+ *
+ * Validates each update of a StatusBatch (overstap), queues the accepted ones,
+ * and writes every queued event of every session in one transaction per group
+ * (set-based SQL on the ingest lane): events, pupils, merged states and the
+ * alerts the rules raise. A BatchAck leaves only after its events' COMMIT.
+ */
+#ifndef OVERSTAP_INGEST_H
+#define OVERSTAP_INGEST_H
+
+#include <stdint.h>
+
+#include "overstap.pb-c.h"
+
+struct server;
+struct session;
+struct ingest;
+
+#define INGEST_MAX_BATCH 10000 /* updates per StatusBatch (DESIGN §4.2) */
+
+struct ingest *ingest_new(struct server *srv);
+void ingest_free(struct ingest *ing);
+/* Registers the prepared statements; before store_start(). */
+void ingest_register(struct ingest *ing);
+void ingest_submit(struct ingest *ing, struct session *s, uint64_t seq,
+		   const Overstap__V1__StatusBatch *batch);
+/* Events accepted but not yet committed (for shutdown). */
+int ingest_in_flight(const struct ingest *ing);
+
+#endif

@@ -1,0 +1,153 @@
+/* pupil.c — PupilQuery / PupilReply (DESIGN §4.2, scopes of §4.3).
+ *
+ * Owns the one statement that reads a pupil's state, timeline and open alerts
+ * on the read lane, with the caller's scope inside the query: a vo school
+ * sees the pupils it registered, an mbo those who applied to it, an RMC those
+ * living in its region (else its school's), admin all. Anything else, and a
+ * pupil that does not exist, get the same PERMISSION_DENIED.
+ */
+#include "pupil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "overstap.h"
+#include "server.h"
+#include "session.h"
+#include "store.h"
+
+/* One row per fact, tagged: S(tate), E(vent), A(lert). */
+static const char SQL_PUPIL[] =
+	"WITH s AS ("
+	"  SELECT s.pupil_id, s.cohort, s.status, s.vo_school, s.woongemeente, "
+	"         coalesce(gw.region, gs.region, '') AS region "
+	"  FROM pupil p JOIN pupil_state s ON s.pupil_id = p.id AND s.cohort = $2 "
+	"  LEFT JOIN gemeente gw ON gw.code = s.woongemeente "
+	"  LEFT JOIN school sc ON sc.code = s.vo_school "
+	"  LEFT JOIN gemeente gs ON gs.code = sc.gemeente "
+	"  WHERE p.pgn = $1 AND ($3 = 'admin' "
+	"    OR ($3 = 'vo' AND EXISTS (SELECT 1 FROM event e WHERE e.pupil_id = s.pupil_id "
+	"        AND e.cohort = s.cohort AND e.org = $4 AND e.kind = 1)) "
+	"    OR ($3 = 'mbo' AND EXISTS (SELECT 1 FROM event e WHERE e.pupil_id = s.pupil_id "
+	"        AND e.cohort = s.cohort AND e.org = $4)) "
+	"    OR ($3 = 'rmc' AND coalesce(gw.region, gs.region) = $4))) "
+	"SELECT 'S', s.status, s.vo_school, s.woongemeente, s.region, 0::bigint, 0::smallint, '', '' "
+	"FROM s "
+	"UNION ALL (SELECT 'E', 0, e.school, '', '', e.occurred_at, e.kind, e.crebo, e.event_id "
+	"  FROM event e JOIN s ON e.pupil_id = s.pupil_id AND e.cohort = s.cohort "
+	"  ORDER BY e.occurred_at, e.kind, e.org, e.event_id) "
+	"UNION ALL (SELECT 'A', 0, '', '', '', a.id, 0::smallint, '', '' "
+	"  FROM alert a JOIN s ON a.pupil_id = s.pupil_id AND a.cohort = s.cohort "
+	"  WHERE a.resolved_at IS NULL AND a.kind IN (1, 2, 3) ORDER BY a.id)";
+
+struct pupil_req {
+	struct session *s;
+	uint64_t seq;
+};
+
+void pupil_register(struct server *srv)
+{
+	store_register(srv->store, "pupil_query", SQL_PUPIL);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const Overstap__V1__TimelineEntry *x = *(Overstap__V1__TimelineEntry *const *)a;
+	const Overstap__V1__TimelineEntry *y = *(Overstap__V1__TimelineEntry *const *)b;
+	if (x->occurred_at != y->occurred_at)
+		return x->occurred_at < y->occurred_at ? -1 : 1;
+	return (int)x->kind - (int)y->kind;
+}
+
+static void pupil_done(const PGresult *res, const char *error, void *arg)
+{
+	struct pupil_req *req = arg;
+	struct session *s = req->s;
+	if (!res) {
+		session_send_error(s, req->seq, "INTERNAL", error ? error : "query failed");
+		goto out;
+	}
+	int rows = PQntuples(res), srow = -1;
+	for (int r = 0; r < rows && srow < 0; r++)
+		if (PQgetvalue(res, r, 0)[0] == 'S')
+			srow = r;
+	if (srow < 0) {
+		const struct identity *who = session_identity(s);
+		log_warn("pupil", "session=%llu role=%s org=%s pupil query denied (not in scope or unknown)",
+			 (unsigned long long)session_id(s), overstap_role_name(who->role), who->org);
+		session_send_error(s, req->seq, ERR_PERMISSION_DENIED,
+				   "no pupil with this PGN and cohort within your scope");
+		goto out;
+	}
+	Overstap__V1__PupilReply reply = OVERSTAP__V1__PUPIL_REPLY__INIT;
+	Overstap__V1__TimelineEntry *entries = calloc((size_t)rows, sizeof *entries);
+	Overstap__V1__TimelineEntry **eptrs = calloc((size_t)rows, sizeof *eptrs);
+	uint64_t *alerts = calloc((size_t)rows, sizeof *alerts);
+	if (!entries || !eptrs || !alerts) {
+		session_send_error(s, req->seq, "INTERNAL", "out of memory");
+		free(entries);
+		free(eptrs);
+		free(alerts);
+		goto out;
+	}
+	reply.status = (Overstap__V1__Status)atoi(PQgetvalue(res, srow, 1));
+	reply.vo_school = PQgetvalue(res, srow, 2);
+	reply.woongemeente = PQgetvalue(res, srow, 3);
+	reply.region = PQgetvalue(res, srow, 4);
+	for (int r = 0; r < rows; r++) {
+		char tag = PQgetvalue(res, r, 0)[0];
+		if (tag == 'E') {
+			Overstap__V1__TimelineEntry *e = &entries[reply.n_timeline];
+			overstap__v1__timeline_entry__init(e);
+			e->occurred_at = strtoll(PQgetvalue(res, r, 5), NULL, 10);
+			e->kind = (Overstap__V1__EventKind)atoi(PQgetvalue(res, r, 6));
+			e->school = PQgetvalue(res, r, 2);
+			e->crebo = PQgetvalue(res, r, 7);
+			eptrs[reply.n_timeline++] = e;
+		} else if (tag == 'A') {
+			alerts[reply.n_open_alert_ids++] = (uint64_t)strtoull(PQgetvalue(res, r, 5), NULL, 10);
+		}
+	}
+	/* the statement orders each part; keep the timeline's order explicit */
+	qsort(eptrs, reply.n_timeline, sizeof *eptrs, cmp_entry);
+	reply.timeline = eptrs;
+	reply.open_alert_ids = alerts;
+	Overstap__V1__Envelope env = OVERSTAP__V1__ENVELOPE__INIT;
+	env.seq = req->seq;
+	env.body_case = OVERSTAP__V1__ENVELOPE__BODY_PUPIL_REPLY;
+	env.pupil_reply = &reply;
+	session_send(s, &env);
+	free(entries);
+	free(eptrs);
+	free(alerts);
+out:
+	session_unref(s);
+	free(req);
+}
+
+void pupil_query(struct server *srv, struct session *s, uint64_t seq, const Overstap__V1__PupilQuery *q)
+{
+	const struct identity *who = session_identity(s);
+	if (!overstap_pgn_is_valid(q->pgn)) {
+		session_send_error(s, seq, ERR_BAD_PGN, "pgn must be 9 digits: a BSN or an onderwijsnummer");
+		return;
+	}
+	if (q->cohort < 1990 || q->cohort > 2200) {
+		session_send_error(s, seq, ERR_BAD_COHORT, "cohort must be a year");
+		return;
+	}
+	struct pupil_req *req = malloc(sizeof *req);
+	if (!req) {
+		session_send_error(s, seq, "INTERNAL", "out of memory");
+		return;
+	}
+	req->s = s;
+	req->seq = seq;
+	session_ref(s);
+	char cohort[16];
+	snprintf(cohort, sizeof cohort, "%u", q->cohort);
+	const char *params[4] = { q->pgn, cohort, overstap_role_name(who->role), who->org };
+	store_query(srv->store, LANE_READ, "pupil_query", 4, params, false, pupil_done, req);
+}

@@ -1,0 +1,515 @@
+/* queue.c — delivery of the durable alert queues (DESIGN §5.1).
+ *
+ * Owns the subscriptions: one per session, on the queue its certificate names
+ * (rmc:<region>, vo:<school>, projectteam:<region>). Alerts are leased to a
+ * subscription in alert_id order (FOR UPDATE SKIP LOCKED, so two subscribers
+ * never hold the same alert), at most max_in_flight unacked; an ack removes
+ * them, a disconnect or an expired lease (ack_timeout) makes them deliverable
+ * again. Also runs the ESCALATIE check. Wake-ups come from the commits that
+ * raised the alerts (queue_notify), never from a polling loop.
+ */
+#include "queue.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "clock.h"
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "overstap.h"
+#include "rules.h"
+#include "server.h"
+#include "session.h"
+#include "store.h"
+
+#define DEFAULT_MAX_IN_FLIGHT 100
+#define MAX_MAX_IN_FLIGHT 10000
+#define ESCALATION_PERIOD_SECS 60
+#define SUB_OUTPUT_HIGH_WATER (1u << 20)
+
+/* Leases the next deliverable alerts of a recipient and returns them with
+ * the personal data they carry (none for the projectteam). */
+static const char SQL_LEASE[] =
+	"WITH c AS (SELECT id FROM alert WHERE recipient = $1 AND acked_at IS NULL "
+	"           AND (lease_until IS NULL OR lease_until <= $2) "
+	"           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED), "
+	"u AS (UPDATE alert a SET lease_until = $2 + $4, lease_owner = $5, deliveries = deliveries + 1 "
+	"      FROM c WHERE a.id = c.id RETURNING a.*) "
+	"SELECT u.id, u.kind, u.cohort, "
+	"  CASE WHEN u.recipient LIKE 'projectteam:%' THEN '' ELSE coalesce(p.pgn, '') END, "
+	"  CASE WHEN u.recipient LIKE 'projectteam:%' THEN '' ELSE coalesce(p.name, '') END, "
+	"  CASE WHEN u.recipient LIKE 'projectteam:%' THEN '' ELSE coalesce(p.birth_date::text, '') END, "
+	"  CASE WHEN u.recipient LIKE 'projectteam:%' THEN '' ELSE u.woongemeente END, "
+	"  u.vo_school, u.status, u.mbo_instelling, u.crebo, u.raised_at, u.reason, "
+	"  coalesce(u.resolves_alert_id, 0), u.region, coalesce(u.escalated_alert_id, 0), u.lease_until "
+	"FROM u LEFT JOIN pupil p ON p.id = u.pupil_id ORDER BY u.id";
+
+static const char SQL_ACK[] =
+	"UPDATE alert SET acked_at = $3, lease_until = NULL, lease_owner = NULL "
+	"WHERE id = ANY($1::bigint[]) AND recipient = $2 AND acked_at IS NULL RETURNING id";
+
+static const char SQL_RELEASE[] =
+	"UPDATE alert SET lease_until = NULL, lease_owner = NULL "
+	"WHERE lease_owner = $1 AND acked_at IS NULL";
+
+static const char SQL_RELEASE_INSTANCE[] =
+	"UPDATE alert SET lease_until = NULL, lease_owner = NULL "
+	"WHERE lease_owner LIKE $1 AND acked_at IS NULL";
+
+/* ESCALATIE: an open RMC alert (ZOMERLEK, NIET_GESTART) unacked for
+ * escalate_after goes to the projectteam of its region, without personal data. */
+static const char SQL_ESCALATE[] =
+	"WITH e AS (UPDATE alert SET escalated_at = $1 "
+	"           WHERE acked_at IS NULL AND escalated_at IS NULL AND resolved_at IS NULL "
+	"             AND kind IN (1, 2) AND recipient LIKE 'rmc:%' AND region <> '' "
+	"             AND raised_at <= $1 - $2 "
+	"           RETURNING id, kind, pupil_id, cohort, region, vo_school, status) "
+	"INSERT INTO alert (recipient, kind, pupil_id, cohort, region, vo_school, status, reason, "
+	"  raised_at, escalated_alert_id) "
+	"SELECT 'projectteam:' || region, 4, pupil_id, cohort, region, vo_school, status, "
+	"  CASE kind WHEN 1 THEN 'zomerlek' ELSE 'niet gestart' END || ' niet opgepakt binnen de termijn', "
+	"  $1, id FROM e "
+	"RETURNING id, recipient, kind";
+
+struct sub {
+	LIST_ENTRY(sub) link;
+	struct queue *q;
+	struct session *s;
+	char recipient[80];
+	char owner[CONFIG_STR_MAX + 24]; /* lease owner: instance:session */
+	uint32_t max_in_flight;
+	uint32_t in_flight;
+	/* delivered and unacked: id and lease expiry, to recount on expiry */
+	uint64_t *ids;
+	int64_t *lease_until;
+	uint32_t n_ids, cap_ids;
+	bool fetching;
+	bool again;  /* woken while a fetch ran */
+	bool closed; /* session gone; freed when the fetch returns */
+	struct event *ev_lease;
+};
+
+struct queue {
+	struct server *srv;
+	LIST_HEAD(, sub) subs;
+	struct event *ev_escalate;
+	bool escalating;
+	bool started;
+};
+
+static void sub_fetch(struct sub *sub);
+
+/* ---- subscriptions -------------------------------------------------------- */
+
+static void sub_free(struct sub *sub)
+{
+	if (sub->ev_lease)
+		event_free(sub->ev_lease);
+	session_unref(sub->s);
+	free(sub->ids);
+	free(sub->lease_until);
+	free(sub);
+}
+
+static void sub_track(struct sub *sub, uint64_t id, int64_t until)
+{
+	for (uint32_t i = 0; i < sub->n_ids; i++) {
+		if (sub->ids[i] == id) {
+			sub->lease_until[i] = until;
+			return;
+		}
+	}
+	if (sub->n_ids == sub->cap_ids) {
+		uint32_t cap = sub->cap_ids ? sub->cap_ids * 2 : 64;
+		uint64_t *ids = realloc(sub->ids, cap * sizeof *ids);
+		if (ids)
+			sub->ids = ids;
+		int64_t *lu = realloc(sub->lease_until, cap * sizeof *lu);
+		if (lu)
+			sub->lease_until = lu;
+		if (!ids || !lu)
+			return;
+		sub->cap_ids = cap;
+	}
+	sub->ids[sub->n_ids] = id;
+	sub->lease_until[sub->n_ids] = until;
+	sub->n_ids++;
+	sub->in_flight = sub->n_ids;
+}
+
+static void sub_untrack(struct sub *sub, uint64_t id)
+{
+	for (uint32_t i = 0; i < sub->n_ids; i++) {
+		if (sub->ids[i] == id) {
+			sub->n_ids--;
+			sub->ids[i] = sub->ids[sub->n_ids];
+			sub->lease_until[i] = sub->lease_until[sub->n_ids];
+			break;
+		}
+	}
+	sub->in_flight = sub->n_ids;
+}
+
+/* Forgets leases that ran out (their alerts are deliverable again) and arms
+ * the timer for the next one. Time is the daemon's clock. */
+static void sub_expire_leases(struct sub *sub)
+{
+	int64_t now = clock_now();
+	int64_t next = 0;
+	for (uint32_t i = 0; i < sub->n_ids;) {
+		if (sub->lease_until[i] <= now) {
+			sub->n_ids--;
+			sub->ids[i] = sub->ids[sub->n_ids];
+			sub->lease_until[i] = sub->lease_until[sub->n_ids];
+			continue;
+		}
+		if (!next || sub->lease_until[i] < next)
+			next = sub->lease_until[i];
+		i++;
+	}
+	sub->in_flight = sub->n_ids;
+	if (next && clock_mode() == CLOCK_SYSTEM) {
+		struct timeval tv = { (time_t)(next - now), 0 };
+		evtimer_add(sub->ev_lease, &tv);
+	}
+}
+
+static void sub_lease_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct sub *sub = arg;
+	sub_expire_leases(sub);
+	sub_fetch(sub);
+}
+
+static struct sub *sub_of(struct session *s)
+{
+	return session_queue_slot(s);
+}
+
+static const char *recipient_prefix(enum role role)
+{
+	switch (role) {
+	case ROLE_RMC:
+		return "rmc";
+	case ROLE_VO:
+		return "vo";
+	case ROLE_PROJECTTEAM:
+		return "projectteam";
+	default:
+		return NULL;
+	}
+}
+
+/* ---- delivery ------------------------------------------------------------- */
+
+static void send_alert(struct sub *sub, const PGresult *res, int r)
+{
+	Overstap__V1__Envelope env = OVERSTAP__V1__ENVELOPE__INIT;
+	Overstap__V1__Alert a = OVERSTAP__V1__ALERT__INIT;
+	a.alert_id = strtoull(PQgetvalue(res, r, 0), NULL, 10);
+	a.kind = (Overstap__V1__AlertKind)atoi(PQgetvalue(res, r, 1));
+	a.cohort = (uint32_t)strtoul(PQgetvalue(res, r, 2), NULL, 10);
+	a.pgn = PQgetvalue(res, r, 3);
+	a.name = PQgetvalue(res, r, 4);
+	a.birth_date = PQgetvalue(res, r, 5);
+	a.woongemeente = PQgetvalue(res, r, 6);
+	a.vo_school = PQgetvalue(res, r, 7);
+	a.status = (Overstap__V1__Status)atoi(PQgetvalue(res, r, 8));
+	a.mbo_instelling = PQgetvalue(res, r, 9);
+	a.crebo = PQgetvalue(res, r, 10);
+	a.raised_at = strtoll(PQgetvalue(res, r, 11), NULL, 10);
+	a.reason = PQgetvalue(res, r, 12);
+	a.resolves_alert_id = strtoull(PQgetvalue(res, r, 13), NULL, 10);
+	a.region = PQgetvalue(res, r, 14);
+	a.escalated_alert_id = strtoull(PQgetvalue(res, r, 15), NULL, 10);
+	env.body_case = OVERSTAP__V1__ENVELOPE__BODY_ALERT;
+	env.alert = &a;
+	session_send(sub->s, &env);
+	sub_track(sub, a.alert_id, strtoll(PQgetvalue(res, r, 16), NULL, 10));
+	metrics.alerts_delivered++;
+}
+
+static void fetch_done(const PGresult *res, const char *error, void *arg)
+{
+	struct sub *sub = arg;
+	sub->fetching = false;
+	if (sub->closed) {
+		/* the session went away meanwhile: give its fresh leases back */
+		if (res && PQntuples(res) > 0) {
+			const char *params[1] = { sub->owner };
+			store_query(sub->q->srv->store, LANE_QUEUE, "queue_release", 1, params, false, NULL, NULL);
+		}
+		sub_free(sub);
+		return;
+	}
+	if (!res) {
+		log_error("queue", "recipient=%s fetch failed: %s", sub->recipient, error);
+		return;
+	}
+	int rows = PQntuples(res);
+	for (int r = 0; r < rows; r++)
+		send_alert(sub, res, r);
+	if (rows > 0)
+		log_debug("queue", "recipient=%s session=%llu delivered=%d in_flight=%u", sub->recipient,
+			  (unsigned long long)session_id(sub->s), rows, sub->in_flight);
+	sub_expire_leases(sub);
+	if (sub->again) {
+		sub->again = false;
+		sub_fetch(sub);
+	}
+}
+
+static void sub_fetch(struct sub *sub)
+{
+	if (sub->closed)
+		return;
+	if (sub->fetching) {
+		sub->again = true;
+		return;
+	}
+	if (sub->in_flight >= sub->max_in_flight || session_output_pending(sub->s) > SUB_OUTPUT_HIGH_WATER)
+		return;
+	struct queue *q = sub->q;
+	char now[24], limit[16], timeout[24];
+	snprintf(now, sizeof now, "%lld", (long long)clock_now());
+	snprintf(limit, sizeof limit, "%u", sub->max_in_flight - sub->in_flight);
+	snprintf(timeout, sizeof timeout, "%lld", (long long)q->srv->cfg->ack_timeout);
+	const char *params[5] = { sub->recipient, now, limit, timeout, sub->owner };
+	sub->fetching = true;
+	store_query(q->srv->store, LANE_QUEUE, "queue_lease", 5, params, false, fetch_done, sub);
+}
+
+void queue_subscribe(struct queue *q, struct session *s, uint64_t seq, const Overstap__V1__Subscribe *msg)
+{
+	const struct identity *who = session_identity(s);
+	const char *prefix = recipient_prefix(who->role);
+	if (!prefix) {
+		session_send_error(s, seq, ERR_PERMISSION_DENIED, "this role has no alert queue");
+		return;
+	}
+	uint32_t max = msg->max_in_flight ? msg->max_in_flight : DEFAULT_MAX_IN_FLIGHT;
+	if (max > MAX_MAX_IN_FLIGHT)
+		max = MAX_MAX_IN_FLIGHT;
+	struct sub *sub = sub_of(s);
+	if (sub) { /* a second Subscribe changes the window */
+		sub->max_in_flight = max;
+		sub_fetch(sub);
+		return;
+	}
+	sub = calloc(1, sizeof *sub);
+	if (!sub) {
+		session_send_error(s, seq, "INTERNAL", "out of memory");
+		return;
+	}
+	sub->q = q;
+	sub->s = s;
+	session_ref(s);
+	snprintf(sub->recipient, sizeof sub->recipient, "%s:%s", prefix, who->org);
+	snprintf(sub->owner, sizeof sub->owner, "%s:%llu", q->srv->cfg->instance,
+		 (unsigned long long)session_id(s));
+	sub->max_in_flight = max;
+	sub->ev_lease = evtimer_new(q->srv->base, sub_lease_cb, sub);
+	LIST_INSERT_HEAD(&q->subs, sub, link);
+	session_set_queue_slot(s, sub);
+	log_info("queue", "session=%llu recipient=%s subscribed max_in_flight=%u", (unsigned long long)session_id(s),
+		 sub->recipient, max);
+	sub_fetch(sub);
+}
+
+struct ack_req {
+	struct session *s;
+};
+
+static void ack_done(const PGresult *res, const char *error, void *arg)
+{
+	struct ack_req *req = arg;
+	struct sub *sub = sub_of(req->s);
+	if (!res) {
+		log_error("queue", "ack failed: %s", error);
+	} else if (sub && session_state(req->s) != SESSION_CLOSED) {
+		for (int r = 0; r < PQntuples(res); r++) {
+			sub_untrack(sub, strtoull(PQgetvalue(res, r, 0), NULL, 10));
+			metrics.alerts_acked++;
+		}
+		sub_fetch(sub);
+	}
+	session_unref(req->s);
+	free(req);
+}
+
+void queue_ack(struct queue *q, struct session *s, uint64_t seq, const Overstap__V1__AlertAck *msg)
+{
+	struct sub *sub = sub_of(s);
+	if (!sub) {
+		session_send_error(s, seq, ERR_BAD_REQUEST, "AlertAck before Subscribe");
+		return;
+	}
+	if (msg->n_alert_ids == 0)
+		return;
+	if (msg->n_alert_ids > MAX_MAX_IN_FLIGHT) {
+		session_send_error(s, seq, ERR_BAD_REQUEST, "too many alert ids in one AlertAck");
+		return;
+	}
+	struct pgarray ids;
+	pgarray_init(&ids);
+	for (size_t i = 0; i < msg->n_alert_ids; i++)
+		pgarray_add_int(&ids, (int64_t)msg->alert_ids[i]);
+	char now[24];
+	snprintf(now, sizeof now, "%lld", (long long)clock_now());
+	const char *params[3] = { pgarray_literal(&ids), sub->recipient, now };
+	struct ack_req *req = malloc(sizeof *req);
+	if (!req) {
+		pgarray_free(&ids);
+		session_send_error(s, seq, "INTERNAL", "out of memory");
+		return;
+	}
+	req->s = s;
+	session_ref(s);
+	store_query(q->srv->store, LANE_QUEUE, "queue_ack", 3, params, false, ack_done, req);
+	pgarray_free(&ids);
+}
+
+void queue_notify(struct queue *q, const char *recipient)
+{
+	struct sub *sub;
+	LIST_FOREACH(sub, &q->subs, link)
+		if (strcmp(sub->recipient, recipient) == 0)
+			sub_fetch(sub);
+}
+
+void queue_session_closed(struct queue *q, struct session *s)
+{
+	struct sub *sub = sub_of(s);
+	if (!sub)
+		return;
+	session_set_queue_slot(s, NULL);
+	LIST_REMOVE(sub, link);
+	sub->closed = true;
+	log_info("queue", "session=%llu recipient=%s unsubscribed in_flight=%u", (unsigned long long)session_id(s),
+		 sub->recipient, sub->in_flight);
+	/* what it held unacked is deliverable again at once */
+	const char *params[1] = { sub->owner };
+	store_query(q->srv->store, LANE_QUEUE, "queue_release", 1, params, false, NULL, NULL);
+	if (!sub->fetching)
+		sub_free(sub);
+}
+
+void queue_session_writable(struct queue *q, struct session *s)
+{
+	(void)q;
+	struct sub *sub = sub_of(s);
+	if (sub)
+		sub_fetch(sub);
+}
+
+/* ---- escalation ----------------------------------------------------------- */
+
+static void escalate_done(const PGresult *res, const char *error, void *arg)
+{
+	struct queue *q = arg;
+	q->escalating = false;
+	if (!res) {
+		log_error("queue", "escalation check failed: %s", error);
+		return;
+	}
+	int rows = PQntuples(res);
+	for (int r = 0; r < rows; r++) {
+		metrics.alerts_raised[ALERT_ESCALATIE]++;
+		queue_notify(q, PQgetvalue(res, r, 1));
+	}
+	if (rows)
+		log_info("queue", "escalated=%d", rows);
+}
+
+static void queue_escalate(struct queue *q)
+{
+	if (q->escalating || !q->started)
+		return;
+	char now[24], after[24];
+	snprintf(now, sizeof now, "%lld", (long long)clock_now());
+	snprintf(after, sizeof after, "%lld", (long long)q->srv->cfg->calendar.escalate_after);
+	const char *params[2] = { now, after };
+	q->escalating = true;
+	store_query(q->srv->store, LANE_QUEUE, "queue_escalate", 2, params, false, escalate_done, q);
+}
+
+static void escalate_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	queue_escalate(arg);
+}
+
+void queue_clock_changed(struct queue *q)
+{
+	struct sub *sub, *next;
+	for (sub = LIST_FIRST(&q->subs); sub; sub = next) {
+		next = LIST_NEXT(sub, link);
+		sub_expire_leases(sub);
+		sub_fetch(sub);
+	}
+	queue_escalate(q);
+}
+
+/* ---- life cycle ----------------------------------------------------------- */
+
+static void release_done(const PGresult *res, const char *error, void *arg)
+{
+	struct queue *q = arg;
+	if (!res)
+		log_error("queue", "releasing this instance's leases failed: %s", error);
+	else if (atoi(PQcmdTuples((PGresult *)res)) > 0)
+		log_info("queue", "released=%s leases of a previous run", PQcmdTuples((PGresult *)res));
+	q->started = true;
+	queue_escalate(q);
+}
+
+void queue_start(struct queue *q)
+{
+	char pattern[CONFIG_STR_MAX + 4];
+	snprintf(pattern, sizeof pattern, "%s:%%", q->srv->cfg->instance);
+	const char *params[1] = { pattern };
+	store_query(q->srv->store, LANE_QUEUE, "queue_release_instance", 1, params, false, release_done, q);
+	struct timeval tv = { ESCALATION_PERIOD_SECS, 0 };
+	event_add(q->ev_escalate, &tv);
+}
+
+struct queue *queue_new(struct server *srv)
+{
+	struct queue *q = calloc(1, sizeof *q);
+	if (!q)
+		return NULL;
+	q->srv = srv;
+	LIST_INIT(&q->subs);
+	q->ev_escalate = event_new(srv->base, -1, EV_PERSIST, escalate_cb, q);
+	return q;
+}
+
+void queue_register(struct queue *q)
+{
+	struct store *st = q->srv->store;
+	store_register(st, "queue_lease", SQL_LEASE);
+	store_register(st, "queue_ack", SQL_ACK);
+	store_register(st, "queue_release", SQL_RELEASE);
+	store_register(st, "queue_release_instance", SQL_RELEASE_INSTANCE);
+	store_register(st, "queue_escalate", SQL_ESCALATE);
+}
+
+void queue_free(struct queue *q)
+{
+	if (!q)
+		return;
+	struct sub *sub;
+	while ((sub = LIST_FIRST(&q->subs))) {
+		LIST_REMOVE(sub, link);
+		sub_free(sub);
+	}
+	event_free(q->ev_escalate);
+	free(q);
+}

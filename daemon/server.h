@@ -1,0 +1,41 @@
+/* server.h — the daemon's shared context: what every module reaches through.
+ *
+ * One per process, built by main, read by the modules it wires together. Owns
+ * nothing itself; each pointer's module owns its object.
+ */
+#ifndef OVERSTAP_SERVER_H
+#define OVERSTAP_SERVER_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <sys/queue.h>
+
+struct event_base;
+struct config;
+struct store;
+struct ingest;
+struct queue;
+struct sweeper;
+struct stats;
+struct http;
+struct session;
+
+TAILQ_HEAD(session_list, session);
+
+struct server {
+	struct event_base *base;
+	const struct config *cfg;
+	SSL_CTX *ssl_ctx;
+	struct store *store;
+	struct ingest *ingest;
+	struct queue *queue;
+	struct sweeper *sweeper;
+	struct stats *stats;
+	struct http *http;
+	struct evconnlistener *listener;
+	struct session_list sessions;
+	int n_sessions;
+	bool draining; /* SIGTERM: no new connections, finish what is in flight */
+};
+
+#endif

@@ -1,0 +1,30 @@
+/* stats.h — completion percentages for the projectteam (DESIGN §5.2).
+ *
+ * Answers StatsQuery over TLS and /api/v1/stats over HTTP from the indexed
+ * state table, never from the event log. The arithmetic (percentages, small
+ * cell suppression) is pure and lives in stats_row_finish().
+ */
+#ifndef OVERSTAP_STATS_H
+#define OVERSTAP_STATS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "overstap.pb-c.h"
+
+struct server;
+struct session;
+struct stats;
+
+#define STATS_SMALL_CELL 5
+
+struct stats *stats_new(struct server *srv);
+void stats_free(struct stats *st);
+void stats_register(struct stats *st);
+void stats_query(struct stats *st, struct session *s, uint64_t seq, const Overstap__V1__StatsQuery *q);
+
+/* Pure: fills the percentages of a row from its counts and applies the
+ * small-cell rule (below region level, not admin, fewer than 5 overstappers). */
+void stats_row_finish(Overstap__V1__StatsRow *row, bool below_region, bool is_admin);
+
+#endif

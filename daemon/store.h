@@ -1,0 +1,128 @@
+/* store.h — the only code that talks to PostgreSQL.
+ *
+ * A few libpq connections ("lanes"), each non-blocking in pipeline mode and
+ * driven by the event loop. Modules register prepared statements once and hand
+ * the store jobs: a job is one transaction made of steps; each step sends its
+ * queries back to back and ends with one sync, so a step costs one round trip.
+ * Transient failures (connection lost, deadlock, serialization) reset the job
+ * and run it again from its first step once the lane is back; the job itself
+ * never sees a half-done transaction.
+ */
+#ifndef OVERSTAP_STORE_H
+#define OVERSTAP_STORE_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+struct event_base;
+struct store;
+
+/* Lanes: ingest writes never queue behind reads, and the other way round. */
+enum store_lane {
+	LANE_INGEST = 0, /* group-committed events */
+	LANE_QUEUE,      /* alert delivery, acks, sweeps, escalation */
+	LANE_READ,       /* stats and pupil queries */
+	LANE_COUNT,
+};
+
+struct store_job;
+
+enum store_step { STEP_DONE = 0, STEP_MORE, STEP_RETRY };
+
+struct store_job_ops {
+	const char *name;
+	/* Send the queries of step job->step with store_send(). false: give up
+	 * (the job is finished with ok=false). */
+	bool (*send_step)(struct store_job *job);
+	/* One successful result of query `index` (0-based within the step). */
+	void (*on_result)(struct store_job *job, int index, const PGresult *res);
+	/* Every query of the step succeeded. Returns STEP_MORE when another step
+	 * follows (the store then calls send_step with step+1), STEP_DONE, or
+	 * STEP_RETRY to roll back and run the whole job again (e.g. a row another
+	 * instance committed meanwhile). */
+	enum store_step (*step_done)(struct store_job *job);
+	/* The job will run again from step 0: forget partial results. */
+	void (*reset)(struct store_job *job);
+	/* Done: ok, or failed for good with a message. May free the job. */
+	void (*finish)(struct store_job *job, bool ok, const char *error);
+};
+
+struct store_job {
+	const struct store_job_ops *ops;
+	int step;
+	int attempts;
+	struct store *store;  /* set by store_submit */
+	int lane;
+	TAILQ_ENTRY(store_job) link;
+};
+
+struct store_config {
+	const char *conninfo;
+	int reconnect_max_ms;
+};
+
+/* Called when the database goes away (up=false) or comes back (up=true). */
+typedef void (*store_state_fn)(bool up, void *arg);
+
+struct store *store_new(struct event_base *base, const struct store_config *cfg,
+			store_state_fn on_state, void *arg);
+void store_free(struct store *store);
+
+/* Registers a prepared statement; all statements are prepared on every lane
+ * when it connects. Call before store_start(). */
+void store_register(struct store *store, const char *name, const char *sql);
+/* Starts connecting every lane (non-blocking). */
+void store_start(struct store *store);
+
+void store_submit(struct store *store, enum store_lane lane, struct store_job *job);
+bool store_is_up(const struct store *store);
+/* Jobs queued or running on a lane. */
+int store_backlog(const struct store *store, enum store_lane lane);
+
+/* Inside send_step: queue one prepared statement with text parameters (NULL
+ * value = SQL NULL). binary_result asks for binary-format columns. */
+bool store_send(struct store_job *job, const char *stmt, int nparams, const char *const *values,
+		bool binary_result);
+/* Inside send_step: an unprepared statement without parameters (BEGIN, COMMIT). */
+bool store_send_sql(struct store_job *job, const char *sql);
+
+/* Blocking, for start-up only (before the loop runs): applies the embedded
+ * sql/ migrations not yet recorded in schema_migrations. */
+bool store_migrate(const char *conninfo, char *err, size_t errlen);
+
+/* ---- text-array parameters for set-based statements (unnest) ------------- */
+struct pgarray {
+	char *buf;
+	size_t len, cap;
+	int count;
+};
+void pgarray_init(struct pgarray *a);
+void pgarray_reset(struct pgarray *a);
+void pgarray_free(struct pgarray *a);
+void pgarray_add_text(struct pgarray *a, const char *s);
+void pgarray_add_int(struct pgarray *a, int64_t v);
+void pgarray_add_bool(struct pgarray *a, bool v);
+void pgarray_add_null(struct pgarray *a);
+/* The literal, "{...}", NUL-terminated; valid until the next add/reset. */
+const char *pgarray_literal(struct pgarray *a);
+
+/* ---- reading binary results -------------------------------------------- */
+int64_t store_get_int8(const PGresult *res, int row, int col);
+int32_t store_get_int4(const PGresult *res, int row, int col);
+int16_t store_get_int2(const PGresult *res, int row, int col);
+bool store_get_bool(const PGresult *res, int row, int col);
+
+#endif
+
+/* ---- one-statement jobs --------------------------------------------------- */
+
+/* Called with the result of one prepared statement (res == NULL and error set
+ * when it failed for good). The result is valid only during the call. */
+typedef void (*store_result_fn)(const PGresult *res, const char *error, void *arg);
+
+/* Runs one prepared statement (its own implicit transaction) on a lane; the
+ * parameters are copied. Retries transient failures like any job. */
+void store_query(struct store *store, enum store_lane lane, const char *stmt, int nparams,
+		 const char *const *values, bool binary_result, store_result_fn done, void *arg);
