@@ -23,6 +23,15 @@ void stats_free(struct stats *st);
 void stats_register(struct stats *st);
 void stats_query(struct stats *st, struct session *s, uint64_t seq, const Overstap__V1__StatsQuery *q);
 
+/* The figures themselves, for StatsQuery and HTTP alike. done gets the reply
+ * (valid during the call only) or an error. region "" = national. */
+typedef void (*stats_done_fn)(const Overstap__V1__StatsReply *reply, const char *error, void *arg);
+void stats_compute(struct stats *st, uint32_t cohort, Overstap__V1__GroupBy by, const char *region,
+		   bool is_admin, stats_done_fn done, void *arg);
+/* "region", "vo_school", ... → GroupBy; false if unknown. */
+bool stats_group_by_parse(const char *s, Overstap__V1__GroupBy *out);
+const char *stats_group_by_name(Overstap__V1__GroupBy by);
+
 /* Pure: fills the percentages of a row from its counts and applies the
  * small-cell rule (below region level, not admin, fewer than 5 overstappers). */
 void stats_row_finish(Overstap__V1__StatsRow *row, bool below_region, bool is_admin);
