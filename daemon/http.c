@@ -31,7 +31,7 @@ static const char SQL_QUEUE_DEPTH[] =
 	"SELECT recipient, count(*) FROM alert WHERE acked_at IS NULL GROUP BY recipient ORDER BY recipient";
 
 static const char SQL_OPEN_ALERTS[] =
-	"SELECT kind, count(*) FROM alert WHERE cohort = $1 AND ($2 = '' OR region = $2) "
+	"SELECT kind, count(*) FROM alert WHERE cohort = $1::int AND ($2::text = '' OR region = $2::text) "
 	"AND resolved_at IS NULL AND kind IN (1, 2, 3, 4) "
 	"AND (recipient LIKE 'rmc:%' OR recipient LIKE 'projectteam:%' OR kind = 3) "
 	"GROUP BY kind ORDER BY kind";

@@ -41,7 +41,7 @@ static const char SQL_PUPILS[] =
 static const char SQL_EVENTS[] =
 	"INSERT INTO event (org, event_id, pupil_id, cohort, kind, occurred_at, received_at, school, "
 	"  woongemeente, vo_soort, bestemming, crebo, mbo_instelling, niveau, leerweg, reason) "
-	"SELECT u.org, u.event_id, p.id, u.cohort, u.kind, u.occurred_at, $7, u.school, "
+	"SELECT u.org, u.event_id, p.id, u.cohort, u.kind, u.occurred_at, $7::bigint, u.school, "
 	"  u.woongemeente, u.vo_soort, u.bestemming, u.crebo, u.mbo_instelling, u.niveau, u.leerweg, u.reason "
 	"FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::smallint[], $6::bigint[], "
 	"  $8::text[], $9::text[], $10::smallint[], $11::smallint[], $12::text[], $13::text[], "
@@ -65,7 +65,7 @@ static const char SQL_UPSERT_STATES[] =
 	"  had_niet_gestart, updated_at, crebo) "
 	"SELECT u.pupil_id, u.cohort, decode(u.facts, 'hex'), u.status, u.registered, u.left_vo, "
 	"  u.has_ddd, u.vo_school, u.vo_soort, u.woongemeente, u.mbo_instelling, u.first_aangemeld_at, "
-	"  u.had_zomerlek, u.had_niet_gestart, $15, u.crebo "
+	"  u.had_zomerlek, u.had_niet_gestart, $15::bigint, u.crebo "
 	"FROM unnest($1::bigint[], $2::int[], $3::text[], $4::smallint[], $5::bool[], $6::bool[], "
 	"  $7::bool[], $8::text[], $9::smallint[], $10::text[], $11::text[], $12::bigint[], "
 	"  $13::bool[], $14::bool[], $16::text[]) "
@@ -93,7 +93,7 @@ static const char SQL_PERSONAL[] =
 static const char SQL_RESOLVE[] =
 	"WITH u AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::smallint[]) "
 	"           AS u(pupil_id, cohort, status)), "
-	"r AS (UPDATE alert a SET resolved_at = $4 FROM u "
+	"r AS (UPDATE alert a SET resolved_at = $4::bigint FROM u "
 	"      WHERE a.pupil_id = u.pupil_id AND a.cohort = u.cohort AND a.resolved_at IS NULL "
 	"        AND a.kind IN (1, 2, 3, 4) "
 	"      RETURNING a.id, a.recipient, a.pupil_id, a.cohort, a.region, a.vo_school, "
@@ -101,7 +101,7 @@ static const char SQL_RESOLVE[] =
 	"INSERT INTO alert (recipient, kind, pupil_id, cohort, region, vo_school, woongemeente, status, "
 	"  mbo_instelling, crebo, reason, raised_at, resolves_alert_id) "
 	"SELECT recipient, 5, pupil_id, cohort, region, vo_school, woongemeente, status, mbo_instelling, "
-	"  crebo, 'alsnog geplaatst of andere bestemming', $4, id FROM r "
+	"  crebo, 'alsnog geplaatst of andere bestemming', $4::bigint, id FROM r "
 	"RETURNING id, recipient, kind";
 
 /* Raise alerts, routed: rmc:<region of woongemeente, else of the vo school's
@@ -111,7 +111,7 @@ static const char SQL_RAISE[] =
 	"INSERT INTO alert (recipient, kind, pupil_id, cohort, region, vo_school, woongemeente, status, "
 	"  mbo_instelling, crebo, reason, raised_at) "
 	"SELECT r.recipient, u.kind, u.pupil_id, u.cohort, coalesce(gw.region, gs.region, ''), "
-	"  u.vo_school, u.woongemeente, u.status, u.mbo_instelling, u.crebo, u.reason, $11 "
+	"  u.vo_school, u.woongemeente, u.status, u.mbo_instelling, u.crebo, u.reason, $11::bigint "
 	"FROM unnest($1::bigint[], $2::int[], $3::smallint[], $4::int[], $5::smallint[], $6::text[], "
 	"  $7::text[], $8::text[], $9::text[], $10::text[]) "
 	"  AS u(pupil_id, cohort, kind, rcpt, status, woongemeente, vo_school, mbo_instelling, crebo, reason) "

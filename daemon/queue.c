@@ -34,10 +34,10 @@
 /* Leases the next deliverable alerts of a recipient and returns them with
  * the personal data they carry (none for the projectteam). */
 static const char SQL_LEASE[] =
-	"WITH c AS (SELECT id FROM alert WHERE recipient = $1 AND acked_at IS NULL "
-	"           AND (lease_until IS NULL OR lease_until <= $2) "
-	"           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED), "
-	"u AS (UPDATE alert a SET lease_until = $2 + $4, lease_owner = $5, deliveries = deliveries + 1 "
+	"WITH c AS (SELECT id FROM alert WHERE recipient = $1::text AND acked_at IS NULL "
+	"           AND (lease_until IS NULL OR lease_until <= $2::bigint) "
+	"           ORDER BY id LIMIT $3::int FOR UPDATE SKIP LOCKED), "
+	"u AS (UPDATE alert a SET lease_until = $2::bigint + $4::bigint, lease_owner = $5::text, deliveries = deliveries + 1 "
 	"      FROM c WHERE a.id = c.id RETURNING a.*) "
 	"SELECT u.id, u.kind, u.cohort, "
 	"  CASE WHEN u.recipient LIKE 'projectteam:%' THEN '' ELSE coalesce(p.pgn, '') END, "
@@ -49,30 +49,30 @@ static const char SQL_LEASE[] =
 	"FROM u LEFT JOIN pupil p ON p.id = u.pupil_id ORDER BY u.id";
 
 static const char SQL_ACK[] =
-	"UPDATE alert SET acked_at = $3, lease_until = NULL, lease_owner = NULL "
-	"WHERE id = ANY($1::bigint[]) AND recipient = $2 AND acked_at IS NULL RETURNING id";
+	"UPDATE alert SET acked_at = $3::bigint, lease_until = NULL, lease_owner = NULL "
+	"WHERE id = ANY($1::bigint[]) AND recipient = $2::text AND acked_at IS NULL RETURNING id";
 
 static const char SQL_RELEASE[] =
 	"UPDATE alert SET lease_until = NULL, lease_owner = NULL "
-	"WHERE lease_owner = $1 AND acked_at IS NULL";
+	"WHERE lease_owner = $1::text AND acked_at IS NULL";
 
 static const char SQL_RELEASE_INSTANCE[] =
 	"UPDATE alert SET lease_until = NULL, lease_owner = NULL "
-	"WHERE lease_owner LIKE $1 AND acked_at IS NULL";
+	"WHERE lease_owner LIKE $1::text AND acked_at IS NULL";
 
 /* ESCALATIE: an open RMC alert (ZOMERLEK, NIET_GESTART) unacked for
  * escalate_after goes to the projectteam of its region, without personal data. */
 static const char SQL_ESCALATE[] =
-	"WITH e AS (UPDATE alert SET escalated_at = $1 "
+	"WITH e AS (UPDATE alert SET escalated_at = $1::bigint "
 	"           WHERE acked_at IS NULL AND escalated_at IS NULL AND resolved_at IS NULL "
 	"             AND kind IN (1, 2) AND recipient LIKE 'rmc:%' AND region <> '' "
-	"             AND raised_at <= $1 - $2 "
+	"             AND raised_at <= $1::bigint - $2::bigint "
 	"           RETURNING id, kind, pupil_id, cohort, region, vo_school, status) "
 	"INSERT INTO alert (recipient, kind, pupil_id, cohort, region, vo_school, status, reason, "
 	"  raised_at, escalated_alert_id) "
 	"SELECT 'projectteam:' || region, 4, pupil_id, cohort, region, vo_school, status, "
 	"  CASE kind WHEN 1 THEN 'zomerlek' ELSE 'niet gestart' END || ' niet opgepakt binnen de termijn', "
-	"  $1, id FROM e "
+	"  $1::bigint, id FROM e "
 	"RETURNING id, recipient, kind";
 
 struct sub {

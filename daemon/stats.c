@@ -25,14 +25,14 @@
 #define STATS_SELECT(KEY, LABEL, EXTRA_JOIN)                                                       \
 	"SELECT " KEY ", " LABEL ", count(*), "                                                      \
 	"  count(*) FILTER (WHERE s.status <> 1), count(*) FILTER (WHERE s.status = 3), "            \
-	"  count(*) FILTER (WHERE s.first_aangemeld_at > 0 AND s.first_aangemeld_at < $3), "         \
+	"  count(*) FILTER (WHERE s.first_aangemeld_at > 0 AND s.first_aangemeld_at < $3::bigint), "         \
 	"  count(*) FILTER (WHERE s.status = 4), count(*) FILTER (WHERE s.status = 5), "             \
 	"  count(*) FILTER (WHERE s.status = 6), count(*) FILTER (WHERE s.has_ddd), "                \
 	"  count(*) FILTER (WHERE s.had_zomerlek), count(*) FILTER (WHERE s.had_niet_gestart) "      \
 	"FROM pupil_state s "                                                                        \
 	"LEFT JOIN school sc ON sc.code = s.vo_school "                                              \
 	"LEFT JOIN gemeente g ON g.code = sc.gemeente " EXTRA_JOIN                                   \
-	"WHERE s.cohort = $1 AND s.registered AND ($2 = '' OR g.region = $2) "                       \
+	"WHERE s.cohort = $1::int AND s.registered AND ($2::text = '' OR g.region = $2::text) "                       \
 	"GROUP BY 1, 2 ORDER BY 1"
 
 static const struct {

@@ -34,27 +34,27 @@
  * $6 requires_registered, $7 recipients, $8 sets_status, $9 new status,
  * $10 alert kind, $11 reason */
 static const char SQL_SWEEP[] =
-	"WITH run AS (INSERT INTO sweep_run (cohort, deadline, ran_at, alerts) VALUES ($1, $2, $3, 0) "
+	"WITH run AS (INSERT INTO sweep_run (cohort, deadline, ran_at, alerts) VALUES ($1::int, $2::text, $3::bigint, 0) "
 	"             ON CONFLICT DO NOTHING RETURNING cohort), "
 	"m AS (SELECT s.pupil_id, s.cohort, s.woongemeente, s.vo_school, s.mbo_instelling, s.crebo, "
-	"        CASE WHEN $8 THEN $9::smallint ELSE s.status END AS status "
-	"      FROM pupil_state s, run WHERE s.cohort = $1 AND s.status = ANY($4::smallint[]) "
-	"        AND (NOT $5 OR s.left_vo) AND (NOT $6 OR s.registered)), "
+	"        CASE WHEN $8::bool THEN $9::smallint ELSE s.status END AS status "
+	"      FROM pupil_state s, run WHERE s.cohort = $1::int AND s.status = ANY($4::smallint[]) "
+	"        AND (NOT $5::bool OR s.left_vo) AND (NOT $6::bool OR s.registered)), "
 	"upd AS (UPDATE pupil_state s SET status = m.status, "
-	"          had_zomerlek = s.had_zomerlek OR $10 = 1, "
-	"          had_niet_gestart = s.had_niet_gestart OR $10 = 2, updated_at = $3 "
+	"          had_zomerlek = s.had_zomerlek OR $10::smallint = 1, "
+	"          had_niet_gestart = s.had_niet_gestart OR $10::smallint = 2, updated_at = $3::bigint "
 	"        FROM m WHERE s.pupil_id = m.pupil_id AND s.cohort = m.cohort RETURNING s.pupil_id), "
 	"ins AS (INSERT INTO alert (recipient, kind, pupil_id, cohort, region, vo_school, woongemeente, "
 	"          status, mbo_instelling, crebo, reason, raised_at) "
-	"        SELECT r.recipient, $10, m.pupil_id, m.cohort, coalesce(gw.region, gs.region, ''), "
-	"          m.vo_school, m.woongemeente, m.status, m.mbo_instelling, m.crebo, $11, $3 "
+	"        SELECT r.recipient, $10::smallint, m.pupil_id, m.cohort, coalesce(gw.region, gs.region, ''), "
+	"          m.vo_school, m.woongemeente, m.status, m.mbo_instelling, m.crebo, $11::text, $3::bigint "
 	"        FROM m LEFT JOIN gemeente gw ON gw.code = m.woongemeente "
 	"        LEFT JOIN school sc ON sc.code = m.vo_school "
 	"        LEFT JOIN gemeente gs ON gs.code = sc.gemeente "
 	"        CROSS JOIN LATERAL (VALUES "
-	"          (CASE WHEN $7 & 1 <> 0 AND coalesce(gw.region, gs.region) IS NOT NULL "
+	"          (CASE WHEN $7::int & 1 <> 0 AND coalesce(gw.region, gs.region) IS NOT NULL "
 	"                THEN 'rmc:' || coalesce(gw.region, gs.region) END), "
-	"          (CASE WHEN $7 & 2 <> 0 AND m.vo_school <> '' THEN 'vo:' || m.vo_school END)) "
+	"          (CASE WHEN $7::int & 2 <> 0 AND m.vo_school <> '' THEN 'vo:' || m.vo_school END)) "
 	"          AS r(recipient) "
 	"        WHERE r.recipient IS NOT NULL "
 	"        ON CONFLICT (pupil_id, cohort, kind, recipient) "
@@ -65,10 +65,10 @@ static const char SQL_SWEEP[] =
 	"UNION ALL SELECT (SELECT count(*) FROM run), (SELECT count(*) FROM upd), NULL, 0";
 
 static const char SQL_SWEEP_COUNT[] =
-	"UPDATE sweep_run SET alerts = $3 WHERE cohort = $1 AND deadline = $2";
+	"UPDATE sweep_run SET alerts = $3::int WHERE cohort = $1::int AND deadline = $2::text";
 
 static const char SQL_SWEEPS_DONE[] =
-	"SELECT cohort, deadline FROM sweep_run WHERE cohort BETWEEN $1 AND $2";
+	"SELECT cohort, deadline FROM sweep_run WHERE cohort BETWEEN $1::int AND $2::int";
 
 struct pending_reply {
 	struct session *s;
