@@ -1,0 +1,608 @@
+/* overstap-bench — load generator for overstapd (the performance issue).
+ *
+ * Opens N mutual-TLS connections (one event loop, libevent + OpenSSL), each
+ * with a vo or mbo identity, and pushes StatusBatches with a realistic event
+ * mix for one cohort at full throttle or a target rate, keeping up to
+ * --pipeline batches in flight per connection. Reports events/s, ack latency
+ * percentiles (send of a batch → its BatchAck, i.e. after COMMIT), results.
+ * --idle N only opens N connections and holds them (memory measurement).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdbool.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "overstap.pb-c.h"
+
+#define MAX_IDENTITIES 64
+#define MAX_PIPELINE 64
+
+struct identity_opt {
+	char role[16];
+	char org[16];
+};
+
+struct opts {
+	const char *host;
+	int port;
+	const char *pki;
+	const char *ca;
+	struct identity_opt ids[MAX_IDENTITIES];
+	int n_ids;
+	int connections;
+	int batch;
+	int pipeline;
+	double rate; /* events/s over all connections; 0 = open throttle */
+	double duration;
+	long long events;
+	int pupils;
+	int cohort;
+	int idle;
+	double idle_secs;
+	bool json;
+	unsigned seed;
+	const char *run_id;
+};
+
+static struct opts o;
+
+struct conn {
+	int index;
+	struct bufferevent *bev;
+	const struct identity_opt *id;
+	bool ready;
+	bool done;
+	int in_flight;
+	int64_t sent_us[MAX_PIPELINE];
+	uint64_t seq_of[MAX_PIPELINE];
+	int head, tail;
+	uint64_t next_seq;
+	uint64_t counter;
+	unsigned rng;
+};
+
+static struct event_base *base;
+static SSL_CTX *ctx;
+static struct conn *conns;
+static int64_t start_us, end_us;
+static long long events_sent, accepted, duplicate, rejected, errors, connect_failures;
+static int conns_ready, conns_done;
+static double tokens;
+static int64_t tokens_at_us;
+static struct event *ev_tick;
+static int64_t *lat_us;
+static size_t n_lat, cap_lat;
+static char first_reject[160];
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: overstap-bench [options]\n"
+		"  --host H --port P        daemon address (OVERSTAP_HOST, OVERSTAP_PORT; 127.0.0.1:7443)\n"
+		"  --pki DIR                certificates DIR/<role>-<org>.{crt,key} and DIR/ca.crt (var/pki)\n"
+		"  --ca FILE                CA certificate (default DIR/ca.crt)\n"
+		"  --identity ROLE:ORG      a vo or mbo identity (repeatable; default vo:25LX00 and mbo:25LP)\n"
+		"  --connections N          concurrent connections (8)\n"
+		"  --batch N                updates per StatusBatch (500)\n"
+		"  --pipeline N             batches in flight per connection (4)\n"
+		"  --rate R                 target events/s over all connections (0 = full throttle)\n"
+		"  --duration S             seconds to run (10), or\n"
+		"  --events N               stop after N events\n"
+		"  --pupils N               size of the pupil pool (100000)\n"
+		"  --cohort C               cohort (next year)\n"
+		"  --run-id S               prefix of event ids (random)\n"
+		"  --idle N                 only open N connections and hold them --idle-secs (10) seconds\n"
+		"  --json                   one JSON object instead of the text report\n"
+		"Exit: 0 ok, 1 the server refused updates or sent errors, 2 usage/connection errors.\n");
+}
+
+/* ---- pupils and events ---------------------------------------------------- */
+
+static unsigned next_rand(unsigned *s)
+{
+	*s = *s * 1103515245u + 12345u;
+	return (*s >> 16) & 0x7fff;
+}
+
+/* The i-th BSN of the pool: 8 digits from i, the ninth by the 11-test. */
+static void pgn_of(int i, char out[10])
+{
+	for (int base8 = 10000000 + i * 7;; base8++) {
+		char d[16];
+		snprintf(d, sizeof d, "%08d", base8);
+		int sum = 0;
+		for (int k = 0; k < 8; k++)
+			sum += (9 - k) * (d[k] - '0');
+		int check = sum % 11;
+		if (check == 10)
+			continue;
+		memcpy(out, d, 8);
+		out[8] = (char)('0' + check);
+		out[9] = '\0';
+		return;
+	}
+}
+
+static const char *const gemeenten[] = { "GM0935", "GM0917", "GM0928", "GM0971", "GM0882", "GM0888" };
+static const char *const crebos[] = { "25180", "25604", "25491", "23153", "25257", "25655" };
+
+struct batch_buf {
+	Overstap__V1__StatusUpdate *updates;
+	Overstap__V1__StatusUpdate **ptrs;
+	char (*ids)[48];
+	char (*pgns)[10];
+	int cap;
+};
+static struct batch_buf bb;
+
+static void fill_update(struct conn *c, int i, Overstap__V1__StatusUpdate *u, int64_t now)
+{
+	overstap__v1__status_update__init(u);
+	int pupil = (int)(next_rand(&c->rng) * 32768u + next_rand(&c->rng)) % o.pupils;
+	pgn_of(pupil, bb.pgns[i]);
+	snprintf(bb.ids[i], sizeof bb.ids[i], "%s-%d-%llu", o.run_id, c->index, (unsigned long long)c->counter++);
+	u->event_id = bb.ids[i];
+	u->pgn = bb.pgns[i];
+	u->occurred_at = now - 3600 - (int64_t)(next_rand(&c->rng) % 86400);
+	u->cohort = (uint32_t)o.cohort;
+	u->school = (char *)c->id->org;
+	unsigned pick = next_rand(&c->rng) % 100;
+	static char birth[24];
+	snprintf(birth, sizeof birth, "%04d-05-15", o.cohort - 16);
+	if (strcmp(c->id->role, "vo") == 0) {
+		if (pick < 35) {
+			u->kind = OVERSTAP__V1__EVENT_KIND__EVENT_KIND_OVERSTAPPER_GEREGISTREERD;
+			u->name = "Bench Leerling";
+			u->birth_date = birth;
+			u->woongemeente = (char *)gemeenten[pupil % 6];
+			u->vo_soort = OVERSTAP__V1__VO_SOORT__VO_SOORT_VMBO_KB;
+		} else if (pick < 70) {
+			u->kind = OVERSTAP__V1__EVENT_KIND__EVENT_KIND_KEUZE_GEREGISTREERD;
+			u->bestemming = OVERSTAP__V1__BESTEMMING__BESTEMMING_MBO;
+			u->crebo = (char *)crebos[pupil % 6];
+			u->mbo_instelling = "25LP";
+			u->niveau = 2 + pupil % 3;
+			u->leerweg = OVERSTAP__V1__LEERWEG__LEERWEG_BOL;
+		} else if (pick < 85) {
+			u->kind = OVERSTAP__V1__EVENT_KIND__EVENT_KIND_DDD_AANGELEVERD;
+		} else {
+			u->kind = OVERSTAP__V1__EVENT_KIND__EVENT_KIND_DIPLOMA_BEHAALD;
+		}
+	} else {
+		u->crebo = (char *)crebos[pupil % 6];
+		if (pick < 50)
+			u->kind = OVERSTAP__V1__EVENT_KIND__EVENT_KIND_AANGEMELD;
+		else if (pick < 80)
+			u->kind = OVERSTAP__V1__EVENT_KIND__EVENT_KIND_OVEREENKOMST_AANGEBODEN;
+		else
+			u->kind = OVERSTAP__V1__EVENT_KIND__EVENT_KIND_INGESCHREVEN;
+	}
+}
+
+static bool may_send(void)
+{
+	if (o.events && events_sent >= o.events)
+		return false;
+	if (o.duration > 0 && now_us() - start_us > (int64_t)(o.duration * 1e6))
+		return false;
+	return true;
+}
+
+static void send_batch(struct conn *c)
+{
+	int n = o.batch;
+	if (o.events && events_sent + n > o.events)
+		n = (int)(o.events - events_sent);
+	if (n <= 0)
+		return;
+	if (o.rate > 0) {
+		if (tokens < n)
+			return;
+		tokens -= n;
+	}
+	int64_t now = (int64_t)time(NULL);
+	for (int i = 0; i < n; i++) {
+		fill_update(c, i, &bb.updates[i], now);
+		bb.ptrs[i] = &bb.updates[i];
+	}
+	Overstap__V1__StatusBatch batch = OVERSTAP__V1__STATUS_BATCH__INIT;
+	batch.n_updates = (size_t)n;
+	batch.updates = bb.ptrs;
+	Overstap__V1__Envelope env = OVERSTAP__V1__ENVELOPE__INIT;
+	env.seq = ++c->next_seq;
+	env.body_case = OVERSTAP__V1__ENVELOPE__BODY_STATUS_BATCH;
+	env.status_batch = &batch;
+	size_t len = overstap__v1__envelope__get_packed_size(&env);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer_iovec vec;
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(len + 4), &vec, 1) < 1)
+		return;
+	frame_encode_header(vec.iov_base, (uint32_t)len);
+	overstap__v1__envelope__pack(&env, (uint8_t *)vec.iov_base + 4);
+	vec.iov_len = len + 4;
+	evbuffer_commit_space(out, &vec, 1);
+	c->sent_us[c->tail] = now_us();
+	c->seq_of[c->tail] = env.seq;
+	c->tail = (c->tail + 1) % MAX_PIPELINE;
+	c->in_flight++;
+	events_sent += n;
+}
+
+static void conn_fill(struct conn *c)
+{
+	while (c->ready && !c->done && c->in_flight < o.pipeline && may_send()) {
+		long long before = events_sent;
+		send_batch(c);
+		if (events_sent == before)
+			break;
+	}
+	if (c->ready && !c->done && c->in_flight == 0 && !may_send()) {
+		c->done = true;
+		conns_done++;
+		if (conns_done == o.connections) {
+			end_us = now_us();
+			event_base_loopexit(base, NULL);
+		}
+	}
+}
+
+static void record_latency(int64_t us)
+{
+	if (n_lat == cap_lat) {
+		cap_lat = cap_lat ? cap_lat * 2 : 4096;
+		lat_us = realloc(lat_us, cap_lat * sizeof *lat_us);
+		if (!lat_us)
+			exit(2);
+	}
+	lat_us[n_lat++] = us;
+}
+
+static void handle_envelope(struct conn *c, Overstap__V1__Envelope *env)
+{
+	if (env->body_case == OVERSTAP__V1__ENVELOPE__BODY_ERROR) {
+		errors++;
+		if (!first_reject[0])
+			snprintf(first_reject, sizeof first_reject, "error %s: %s", env->error->code, env->error->message);
+		/* an error answers a batch too (e.g. BAD_REQUEST) */
+	} else if (env->body_case != OVERSTAP__V1__ENVELOPE__BODY_BATCH_ACK) {
+		return;
+	}
+	if (c->in_flight == 0)
+		return;
+	int64_t lat = now_us() - c->sent_us[c->head];
+	c->head = (c->head + 1) % MAX_PIPELINE;
+	c->in_flight--;
+	if (env->body_case == OVERSTAP__V1__ENVELOPE__BODY_BATCH_ACK) {
+		const Overstap__V1__BatchAck *ack = env->batch_ack;
+		for (size_t i = 0; i < ack->n_results; i++) {
+			const Overstap__V1__UpdateResult *r = ack->results[i];
+			if (r->result == OVERSTAP__V1__RESULT__RESULT_ACCEPTED)
+				accepted++;
+			else if (r->result == OVERSTAP__V1__RESULT__RESULT_DUPLICATE)
+				duplicate++;
+			else {
+				rejected++;
+				if (!first_reject[0])
+					snprintf(first_reject, sizeof first_reject, "%s %s %s", r->event_id, r->error_code,
+						 r->error_message);
+			}
+			record_latency(lat);
+		}
+	}
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	for (;;) {
+		uint8_t hdr[4];
+		if (evbuffer_copyout(in, hdr, 4) < 4)
+			break;
+		uint32_t len;
+		if (frame_check_header(hdr, 64u << 20, &len) != FRAME_OK) {
+			fprintf(stderr, "overstap-bench: bad frame from server\n");
+			exit(2);
+		}
+		if (evbuffer_get_length(in) < (size_t)len + 4)
+			break;
+		uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)len + 4);
+		Overstap__V1__Envelope *env = overstap__v1__envelope__unpack(NULL, len, p + 4);
+		evbuffer_drain(in, (size_t)len + 4);
+		if (!env) {
+			fprintf(stderr, "overstap-bench: undecodable frame from server\n");
+			exit(2);
+		}
+		handle_envelope(c, env);
+		overstap__v1__envelope__free_unpacked(env, NULL);
+	}
+	if (!o.idle)
+		conn_fill(c);
+}
+
+static void idle_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	event_base_loopexit(base, NULL);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	struct conn *c = arg;
+	if (what & BEV_EVENT_CONNECTED) {
+		c->ready = true;
+		conns_ready++;
+		if (o.idle) {
+			if (conns_ready == o.idle) {
+				start_us = now_us();
+				struct timeval tv = { (time_t)o.idle_secs, (suseconds_t)((o.idle_secs - (time_t)o.idle_secs) * 1e6) };
+				event_base_once(base, -1, EV_TIMEOUT, idle_done_cb, NULL, &tv);
+			}
+			return;
+		}
+		if (conns_ready == 1)
+			start_us = now_us();
+		conn_fill(c);
+		return;
+	}
+	unsigned long e = bufferevent_get_openssl_error(bev);
+	char buf[160] = "";
+	if (e)
+		ERR_error_string_n(e, buf, sizeof buf);
+	if (!c->ready)
+		connect_failures++;
+	else
+		errors++;
+	fprintf(stderr, "overstap-bench: connection %d %s%s%s\n", c->index,
+		c->ready ? "lost" : "failed", buf[0] ? ": " : "", buf);
+	if (!c->done) {
+		c->done = true;
+		conns_done++;
+	}
+	if (c->ready)
+		c->ready = false;
+	if (conns_done == (o.idle ? o.idle : o.connections) || (!o.idle && connect_failures == o.connections)) {
+		end_us = now_us();
+		event_base_loopexit(base, NULL);
+	}
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	int64_t now = now_us();
+	tokens += o.rate * (double)(now - tokens_at_us) / 1e6;
+	double cap = o.rate * 0.05 + o.batch;
+	if (tokens > cap)
+		tokens = cap;
+	tokens_at_us = now;
+	for (int i = 0; i < o.connections; i++)
+		conn_fill(&conns[i]);
+	if (o.duration > 0 && now - start_us > (int64_t)(o.duration * 1e6) + 30000000) {
+		end_us = now;
+		event_base_loopexit(base, NULL); /* acks lost: give up */
+	}
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double percentile(double p)
+{
+	if (!n_lat)
+		return 0;
+	size_t k = (size_t)ceil(p / 100.0 * (double)n_lat);
+	if (k == 0)
+		k = 1;
+	return (double)lat_us[k - 1] / 1000.0;
+}
+
+static bool open_conn(struct conn *c, const struct sockaddr_in *sin)
+{
+	char crt[1024], key[1024];
+	snprintf(crt, sizeof crt, "%s/%s-%s.crt", o.pki, c->id->role, c->id->org);
+	snprintf(key, sizeof key, "%s/%s-%s.key", o.pki, c->id->role, c->id->org);
+	SSL *ssl = SSL_new(ctx);
+	if (!ssl || SSL_use_certificate_chain_file(ssl, crt) != 1 || SSL_use_PrivateKey_file(ssl, key, SSL_FILETYPE_PEM) != 1) {
+		fprintf(stderr, "overstap-bench: certificate %s or key %s: %s\n", crt, key,
+			ERR_error_string(ERR_get_error(), NULL));
+		return false;
+	}
+	SSL_set_tlsext_host_name(ssl, "localhost");
+	c->bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	bufferevent_setcb(c->bev, read_cb, NULL, event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)sin, sizeof *sin) != 0) {
+		fprintf(stderr, "overstap-bench: connect: %s\n", strerror(errno));
+		return false;
+	}
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	o.host = getenv("OVERSTAP_HOST") ? getenv("OVERSTAP_HOST") : "127.0.0.1";
+	o.port = getenv("OVERSTAP_PORT") ? atoi(getenv("OVERSTAP_PORT")) : 7443;
+	o.pki = "var/pki";
+	o.connections = 8;
+	o.batch = 500;
+	o.pipeline = 4;
+	o.duration = 10;
+	o.pupils = 100000;
+	o.idle_secs = 10;
+	o.seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	o.cohort = tm.tm_year + 1900 + 1;
+	static const struct option lopts[] = {
+		{ "host", required_argument, NULL, 'H' },	 { "port", required_argument, NULL, 'P' },
+		{ "pki", required_argument, NULL, 'k' },	 { "ca", required_argument, NULL, 'a' },
+		{ "identity", required_argument, NULL, 'i' },	 { "connections", required_argument, NULL, 'c' },
+		{ "batch", required_argument, NULL, 'b' },	 { "pipeline", required_argument, NULL, 'p' },
+		{ "rate", required_argument, NULL, 'r' },	 { "duration", required_argument, NULL, 'd' },
+		{ "events", required_argument, NULL, 'e' },	 { "pupils", required_argument, NULL, 'u' },
+		{ "cohort", required_argument, NULL, 'C' },	 { "idle", required_argument, NULL, 'I' },
+		{ "idle-secs", required_argument, NULL, 'S' }, { "json", no_argument, NULL, 'j' },
+		{ "run-id", required_argument, NULL, 'R' },	 { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+	while ((ch = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'H': o.host = optarg; break;
+		case 'P': o.port = atoi(optarg); break;
+		case 'k': o.pki = optarg; break;
+		case 'a': o.ca = optarg; break;
+		case 'i': {
+			const char *colon = strchr(optarg, ':');
+			if (!colon || o.n_ids == MAX_IDENTITIES || colon - optarg >= 16 || strlen(colon + 1) >= 16) {
+				fprintf(stderr, "overstap-bench: --identity ROLE:ORG, e.g. vo:25LX00\n");
+				return 2;
+			}
+			snprintf(o.ids[o.n_ids].role, 16, "%.*s", (int)(colon - optarg), optarg);
+			snprintf(o.ids[o.n_ids].org, 16, "%s", colon + 1);
+			o.n_ids++;
+			break;
+		}
+		case 'c': o.connections = atoi(optarg); break;
+		case 'b': o.batch = atoi(optarg); break;
+		case 'p': o.pipeline = atoi(optarg); break;
+		case 'r': o.rate = atof(optarg); break;
+		case 'd': o.duration = atof(optarg); o.events = 0; break;
+		case 'e': o.events = atoll(optarg); o.duration = 0; break;
+		case 'u': o.pupils = atoi(optarg); break;
+		case 'C': o.cohort = atoi(optarg); break;
+		case 'I': o.idle = atoi(optarg); break;
+		case 'S': o.idle_secs = atof(optarg); break;
+		case 'j': o.json = true; break;
+		case 'R': o.run_id = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc || o.connections < 1 || o.connections > 100000 || o.batch < 1 || o.batch > 10000 ||
+	    o.pipeline < 1 || o.pipeline >= MAX_PIPELINE || o.pupils < 1 || o.pupils > 10000000 || o.idle < 0) {
+		usage(stderr);
+		return 2;
+	}
+	if (!o.n_ids) {
+		o.ids[0] = (struct identity_opt){ "vo", "25LX00" };
+		o.ids[1] = (struct identity_opt){ "mbo", "25LP" };
+		o.n_ids = 2;
+	}
+	static char runid[32];
+	if (!o.run_id) {
+		snprintf(runid, sizeof runid, "b%lx%x", (unsigned long)time(NULL), o.seed & 0xffff);
+		o.run_id = runid;
+	}
+	char cafile[1024];
+	snprintf(cafile, sizeof cafile, "%s/ca.crt", o.pki);
+	ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (SSL_CTX_load_verify_locations(ctx, o.ca ? o.ca : cafile, NULL) != 1) {
+		fprintf(stderr, "overstap-bench: CA %s: %s\n", o.ca ? o.ca : cafile, ERR_error_string(ERR_get_error(), NULL));
+		return 2;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	X509_VERIFY_PARAM_set1_host(SSL_CTX_get0_param(ctx), "localhost", 0);
+	struct sockaddr_in sin = { 0 };
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)o.port);
+	if (inet_pton(AF_INET, strcmp(o.host, "localhost") == 0 ? "127.0.0.1" : o.host, &sin.sin_addr) != 1) {
+		fprintf(stderr, "overstap-bench: --host must be an IPv4 address\n");
+		return 2;
+	}
+	base = event_base_new();
+	int n = o.idle ? o.idle : o.connections;
+	conns = calloc((size_t)n, sizeof *conns);
+	bb.cap = o.batch;
+	bb.updates = calloc((size_t)bb.cap, sizeof *bb.updates);
+	bb.ptrs = calloc((size_t)bb.cap, sizeof *bb.ptrs);
+	bb.ids = calloc((size_t)bb.cap, sizeof *bb.ids);
+	bb.pgns = calloc((size_t)bb.cap, sizeof *bb.pgns);
+	if (!conns || !bb.updates || !bb.ptrs || !bb.ids || !bb.pgns)
+		return 2;
+	for (int i = 0; i < n; i++) {
+		conns[i].index = i;
+		conns[i].id = &o.ids[i % o.n_ids];
+		conns[i].rng = o.seed + (unsigned)i * 7919u;
+		if (!open_conn(&conns[i], &sin))
+			return 2;
+	}
+	if (o.rate > 0) {
+		tokens_at_us = now_us();
+		ev_tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+		struct timeval tv = { 0, 2000 };
+		event_add(ev_tick, &tv);
+	}
+	event_base_dispatch(base);
+	if (!end_us)
+		end_us = now_us();
+	if (o.idle) {
+		if (o.json)
+			printf("{\"idle_connections\":%d,\"ready\":%d,\"failed\":%lld}\n", o.idle, conns_ready, connect_failures);
+		else
+			printf("idle connections held: %d of %d (failed %lld)\n", conns_ready, o.idle, connect_failures);
+		return conns_ready == o.idle ? 0 : 2;
+	}
+	qsort(lat_us, n_lat, sizeof *lat_us, cmp_i64);
+	double secs = (double)(end_us - start_us) / 1e6;
+	long long done = accepted + duplicate;
+	double eps = secs > 0 ? (double)(done + rejected) / secs : 0;
+	double maxms = n_lat ? (double)lat_us[n_lat - 1] / 1000.0 : 0;
+	if (o.json) {
+		printf("{\"events_per_sec\":%.1f,\"seconds\":%.3f,\"events\":%lld,\"accepted\":%lld,\"duplicate\":%lld,"
+		       "\"rejected\":%lld,\"errors\":%lld,\"connections\":%d,\"batch\":%d,\"pipeline\":%d,\"rate\":%.0f,"
+		       "\"ack_ms\":{\"p50\":%.3f,\"p95\":%.3f,\"p99\":%.3f,\"max\":%.3f}}\n",
+		       eps, secs, done + rejected, accepted, duplicate, rejected, errors, o.connections, o.batch,
+		       o.pipeline, o.rate, percentile(50), percentile(95), percentile(99), maxms);
+	} else {
+		printf("events/s %.0f over %.2f s: accepted %lld, duplicate %lld, rejected %lld, errors %lld\n", eps, secs,
+		       accepted, duplicate, rejected, errors);
+		printf("ack latency ms: p50 %.2f  p95 %.2f  p99 %.2f  max %.2f  (%d connections, batch %d, pipeline %d)\n",
+		       percentile(50), percentile(95), percentile(99), maxms, o.connections, o.batch, o.pipeline);
+	}
+	if (first_reject[0])
+		fprintf(stderr, "overstap-bench: first refusal: %s\n", first_reject);
+	if (connect_failures)
+		return 2;
+	return (rejected || errors) ? 1 : 0;
+}
