@@ -1,0 +1,189 @@
+/* test_util.c — the small shared pieces: clock parsing, SQL text arrays,
+ * the key map, binary result decoding, statistics arithmetic. */
+#include <CUnit/CUnit.h>
+#include <string.h>
+
+#include "clock.h"
+#include "cu_run.h"
+#include "keymap.h"
+#include "stats.h"
+#include "store.h"
+
+static void test_iso_times_parse_to_unix_seconds(void)
+{
+	int64_t t;
+	CU_ASSERT_TRUE(clock_parse_iso("1970-01-01T00:00:00Z", &t));
+	CU_ASSERT_EQUAL(t, 0);
+	CU_ASSERT_TRUE(clock_parse_iso("2030-09-01T00:00:00Z", &t));
+	CU_ASSERT_EQUAL(t, 1914451200);
+	CU_ASSERT_TRUE(clock_parse_iso("2030-09-01T02:00:00+02:00", &t));
+	CU_ASSERT_EQUAL(t, 1914451200);
+	CU_ASSERT_TRUE(clock_parse_iso("2030-09-01", &t));
+	CU_ASSERT_EQUAL(t, 1914451200);
+	CU_ASSERT_TRUE(clock_parse_iso("2024-02-29T12:00", &t)); /* leap day, no seconds */
+	CU_ASSERT_EQUAL(t, 1709208000);
+	CU_ASSERT_FALSE(clock_parse_iso("2023-02-29", &t));
+	CU_ASSERT_FALSE(clock_parse_iso("2030-09-01T24:00:00Z", &t));
+	CU_ASSERT_FALSE(clock_parse_iso("2030-9-1", &t));
+	CU_ASSERT_FALSE(clock_parse_iso("2030-09-01Tnoon", &t));
+	CU_ASSERT_FALSE(clock_parse_iso("2030-09-01T00:00:00Zjunk", &t));
+	CU_ASSERT_FALSE(clock_parse_iso("", &t));
+}
+
+static void test_iso_format_round_trips(void)
+{
+	char buf[32];
+	clock_format_iso(1914451200, buf, sizeof buf);
+	CU_ASSERT_STRING_EQUAL(buf, "2030-09-01T00:00:00Z");
+}
+
+static void test_manual_clock_moves_only_forward(void)
+{
+	clock_init(CLOCK_MANUAL, 1914451200);
+	CU_ASSERT_EQUAL(clock_now(), 1914451200);
+	CU_ASSERT_TRUE(clock_set(1914451200 + 60));
+	CU_ASSERT_EQUAL(clock_now(), 1914451260);
+	CU_ASSERT_FALSE(clock_set(1914451200));
+	CU_ASSERT_EQUAL(clock_now(), 1914451260);
+	clock_init(CLOCK_SYSTEM, 0);
+	CU_ASSERT_FALSE(clock_set(4000000000));
+}
+
+static void test_text_arrays_quote_and_escape(void)
+{
+	struct pgarray a;
+	pgarray_init(&a);
+	CU_ASSERT_STRING_EQUAL(pgarray_literal(&a), "{}");
+	pgarray_add_text(&a, "plain");
+	pgarray_add_text(&a, "with \"quote\" and \\ backslash");
+	pgarray_add_text(&a, "");
+	pgarray_add_null(&a);
+	pgarray_add_int(&a, -42);
+	pgarray_add_bool(&a, true);
+	CU_ASSERT_STRING_EQUAL(pgarray_literal(&a),
+			       "{\"plain\",\"with \\\"quote\\\" and \\\\ backslash\",\"\",NULL,-42,t}");
+	CU_ASSERT_EQUAL(a.count, 6);
+	pgarray_reset(&a);
+	pgarray_add_int(&a, 7);
+	CU_ASSERT_STRING_EQUAL(pgarray_literal(&a), "{7}");
+	pgarray_free(&a);
+}
+
+static void test_keymap_finds_what_was_put(void)
+{
+	struct keymap m;
+	keymap_init(&m);
+	char keys[1000][16];
+	bool existed;
+	for (int i = 0; i < 1000; i++) {
+		snprintf(keys[i], sizeof keys[i], "k%d", i);
+		CU_ASSERT_EQUAL(keymap_put(&m, keys[i], strlen(keys[i]), (uint32_t)i, &existed), (uint32_t)i);
+		CU_ASSERT_FALSE(existed);
+	}
+	CU_ASSERT_EQUAL(keymap_put(&m, "k7", 2, 99, &existed), 7);
+	CU_ASSERT_TRUE(existed);
+	uint32_t v;
+	CU_ASSERT_TRUE(keymap_get(&m, "k999", 4, &v));
+	CU_ASSERT_EQUAL(v, 999);
+	CU_ASSERT_FALSE(keymap_get(&m, "k1000", 5, &v));
+	keymap_clear(&m);
+	CU_ASSERT_FALSE(keymap_get(&m, "k1", 2, &v));
+	keymap_free(&m);
+}
+
+static Overstap__V1__StatsRow row_of(uint32_t n, uint32_t keuze, uint32_t ingeschreven, uint32_t andere, uint32_t ddd)
+{
+	Overstap__V1__StatsRow r = OVERSTAP__V1__STATS_ROW__INIT;
+	r.overstappers = n;
+	r.met_keuze = keuze;
+	r.ingeschreven = ingeschreven;
+	r.andere_bestemming = andere;
+	r.ddd = ddd;
+	return r;
+}
+
+static void test_percentages_of_overstappers(void)
+{
+	/* 3100 pupils, 3038 with keuze = 98.0%; 2950 + 60 = 3010 definitief = 97.0967...% */
+	Overstap__V1__StatsRow r = row_of(3100, 3038, 2950, 60, 3007);
+	stats_row_finish(&r, false, false);
+	CU_ASSERT_DOUBLE_EQUAL(r.in_beeld_pct, 98.0, 1e-9);
+	CU_ASSERT_DOUBLE_EQUAL(r.definitief_pct, 100.0 * 3010 / 3100, 1e-9);
+	CU_ASSERT_DOUBLE_EQUAL(r.definitief_pct, 97.09677419354838, 1e-9);
+	CU_ASSERT_DOUBLE_EQUAL(r.ddd_pct, 97.0, 1e-9);
+	CU_ASSERT_FALSE(r.suppressed);
+}
+
+static void test_empty_group_has_zero_percentages(void)
+{
+	Overstap__V1__StatsRow r = row_of(0, 0, 0, 0, 0);
+	stats_row_finish(&r, false, true);
+	CU_ASSERT_DOUBLE_EQUAL(r.in_beeld_pct, 0.0, 1e-12);
+	CU_ASSERT_DOUBLE_EQUAL(r.definitief_pct, 0.0, 1e-12);
+	CU_ASSERT_DOUBLE_EQUAL(r.ddd_pct, 0.0, 1e-12);
+}
+
+static void test_percentages_are_not_rounded(void)
+{
+	Overstap__V1__StatsRow r = row_of(3, 1, 2, 0, 0);
+	stats_row_finish(&r, false, false);
+	CU_ASSERT_DOUBLE_EQUAL(r.in_beeld_pct, 33.333333333333336, 1e-12);
+	CU_ASSERT_DOUBLE_EQUAL(r.definitief_pct, 66.66666666666667, 1e-12);
+}
+
+static void test_small_cells_below_region_are_suppressed_for_non_admin(void)
+{
+	Overstap__V1__StatsRow r = row_of(4, 4, 3, 0, 2);
+	r.zomerlek = 1;
+	stats_row_finish(&r, true, false);
+	CU_ASSERT_TRUE(r.suppressed);
+	CU_ASSERT_EQUAL(r.overstappers, 0);
+	CU_ASSERT_EQUAL(r.met_keuze, 0);
+	CU_ASSERT_EQUAL(r.ingeschreven, 0);
+	CU_ASSERT_EQUAL(r.zomerlek, 0);
+	CU_ASSERT_DOUBLE_EQUAL(r.in_beeld_pct, 0.0, 1e-12);
+}
+
+static void test_five_is_not_a_small_cell(void)
+{
+	Overstap__V1__StatsRow r = row_of(5, 5, 5, 0, 5);
+	stats_row_finish(&r, true, false);
+	CU_ASSERT_FALSE(r.suppressed);
+	CU_ASSERT_EQUAL(r.overstappers, 5);
+	CU_ASSERT_DOUBLE_EQUAL(r.definitief_pct, 100.0, 1e-12);
+}
+
+static void test_admin_and_region_rows_are_never_suppressed(void)
+{
+	Overstap__V1__StatsRow a = row_of(2, 1, 1, 0, 0), b = row_of(2, 1, 1, 0, 0);
+	stats_row_finish(&a, true, true);
+	stats_row_finish(&b, false, false);
+	CU_ASSERT_FALSE(a.suppressed);
+	CU_ASSERT_EQUAL(a.overstappers, 2);
+	CU_ASSERT_FALSE(b.suppressed);
+	CU_ASSERT_DOUBLE_EQUAL(b.in_beeld_pct, 50.0, 1e-12);
+}
+
+static void register_suites(void)
+{
+	CU_pSuite s = CU_add_suite("clock", NULL, NULL);
+	CU_add_test(s, "ISO times parse to unix seconds", test_iso_times_parse_to_unix_seconds);
+	CU_add_test(s, "ISO format round-trips", test_iso_format_round_trips);
+	CU_add_test(s, "manual clock moves only forward", test_manual_clock_moves_only_forward);
+	s = CU_add_suite("store helpers", NULL, NULL);
+	CU_add_test(s, "text arrays quote and escape", test_text_arrays_quote_and_escape);
+	CU_add_test(s, "keymap finds what was put", test_keymap_finds_what_was_put);
+	s = CU_add_suite("stats arithmetic", NULL, NULL);
+	CU_add_test(s, "percentages of overstappers", test_percentages_of_overstappers);
+	CU_add_test(s, "empty group has zero percentages", test_empty_group_has_zero_percentages);
+	CU_add_test(s, "percentages are not rounded", test_percentages_are_not_rounded);
+	CU_add_test(s, "small cells below region are suppressed for non-admin",
+		    test_small_cells_below_region_are_suppressed_for_non_admin);
+	CU_add_test(s, "five is not a small cell", test_five_is_not_a_small_cell);
+	CU_add_test(s, "admin and region rows are never suppressed", test_admin_and_region_rows_are_never_suppressed);
+}
+
+int main(void)
+{
+	return cu_run(register_suites);
+}
