@@ -53,30 +53,38 @@ static const char SQL_EVENTS[] =
 	"RETURNING org, event_id";
 
 static const char SQL_STATES[] =
-	"SELECT p.id, u.pgn, s.cohort, s.facts, s.had_zomerlek, s.had_niet_gestart "
+	"SELECT p.id, u.pgn, s.cohort, s.facts, s.had_zomerlek, s.had_niet_gestart, s.version "
 	"FROM unnest($1::text[], $2::int[]) AS u(pgn, cohort) "
 	"JOIN pupil p ON p.pgn = u.pgn "
-	"JOIN pupil_state s ON s.pupil_id = p.id AND s.cohort = u.cohort "
-	"ORDER BY p.id, s.cohort FOR UPDATE OF s";
+	"JOIN pupil_state s ON s.pupil_id = p.id AND s.cohort = u.cohort";
 
+/* Writes the merged states; each row only if its version is still the one we
+ * read (0: we saw no row), else overstap_expect() fails the transaction with a
+ * serialization failure and the whole group runs again. */
 static const char SQL_UPSERT_STATES[] =
+	"WITH up AS ("
 	"INSERT INTO pupil_state (pupil_id, cohort, facts, status, registered, left_vo, has_ddd, "
 	"  vo_school, vo_soort, woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, "
-	"  had_niet_gestart, updated_at, crebo) "
+	"  had_niet_gestart, updated_at, crebo, version) "
 	"SELECT u.pupil_id, u.cohort, decode(u.facts, 'hex'), u.status, u.registered, u.left_vo, "
 	"  u.has_ddd, u.vo_school, u.vo_soort, u.woongemeente, u.mbo_instelling, u.first_aangemeld_at, "
-	"  u.had_zomerlek, u.had_niet_gestart, $15::bigint, u.crebo "
+	"  u.had_zomerlek, u.had_niet_gestart, $15::bigint, u.crebo, u.version + 1 "
 	"FROM unnest($1::bigint[], $2::int[], $3::text[], $4::smallint[], $5::bool[], $6::bool[], "
 	"  $7::bool[], $8::text[], $9::smallint[], $10::text[], $11::text[], $12::bigint[], "
-	"  $13::bool[], $14::bool[], $16::text[]) "
+	"  $13::bool[], $14::bool[], $16::text[], $17::bigint[]) "
 	"  AS u(pupil_id, cohort, facts, status, registered, left_vo, has_ddd, vo_school, vo_soort, "
-	"       woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, had_niet_gestart, crebo) "
+	"       woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, had_niet_gestart, crebo, "
+	"       version) "
 	"ON CONFLICT (pupil_id, cohort) DO UPDATE SET facts = EXCLUDED.facts, status = EXCLUDED.status, "
 	"  registered = EXCLUDED.registered, left_vo = EXCLUDED.left_vo, has_ddd = EXCLUDED.has_ddd, "
 	"  vo_school = EXCLUDED.vo_school, vo_soort = EXCLUDED.vo_soort, crebo = EXCLUDED.crebo, "
 	"  woongemeente = EXCLUDED.woongemeente, mbo_instelling = EXCLUDED.mbo_instelling, "
 	"  first_aangemeld_at = EXCLUDED.first_aangemeld_at, had_zomerlek = EXCLUDED.had_zomerlek, "
-	"  had_niet_gestart = EXCLUDED.had_niet_gestart, updated_at = EXCLUDED.updated_at";
+	"  had_niet_gestart = EXCLUDED.had_niet_gestart, updated_at = EXCLUDED.updated_at, "
+	"  version = EXCLUDED.version "
+	"WHERE pupil_state.version = EXCLUDED.version - 1 "
+	"RETURNING 1) "
+	"SELECT overstap_expect($18::int, (SELECT count(*) FROM up)::int)";
 
 /* Personal data: a vo registration sets it when newer than what is there; an
  * mbo report only fills it for a pupil no vo school described. */
@@ -156,10 +164,20 @@ struct group {
 	int64_t pupil_id;
 	bool exists;
 	bool had_zomerlek, had_niet_gestart;
+	int64_t version; /* of the stored state; 0 when there is none */
 	uint32_t facts_off, facts_len; /* old facts in txn.facts */
 };
 
-#define N_ARRAYS 33 /* step 0: 0-1 pupils/states, 2-16 events; step 1: 0-13 and 32 states,
+/* PGN → pupil id: ids never change, so a known pupil costs no statement. */
+#define PUPIL_CACHE_MAX (2u << 20)
+
+struct pupil_cache {
+	uint32_t *keys; /* the PGN as a number; 0 = empty (000000000 is no PGN) */
+	int64_t *ids;
+	size_t cap, count;
+};
+
+#define N_ARRAYS 34 /* step 0: 0-1 pupils/states, 2-16 events; step 1: 0-13, 32-33 states,
                        * 14-18 personal data, 19-28 raised, 29-31 resolved */
 
 struct ingest {
@@ -182,6 +200,8 @@ struct ingest {
 	size_t keys_len, keys_cap;
 	uint32_t *key_off;
 	struct keymap event_map; /* org\0event_id → item */
+	struct pupil_cache pupils;
+	int q_pupils, q_events, q_states; /* step 0 query indexes, -1 if not sent */
 	struct pgarray a[N_ARRAYS];
 	int q_resolve, q_raise; /* query indexes in step 1, -1 if not sent */
 	int64_t started_us;
@@ -484,6 +504,7 @@ static void txn_reset(struct store_job *job)
 		ing->groups[g].pupil_id = 0;
 		ing->groups[g].exists = false;
 		ing->groups[g].had_zomerlek = ing->groups[g].had_niet_gestart = false;
+		ing->groups[g].version = 0;
 	}
 	ing->facts_len = 0;
 	ing->n_wake = 0;
@@ -519,19 +540,86 @@ static struct group *find_group(struct ingest *ing, const char *pgn, uint32_t co
 	return NULL;
 }
 
+static uint32_t pgn_key(const char *pgn)
+{
+	uint32_t k = 0;
+	for (int i = 0; i < 9; i++)
+		k = k * 10 + (uint32_t)(pgn[i] - '0');
+	return k;
+}
+
+static int64_t cache_get(const struct pupil_cache *c, uint32_t key)
+{
+	if (!c->cap)
+		return 0;
+	for (size_t i = (key * 2654435761u) & (c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
+		if (c->keys[i] == key)
+			return c->ids[i];
+		if (c->keys[i] == 0)
+			return 0;
+	}
+}
+
+static void cache_put(struct pupil_cache *c, uint32_t key, int64_t id)
+{
+	if (key == 0 || id <= 0)
+		return;
+	if ((c->count + 1) * 2 > c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 65536;
+		if (c->count >= PUPIL_CACHE_MAX)
+			cap = c->cap; /* full: start over rather than grow */
+		uint32_t *ok = c->keys;
+		int64_t *oi = c->ids;
+		size_t ocap = c->cap;
+		c->keys = calloc(cap, sizeof *c->keys);
+		c->ids = calloc(cap, sizeof *c->ids);
+		if (!c->keys || !c->ids) {
+			free(c->keys);
+			free(c->ids);
+			c->keys = ok;
+			c->ids = oi;
+			return; /* a cache: doing without is fine */
+		}
+		c->cap = cap;
+		c->count = 0;
+		if (cap != ocap || c->count < PUPIL_CACHE_MAX)
+			for (size_t i = 0; i < ocap && cap != ocap; i++)
+				if (ok[i])
+					cache_put(c, ok[i], oi[i]);
+		free(ok);
+		free(oi);
+	}
+	for (size_t i = (key * 2654435761u) & (c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
+		if (c->keys[i] == key)
+			return;
+		if (c->keys[i] == 0) {
+			c->keys[i] = key;
+			c->ids[i] = id;
+			c->count++;
+			return;
+		}
+	}
+}
+
 static bool send_step0(struct ingest *ing, struct store_job *job)
 {
 	struct pgarray *a = ing->a;
 	for (int i = 0; i < N_ARRAYS; i++)
 		pgarray_reset(&a[i]);
-	/* pupils and states: one entry per group */
+	/* states: one entry per group; pupils: the PGNs not in the cache */
+	const char *prev_pgn = "";
 	for (size_t g = 0; g < ing->n_groups; g++) {
 		const struct item *it = group_item(ing, &ing->groups[g], 0);
 		pgarray_add_text(&a[0], it->ev.pgn);
 		pgarray_add_int(&a[1], it->ev.cohort);
+		int64_t id = cache_get(&ing->pupils, pgn_key(it->ev.pgn));
+		ing->groups[g].pupil_id = id;
+		if (!id && strcmp(prev_pgn, it->ev.pgn) != 0)
+			pgarray_add_text(&a[17], it->ev.pgn);
+		prev_pgn = it->ev.pgn;
 	}
-	const char *pupils[1] = { pgarray_literal(&a[0]) };
-	const char *states[2] = { pupils[0], pgarray_literal(&a[1]) };
+	const char *pupils[1] = { pgarray_literal(&a[17]) };
+	const char *states[2] = { pgarray_literal(&a[0]), pgarray_literal(&a[1]) };
 	/* events: every first occurrence */
 	struct pgarray *e = &a[2];
 	for (size_t k = 0; k < ing->n_order; k++) {
@@ -564,18 +652,29 @@ static bool send_step0(struct ingest *ing, struct store_job *job)
 		pgarray_literal(&e[11]), pgarray_literal(&e[12]), pgarray_literal(&e[13]),
 		pgarray_literal(&e[14]),
 	};
-	return store_send_sql(job, "BEGIN") && store_send(job, "ingest_pupils", 1, pupils, false) &&
-	       store_send(job, "ingest_events", 16, events, false) &&
-	       store_send(job, "ingest_states", 2, states, true);
+	int q = 1;
+	bool ok = store_send_sql(job, "BEGIN");
+	ing->q_pupils = -1;
+	if (a[17].count > 0) {
+		ok = ok && store_send(job, "ingest_pupils", 1, pupils, false);
+		ing->q_pupils = q++;
+	}
+	ok = ok && store_send(job, "ingest_events", 16, events, false);
+	ing->q_events = q++;
+	ok = ok && store_send(job, "ingest_states", 2, states, true);
+	ing->q_states = q++;
+	return ok;
 }
 
 static void on_result_step0(struct ingest *ing, int index, const PGresult *res)
 {
 	int rows = PQntuples(res);
-	if (index == 1) { /* pupils: id, pgn */
+	if (index == ing->q_pupils) { /* pupils: id, pgn */
 		for (int r = 0; r < rows; r++) {
 			int64_t id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
 			const char *pgn = PQgetvalue(res, r, 1);
+			if (strlen(pgn) == 9)
+				cache_put(&ing->pupils, pgn_key(pgn), id);
 			/* every cohort group of this pgn (groups sort by pgn, then cohort) */
 			size_t lo = 0, hi = ing->n_groups;
 			while (lo < hi) {
@@ -588,7 +687,7 @@ static void on_result_step0(struct ingest *ing, int index, const PGresult *res)
 			for (size_t at = lo; at < ing->n_groups && strcmp(group_item(ing, &ing->groups[at], 0)->ev.pgn, pgn) == 0; at++)
 				ing->groups[at].pupil_id = id;
 		}
-	} else if (index == 2) { /* events inserted: org, event_id */
+	} else if (index == ing->q_events) { /* events inserted: org, event_id */
 		for (int r = 0; r < rows; r++) {
 			const char *org = PQgetvalue(res, r, 0), *eid = PQgetvalue(res, r, 1);
 			char key[OVERSTAP_ORG_MAX + OVERSTAP_EVENT_ID_MAX + 2];
@@ -601,7 +700,7 @@ static void on_result_step0(struct ingest *ing, int index, const PGresult *res)
 			if (keymap_get(&ing->event_map, key, ol + 1 + el, &idx))
 				ing->items[idx].outcome = ITEM_INSERTED;
 		}
-	} else if (index == 3) { /* states: id, pgn, cohort, facts, flags (binary) */
+	} else if (index == ing->q_states) { /* states: id, pgn, cohort, facts, flags, version (binary) */
 		for (int r = 0; r < rows; r++) {
 			char pgn[10];
 			int len = PQgetlength(res, r, 1);
@@ -630,6 +729,7 @@ static void on_result_step0(struct ingest *ing, int index, const PGresult *res)
 			g->exists = true;
 			g->had_zomerlek = store_get_bool(res, r, 4);
 			g->had_niet_gestart = store_get_bool(res, r, 5);
+			g->version = store_get_int8(res, r, 6);
 		}
 	}
 }
@@ -782,6 +882,7 @@ static bool send_step1(struct ingest *ing, struct store_job *job)
 		pgarray_add_bool(&a[12], zomerlek);
 		pgarray_add_bool(&a[13], niet_gestart);
 		pgarray_add_text(&a[32], crebo);
+		pgarray_add_int(&a[33], g->exists ? g->version : 0);
 		n_states++;
 	}
 	char nowtxt[24];
@@ -790,12 +891,16 @@ static bool send_step1(struct ingest *ing, struct store_job *job)
 	bool ok = true;
 	ing->q_resolve = ing->q_raise = -1;
 	if (n_states > 0) {
-		const char *params[16];
+		char expected[16];
+		snprintf(expected, sizeof expected, "%d", n_states);
+		const char *params[18];
 		for (int i = 0; i < 14; i++)
 			params[i] = pgarray_literal(&a[i]);
 		params[14] = nowtxt;
 		params[15] = pgarray_literal(&a[32]);
-		ok = ok && store_send(job, "ingest_upsert_states", 16, params, false);
+		params[16] = pgarray_literal(&a[33]);
+		params[17] = expected;
+		ok = ok && store_send(job, "ingest_upsert_states", 18, params, false);
 		q++;
 	}
 	if (p[0].count > 0) {
@@ -999,6 +1104,8 @@ void ingest_free(struct ingest *ing)
 	free(ing->key_off);
 	free(ing->wake);
 	keymap_free(&ing->event_map);
+	free(ing->pupils.keys);
+	free(ing->pupils.ids);
 	for (int i = 0; i < N_ARRAYS; i++)
 		pgarray_free(&ing->a[i]);
 	free(ing);

@@ -34,21 +34,23 @@
  * $6 requires_registered, $7 recipients, $8 sets_status, $9 new status,
  * $10 alert kind, $11 reason */
 static const char SQL_SWEEP[] =
-	"WITH run AS (INSERT INTO sweep_run (cohort, deadline, ran_at, alerts) VALUES ($1::int, $2::text, $3::bigint, 0) "
-	"             ON CONFLICT DO NOTHING RETURNING cohort), "
-	"m AS (SELECT s.pupil_id, s.cohort, s.woongemeente, s.vo_school, s.mbo_instelling, s.crebo, "
-	"        CASE WHEN $8::bool THEN $9::smallint ELSE s.status END AS status "
-	"      FROM pupil_state s, run WHERE s.cohort = $1::int AND s.status = ANY($4::smallint[]) "
-	"        AND (NOT $5::bool OR s.left_vo) AND (NOT $6::bool OR s.registered)), "
-	"upd AS (UPDATE pupil_state s SET status = m.status, "
+	"WITH run AS (INSERT INTO sweep_run (cohort, deadline, ran_at, alerts) "
+	"             VALUES ($1::int, $2::text, $3::bigint, 0) ON CONFLICT DO NOTHING RETURNING cohort), "
+	/* the condition is checked on the row being updated itself, so a state an
+	 * ingest transaction changed meanwhile is judged by its new value */
+	"upd AS (UPDATE pupil_state s SET "
+	"          status = CASE WHEN $8::bool THEN $9::smallint ELSE s.status END, "
 	"          had_zomerlek = s.had_zomerlek OR $10::smallint = 1, "
-	"          had_niet_gestart = s.had_niet_gestart OR $10::smallint = 2, updated_at = $3::bigint "
-	"        FROM m WHERE s.pupil_id = m.pupil_id AND s.cohort = m.cohort RETURNING s.pupil_id), "
+	"          had_niet_gestart = s.had_niet_gestart OR $10::smallint = 2, "
+	"          updated_at = $3::bigint, version = s.version + 1 "
+	"        FROM run WHERE s.cohort = $1::int AND s.status = ANY($4::smallint[]) "
+	"          AND (NOT $5::bool OR s.left_vo) AND (NOT $6::bool OR s.registered) "
+	"        RETURNING s.pupil_id, s.cohort, s.woongemeente, s.vo_school, s.mbo_instelling, s.crebo, s.status), "
 	"ins AS (INSERT INTO alert (recipient, kind, pupil_id, cohort, region, vo_school, woongemeente, "
 	"          status, mbo_instelling, crebo, reason, raised_at) "
 	"        SELECT r.recipient, $10::smallint, m.pupil_id, m.cohort, coalesce(gw.region, gs.region, ''), "
 	"          m.vo_school, m.woongemeente, m.status, m.mbo_instelling, m.crebo, $11::text, $3::bigint "
-	"        FROM m LEFT JOIN gemeente gw ON gw.code = m.woongemeente "
+	"        FROM upd m LEFT JOIN gemeente gw ON gw.code = m.woongemeente "
 	"        LEFT JOIN school sc ON sc.code = m.vo_school "
 	"        LEFT JOIN gemeente gs ON gs.code = sc.gemeente "
 	"        CROSS JOIN LATERAL (VALUES "

@@ -77,10 +77,23 @@ CREATE TABLE pupil_state (
     had_zomerlek       boolean  NOT NULL DEFAULT false,
     had_niet_gestart   boolean  NOT NULL DEFAULT false,
     updated_at         bigint   NOT NULL,
+    version            bigint   NOT NULL DEFAULT 0,   -- +1 per write: optimistic check across instances
     PRIMARY KEY (pupil_id, cohort)
-);
+) WITH (fillfactor = 80);   -- room for HOT updates: most writes change no indexed column
 CREATE INDEX pupil_state_by_school ON pupil_state (cohort, vo_school);
-CREATE INDEX pupil_state_by_status ON pupil_state (cohort, status);
+
+-- Raises a serialization failure (the writer retries the whole group) when a
+-- set-based write touched fewer rows than it expected: another writer changed
+-- a state between our read and our write.
+CREATE FUNCTION overstap_expect(expected integer, got integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF expected <> got THEN
+        RAISE EXCEPTION 'expected % rows, wrote %: state changed concurrently', expected, got
+            USING ERRCODE = '40001';
+    END IF;
+    RETURN got;
+END $$;
 
 -- ---- alerts: one durable queue per recipient ------------------------------
 CREATE TABLE alert (
