@@ -69,6 +69,16 @@ static const char SQL_SWEEP[] =
 static const char SQL_SWEEP_COUNT[] =
 	"UPDATE sweep_run SET alerts = $3::int WHERE cohort = $1::int AND deadline = $2::text";
 
+/* Retention (DESIGN §5): personal data of pupils whose every cohort started
+ * more than personal_data_years ago is removed; events, states and alerts stay
+ * (they refer to the surrogate id), so the counts stay. $1 = the last expired
+ * cohort. */
+static const char SQL_RETENTION[] =
+	"UPDATE pupil p SET pgn = NULL, name = NULL, birth_date = NULL "
+	"WHERE p.pgn IS NOT NULL "
+	"  AND EXISTS (SELECT 1 FROM pupil_state s WHERE s.pupil_id = p.id) "
+	"  AND NOT EXISTS (SELECT 1 FROM pupil_state s WHERE s.pupil_id = p.id AND s.cohort > $1::int)";
+
 static const char SQL_SWEEPS_DONE[] =
 	"SELECT cohort, deadline FROM sweep_run WHERE cohort BETWEEN $1::int AND $2::int";
 
@@ -97,6 +107,8 @@ struct sweep_job {
 struct sweeper {
 	struct server *srv;
 	struct event *ev_timer;
+	struct event *ev_retention;
+	int last_expired; /* retention done up to this cohort */
 	bool started;
 	bool busy; /* a listing or a sweep is running */
 	bool again;
@@ -111,6 +123,7 @@ struct sweeper {
 };
 
 static void sweeper_next(struct sweeper *sw);
+static void sweeper_retention(struct sweeper *sw);
 
 static int year_of(int64_t t)
 {
@@ -346,6 +359,45 @@ static void listed(const PGresult *res, const char *error, void *arg)
 	}
 	sw->started = true;
 	sweeper_next(sw);
+	sweeper_retention(sw);
+	struct timeval day = { 86400, 0 };
+	event_add(sw->ev_retention, &day);
+}
+
+/* ---- retention ------------------------------------------------------------ */
+
+static void retention_done(const PGresult *res, const char *error, void *arg)
+{
+	(void)arg;
+	if (!res)
+		log_error("sweeper", "retention failed: %s", error);
+	else if (atoi(PQcmdTuples((PGresult *)res)) > 0)
+		log_info("sweeper", "retention removed_personal_data=%s", PQcmdTuples((PGresult *)res));
+}
+
+/* The last cohort C whose start (C-08-01) lies personal_data_years before now. */
+static void sweeper_retention(struct sweeper *sw)
+{
+	int64_t now = clock_now();
+	int years = (int)sw->srv->cfg->personal_data_years;
+	int y = year_of(now);
+	int expired = y - years;
+	if (rules_deadline_at(&sw->srv->cfg->calendar, (uint32_t)y, DEADLINE_ZOMER) > now)
+		expired--; /* cohort y - years starts (C-08-01) later this year */
+	if (expired <= sw->last_expired)
+		return;
+	sw->last_expired = expired;
+	char c[16];
+	snprintf(c, sizeof c, "%d", expired);
+	const char *p[1] = { c };
+	store_query(sw->srv->store, LANE_QUEUE, "retention", 1, p, false, retention_done, sw);
+}
+
+static void retention_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	sweeper_retention(arg);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -392,6 +444,8 @@ void sweeper_clock_changed(struct sweeper *sw)
 {
 	evtimer_del(sw->ev_timer);
 	sweeper_next(sw);
+	if (sw->started)
+		sweeper_retention(sw);
 }
 
 struct sweeper *sweeper_new(struct server *srv)
@@ -401,6 +455,7 @@ struct sweeper *sweeper_new(struct server *srv)
 		return NULL;
 	sw->srv = srv;
 	sw->ev_timer = evtimer_new(srv->base, timer_cb, sw);
+	sw->ev_retention = event_new(srv->base, -1, EV_PERSIST, retention_cb, sw);
 	return sw;
 }
 
@@ -409,6 +464,7 @@ void sweeper_register(struct sweeper *sw)
 	store_register(sw->srv->store, "sweep_run", SQL_SWEEP);
 	store_register(sw->srv->store, "sweep_count", SQL_SWEEP_COUNT);
 	store_register(sw->srv->store, "sweeps_done", SQL_SWEEPS_DONE);
+	store_register(sw->srv->store, "retention", SQL_RETENTION);
 }
 
 void sweeper_free(struct sweeper *sw)
@@ -422,5 +478,6 @@ void sweeper_free(struct sweeper *sw)
 		free(r);
 	}
 	event_free(sw->ev_timer);
+	event_free(sw->ev_retention);
 	free(sw);
 }

@@ -29,7 +29,7 @@ CREATE TABLE school (
 -- ---- personal data: the only table with PGN, name and birth date ---------
 CREATE TABLE pupil (
     id          bigserial PRIMARY KEY,
-    pgn         text NOT NULL UNIQUE CHECK (pgn ~ '^[0-9]{9}$'),
+    pgn         text UNIQUE CHECK (pgn ~ '^[0-9]{9}$'),  -- NULL once retention removed it
     name        text,
     birth_date  date,
     personal_at bigint NOT NULL DEFAULT 0   -- occurred_at of the registration that set them
