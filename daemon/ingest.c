@@ -180,8 +180,10 @@ struct pupil_cache {
 #define N_ARRAYS 34 /* step 0: 0-1 pupils/states, 2-16 events; step 1: 0-13, 32-33 states,
                        * 14-18 personal data, 19-28 raised, 29-31 resolved */
 
-struct ingest {
+struct shard {
 	struct server *srv;
+	struct pupil_cache *cache; /* shared by the shards */
+	int lane;
 	struct item *queued;
 	size_t n_queued, cap_queued;
 	struct event *ev_start;
@@ -200,7 +202,6 @@ struct ingest {
 	size_t keys_len, keys_cap;
 	uint32_t *key_off;
 	struct keymap event_map; /* org\0event_id → item */
-	struct pupil_cache pupils;
 	int q_pupils, q_events, q_states; /* step 0 query indexes, -1 if not sent */
 	struct pgarray a[N_ARRAYS];
 	int q_resolve, q_raise; /* query indexes in step 1, -1 if not sent */
@@ -209,6 +210,12 @@ struct ingest {
 	/* recipients to wake after commit */
 	char (*wake)[80];
 	size_t n_wake, cap_wake;
+};
+
+struct ingest {
+	struct server *srv;
+	struct pupil_cache cache;
+	struct shard shards[INGEST_SHARDS];
 };
 
 /* ---- batches and acks ----------------------------------------------------- */
@@ -271,7 +278,7 @@ static void batch_item_done(struct batch *b, uint32_t index, Overstap__V1__Resul
 
 static void ingest_start_cb(evutil_socket_t fd, short what, void *arg);
 
-static struct item *queue_item(struct ingest *ing)
+static struct item *queue_item(struct shard *ing)
 {
 	if (ing->n_queued == ing->cap_queued) {
 		size_t cap = ing->cap_queued ? ing->cap_queued * 2 : 1024;
@@ -284,7 +291,7 @@ static struct item *queue_item(struct ingest *ing)
 	return &ing->queued[ing->n_queued++];
 }
 
-static void schedule_group(struct ingest *ing)
+static void schedule_group(struct shard *ing)
 {
 	if (ing->txn_busy || ing->n_queued == 0 || event_pending(ing->ev_start, EV_TIMEOUT, NULL))
 		return;
@@ -315,7 +322,20 @@ static void to_update_in(const Overstap__V1__StatusUpdate *u, struct overstap_up
 	in->reason = u->reason;
 }
 
-void ingest_submit(struct ingest *ing, struct session *s, uint64_t seq,
+/* The shard of a pupil: by PGN, so one pupil's events always meet in the
+ * same lane and two lanes never write the same state. */
+static int shard_of(const char *pgn)
+{
+	uint32_t k = 0;
+	for (int i = 0; i < 9; i++) {
+		if (pgn[i] < '0' || pgn[i] > '9')
+			return 0; /* will be rejected by validation */
+		k = k * 10 + (uint32_t)(pgn[i] - '0');
+	}
+	return pgn[9] == '\0' ? (int)(k % INGEST_SHARDS) : 0;
+}
+
+void ingest_submit(struct ingest *top, struct session *s, uint64_t seq,
 		   const Overstap__V1__StatusBatch *msg)
 {
 	if (msg->n_updates > INGEST_MAX_BATCH) {
@@ -376,6 +396,7 @@ void ingest_submit(struct ingest *ing, struct session *s, uint64_t seq,
 		id += len + 1;
 		struct overstap_update_in in;
 		to_update_in(u, &in);
+		struct shard *ing = &top->shards[shard_of(u->pgn)];
 		struct item *it = queue_item(ing);
 		struct overstap_error err;
 		if (!it) {
@@ -408,7 +429,8 @@ void ingest_submit(struct ingest *ing, struct session *s, uint64_t seq,
 		batch_send_ack(b);
 		return;
 	}
-	schedule_group(ing);
+	for (int k = 0; k < INGEST_SHARDS; k++)
+		schedule_group(&top->shards[k]);
 }
 
 /* ---- the group transaction ------------------------------------------------ */
@@ -423,7 +445,7 @@ static int cmp_order(const void *a, const void *b, void *arg)
 	return x->ev.cohort < y->ev.cohort ? -1 : x->ev.cohort > y->ev.cohort;
 }
 
-static void txn_reserve_keys(struct ingest *ing, size_t extra)
+static void txn_reserve_keys(struct shard *ing, size_t extra)
 {
 	if (ing->keys_len + extra <= ing->keys_cap)
 		return;
@@ -439,7 +461,7 @@ static void txn_reserve_keys(struct ingest *ing, size_t extra)
 
 /* Dedups (org, event_id) within the group and groups first occurrences by
  * (pgn, cohort). Keys are built once and survive resets. */
-static void txn_prepare(struct ingest *ing)
+static void txn_prepare(struct shard *ing)
 {
 	keymap_clear(&ing->event_map);
 	ing->keys_len = 0;
@@ -497,7 +519,7 @@ static void txn_prepare(struct ingest *ing)
 
 static void txn_reset(struct store_job *job)
 {
-	struct ingest *ing = (struct ingest *)((char *)job - offsetof(struct ingest, job));
+	struct shard *ing = (struct shard *)((char *)job - offsetof(struct shard, job));
 	for (size_t i = 0; i < ing->n_items; i++)
 		ing->items[i].outcome = ITEM_PENDING;
 	for (size_t g = 0; g < ing->n_groups; g++) {
@@ -510,18 +532,18 @@ static void txn_reset(struct store_job *job)
 	ing->n_wake = 0;
 }
 
-static struct ingest *job_ingest(struct store_job *job)
+static struct shard *job_ingest(struct store_job *job)
 {
-	return (struct ingest *)((char *)job - offsetof(struct ingest, job));
+	return (struct shard *)((char *)job - offsetof(struct shard, job));
 }
 
-static const struct item *group_item(const struct ingest *ing, const struct group *g, uint32_t k)
+static const struct item *group_item(const struct shard *ing, const struct group *g, uint32_t k)
 {
 	return &ing->items[ing->order[g->start + k]];
 }
 
 /* Binary search of a group by (pgn, cohort). */
-static struct group *find_group(struct ingest *ing, const char *pgn, uint32_t cohort)
+static struct group *find_group(struct shard *ing, const char *pgn, uint32_t cohort)
 {
 	size_t lo = 0, hi = ing->n_groups;
 	while (lo < hi) {
@@ -601,7 +623,7 @@ static void cache_put(struct pupil_cache *c, uint32_t key, int64_t id)
 	}
 }
 
-static bool send_step0(struct ingest *ing, struct store_job *job)
+static bool send_step0(struct shard *ing, struct store_job *job)
 {
 	struct pgarray *a = ing->a;
 	for (int i = 0; i < N_ARRAYS; i++)
@@ -612,7 +634,7 @@ static bool send_step0(struct ingest *ing, struct store_job *job)
 		const struct item *it = group_item(ing, &ing->groups[g], 0);
 		pgarray_add_text(&a[0], it->ev.pgn);
 		pgarray_add_int(&a[1], it->ev.cohort);
-		int64_t id = cache_get(&ing->pupils, pgn_key(it->ev.pgn));
+		int64_t id = cache_get(ing->cache, pgn_key(it->ev.pgn));
 		ing->groups[g].pupil_id = id;
 		if (!id && strcmp(prev_pgn, it->ev.pgn) != 0)
 			pgarray_add_text(&a[17], it->ev.pgn);
@@ -666,7 +688,7 @@ static bool send_step0(struct ingest *ing, struct store_job *job)
 	return ok;
 }
 
-static void on_result_step0(struct ingest *ing, int index, const PGresult *res)
+static void on_result_step0(struct shard *ing, int index, const PGresult *res)
 {
 	int rows = PQntuples(res);
 	if (index == ing->q_pupils) { /* pupils: id, pgn */
@@ -674,7 +696,7 @@ static void on_result_step0(struct ingest *ing, int index, const PGresult *res)
 			int64_t id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
 			const char *pgn = PQgetvalue(res, r, 1);
 			if (strlen(pgn) == 9)
-				cache_put(&ing->pupils, pgn_key(pgn), id);
+				cache_put(ing->cache, pgn_key(pgn), id);
 			/* every cohort group of this pgn (groups sort by pgn, then cohort) */
 			size_t lo = 0, hi = ing->n_groups;
 			while (lo < hi) {
@@ -734,7 +756,7 @@ static void on_result_step0(struct ingest *ing, int index, const PGresult *res)
 	}
 }
 
-static void wake_add(struct ingest *ing, const char *recipient)
+static void wake_add(struct shard *ing, const char *recipient)
 {
 	for (size_t i = 0; i < ing->n_wake; i++)
 		if (strcmp(ing->wake[i], recipient) == 0)
@@ -775,7 +797,7 @@ static const char *state_crebo(const struct pupil_state *st, const char *instell
 	return st->keuze_crebo;
 }
 
-static bool send_step1(struct ingest *ing, struct store_job *job)
+static bool send_step1(struct shard *ing, struct store_job *job)
 {
 	struct pgarray *a = ing->a;
 	for (int i = 0; i < N_ARRAYS; i++)
@@ -929,7 +951,7 @@ static bool send_step1(struct ingest *ing, struct store_job *job)
 
 static bool txn_send_step(struct store_job *job)
 {
-	struct ingest *ing = job_ingest(job);
+	struct shard *ing = job_ingest(job);
 	if (job->step == 0) {
 		ing->now = clock_now();
 		return send_step0(ing, job);
@@ -940,7 +962,7 @@ static bool txn_send_step(struct store_job *job)
 
 static void txn_on_result(struct store_job *job, int index, const PGresult *res)
 {
-	struct ingest *ing = job_ingest(job);
+	struct shard *ing = job_ingest(job);
 	if (job->step == 0) {
 		on_result_step0(ing, index, res);
 		return;
@@ -957,7 +979,7 @@ static void txn_on_result(struct store_job *job, int index, const PGresult *res)
 
 static enum store_step txn_step_done(struct store_job *job)
 {
-	struct ingest *ing = job_ingest(job);
+	struct shard *ing = job_ingest(job);
 	if (job->step == 0) {
 		for (size_t g = 0; g < ing->n_groups; g++) {
 			if (ing->groups[g].pupil_id == 0) {
@@ -971,11 +993,11 @@ static enum store_step txn_step_done(struct store_job *job)
 	return STEP_DONE;
 }
 
-static void ingest_start_group(struct ingest *ing);
+static void ingest_start_group(struct shard *ing);
 
 static void txn_finish(struct store_job *job, bool ok, const char *error)
 {
-	struct ingest *ing = job_ingest(job);
+	struct shard *ing = job_ingest(job);
 	(void)error;
 	double secs = (double)(clock_mono_us() - ing->started_us) / 1e6;
 	if (ok) {
@@ -1024,7 +1046,7 @@ static const struct store_job_ops txn_ops = {
 };
 
 /* Moves up to max_group_events queued events into the group and submits it. */
-static void ingest_start_group(struct ingest *ing)
+static void ingest_start_group(struct shard *ing)
 {
 	if (ing->txn_busy || ing->n_queued == 0)
 		return;
@@ -1048,7 +1070,7 @@ static void ingest_start_group(struct ingest *ing)
 	txn_prepare(ing);
 	txn_reset(&ing->job);
 	ing->job.ops = &txn_ops;
-	store_submit(ing->srv->store, LANE_INGEST, &ing->job);
+	store_submit(ing->srv->store, (enum store_lane)ing->lane, &ing->job);
 }
 
 static void ingest_start_cb(evutil_socket_t fd, short what, void *arg)
@@ -1060,41 +1082,21 @@ static void ingest_start_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- life cycle ----------------------------------------------------------- */
 
-struct ingest *ingest_new(struct server *srv)
+static void shard_init(struct shard *ing, struct server *srv, struct pupil_cache *cache, int lane)
 {
-	struct ingest *ing = calloc(1, sizeof *ing);
-	if (!ing)
-		return NULL;
 	ing->srv = srv;
+	ing->cache = cache;
+	ing->lane = lane;
 	ing->ev_start = evtimer_new(srv->base, ingest_start_cb, ing);
 	keymap_init(&ing->event_map);
 	for (int i = 0; i < N_ARRAYS; i++)
 		pgarray_init(&ing->a[i]);
-	return ing;
 }
 
-void ingest_register(struct ingest *ing)
+static void shard_free(struct shard *ing)
 {
-	struct store *st = ing->srv->store;
-	store_register(st, "ingest_pupils", SQL_PUPILS);
-	store_register(st, "ingest_events", SQL_EVENTS);
-	store_register(st, "ingest_states", SQL_STATES);
-	store_register(st, "ingest_upsert_states", SQL_UPSERT_STATES);
-	store_register(st, "ingest_personal", SQL_PERSONAL);
-	store_register(st, "ingest_resolve", SQL_RESOLVE);
-	store_register(st, "ingest_raise", SQL_RAISE);
-}
-
-int ingest_in_flight(const struct ingest *ing)
-{
-	return (int)(ing->n_queued + ing->n_items);
-}
-
-void ingest_free(struct ingest *ing)
-{
-	if (!ing)
-		return;
-	event_free(ing->ev_start);
+	if (ing->ev_start)
+		event_free(ing->ev_start);
 	free(ing->queued);
 	free(ing->items);
 	free(ing->order);
@@ -1104,9 +1106,48 @@ void ingest_free(struct ingest *ing)
 	free(ing->key_off);
 	free(ing->wake);
 	keymap_free(&ing->event_map);
-	free(ing->pupils.keys);
-	free(ing->pupils.ids);
 	for (int i = 0; i < N_ARRAYS; i++)
 		pgarray_free(&ing->a[i]);
-	free(ing);
+}
+
+struct ingest *ingest_new(struct server *srv)
+{
+	struct ingest *top = calloc(1, sizeof *top);
+	if (!top)
+		return NULL;
+	for (int k = 0; k < INGEST_SHARDS; k++)
+		shard_init(&top->shards[k], srv, &top->cache, LANE_INGEST + k);
+	top->srv = srv;
+	return top;
+}
+
+void ingest_register(struct ingest *top)
+{
+	struct store *st = top->srv->store;
+	store_register(st, "ingest_pupils", SQL_PUPILS);
+	store_register(st, "ingest_events", SQL_EVENTS);
+	store_register(st, "ingest_states", SQL_STATES);
+	store_register(st, "ingest_upsert_states", SQL_UPSERT_STATES);
+	store_register(st, "ingest_personal", SQL_PERSONAL);
+	store_register(st, "ingest_resolve", SQL_RESOLVE);
+	store_register(st, "ingest_raise", SQL_RAISE);
+}
+
+int ingest_in_flight(const struct ingest *top)
+{
+	int n = 0;
+	for (int k = 0; k < INGEST_SHARDS; k++)
+		n += (int)(top->shards[k].n_queued + top->shards[k].n_items);
+	return n;
+}
+
+void ingest_free(struct ingest *top)
+{
+	if (!top)
+		return;
+	for (int k = 0; k < INGEST_SHARDS; k++)
+		shard_free(&top->shards[k]);
+	free(top->cache.keys);
+	free(top->cache.ids);
+	free(top);
 }

@@ -11,12 +11,14 @@
 #include <stdint.h>
 
 #include "overstap.pb-c.h"
+#include "store.h"
 
 struct server;
 struct session;
 struct ingest;
 
 #define INGEST_MAX_BATCH 10000 /* updates per StatusBatch (DESIGN §4.2) */
+#define INGEST_SHARDS STORE_INGEST_LANES /* group transactions in parallel, by pupil */
 
 struct ingest *ingest_new(struct server *srv);
 void ingest_free(struct ingest *ing);

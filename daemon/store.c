@@ -58,7 +58,7 @@ struct store {
 	bool up;
 };
 
-static const char *const lane_names[LANE_COUNT] = { "ingest", "queue", "read" };
+static const char *const lane_names[LANE_COUNT] = { "ingest0", "ingest1", "queue", "read" };
 
 static void lane_connect(struct lane *lane);
 static void lane_pump(struct lane *lane);

@@ -20,9 +20,11 @@ struct event_base;
 struct store;
 
 /* Lanes: ingest writes never queue behind reads, and the other way round. */
+#define STORE_INGEST_LANES 2
+
 enum store_lane {
-	LANE_INGEST = 0, /* group-committed events */
-	LANE_QUEUE,      /* alert delivery, acks, sweeps, escalation */
+	LANE_INGEST = 0, /* group-committed events: LANE_INGEST + shard */
+	LANE_QUEUE = STORE_INGEST_LANES, /* alert delivery, acks, sweeps, escalation */
 	LANE_READ,       /* stats and pupil queries */
 	LANE_COUNT,
 };
