@@ -57,6 +57,9 @@ struct opts {
 	int idle;
 	double idle_secs;
 	bool json;
+	int stats;         /* --stats N: N StatsQuery one after another */
+	const char *stats_region;
+	int stats_by;
 	unsigned seed;
 	const char *run_id;
 };
@@ -116,6 +119,8 @@ static void usage(FILE *f)
 		"  --cohort C               cohort (next year)\n"
 		"  --run-id S               prefix of event ids (random)\n"
 		"  --idle N                 only open N connections and hold them --idle-secs (10) seconds\n"
+		"  --stats N                send N StatsQuery one after another (first --identity, e.g. admin:ops)\n"
+		"  --stats-region R --stats-by region|vo_school|...   what the StatsQuery asks\n"
 		"  --json                   one JSON object instead of the text report\n"
 		"Exit: 0 ok, 1 the server refused updates or sent errors, 2 usage/connection errors.\n");
 }
@@ -281,8 +286,47 @@ static void record_latency(int64_t us)
 	lat_us[n_lat++] = us;
 }
 
+static int stats_done;
+
+static void send_stats_query(struct conn *c)
+{
+	Overstap__V1__StatsQuery q = OVERSTAP__V1__STATS_QUERY__INIT;
+	q.cohort = (uint32_t)o.cohort;
+	q.group_by = (Overstap__V1__GroupBy)o.stats_by;
+	q.region = (char *)(o.stats_region ? o.stats_region : "");
+	Overstap__V1__Envelope env = OVERSTAP__V1__ENVELOPE__INIT;
+	env.seq = ++c->next_seq;
+	env.body_case = OVERSTAP__V1__ENVELOPE__BODY_STATS_QUERY;
+	env.stats_query = &q;
+	uint8_t *buf;
+	size_t len;
+	if (!frame_pack_envelope(&env, &buf, &len))
+		exit(2);
+	bufferevent_write(c->bev, buf, len);
+	free(buf);
+	c->sent_us[0] = now_us();
+}
+
 static void handle_envelope(struct conn *c, Overstap__V1__Envelope *env)
 {
+	if (o.stats) {
+		record_latency(now_us() - c->sent_us[0]);
+		if (env->body_case == OVERSTAP__V1__ENVELOPE__BODY_ERROR) {
+			errors++;
+			if (!first_reject[0])
+				snprintf(first_reject, sizeof first_reject, "error %s: %s", env->error->code,
+					 env->error->message);
+		} else if (env->body_case == OVERSTAP__V1__ENVELOPE__BODY_STATS_REPLY) {
+			accepted += (long long)env->stats_reply->n_rows;
+		}
+		if (++stats_done >= o.stats) {
+			end_us = now_us();
+			event_base_loopexit(base, NULL);
+		} else {
+			send_stats_query(c);
+		}
+		return;
+	}
 	if (env->body_case == OVERSTAP__V1__ENVELOPE__BODY_ERROR) {
 		errors++;
 		if (!first_reject[0])
@@ -369,6 +413,10 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		if (conns_ready == 1)
 			start_us = now_us();
+		if (o.stats) {
+			send_stats_query(c);
+			return;
+		}
 		conn_fill(c);
 		return;
 	}
@@ -481,6 +529,8 @@ int main(int argc, char **argv)
 		{ "cohort", required_argument, NULL, 'C' },	 { "idle", required_argument, NULL, 'I' },
 		{ "idle-secs", required_argument, NULL, 'S' }, { "json", no_argument, NULL, 'j' },
 		{ "run-id", required_argument, NULL, 'R' },	 { "help", no_argument, NULL, 'h' },
+		{ "stats", required_argument, NULL, 's' },	 { "stats-region", required_argument, NULL, 'g' },
+		{ "stats-by", required_argument, NULL, 'y' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -513,6 +563,20 @@ int main(int argc, char **argv)
 		case 'S': o.idle_secs = atof(optarg); break;
 		case 'j': o.json = true; break;
 		case 'R': o.run_id = optarg; break;
+		case 's': o.stats = atoi(optarg); o.connections = 1; break;
+		case 'g': o.stats_region = optarg; break;
+		case 'y': {
+			static const char *const names[] = { "", "region", "vo_school", "woongemeente", "mbo_instelling", "vo_soort" };
+			o.stats_by = -1;
+			for (int k = 1; k < 6; k++)
+				if (strcmp(optarg, names[k]) == 0)
+					o.stats_by = k;
+			if (o.stats_by < 0) {
+				usage(stderr);
+				return 2;
+			}
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -588,6 +652,16 @@ int main(int argc, char **argv)
 	long long done = accepted + duplicate;
 	double eps = secs > 0 ? (double)(done + rejected) / secs : 0;
 	double maxms = n_lat ? (double)lat_us[n_lat - 1] / 1000.0 : 0;
+	if (o.stats) {
+		if (o.json)
+			printf("{\"stats_queries\":%d,\"rows\":%lld,\"errors\":%lld,\"latency_ms\":{\"p50\":%.3f,\"p95\":%.3f,"
+			       "\"p99\":%.3f,\"max\":%.3f}}\n",
+			       stats_done, accepted, errors, percentile(50), percentile(95), percentile(99), maxms);
+		else
+			printf("StatsQuery x%d: latency ms p50 %.2f  p95 %.2f  p99 %.2f  max %.2f (rows %lld, errors %lld)\n",
+			       stats_done, percentile(50), percentile(95), percentile(99), maxms, accepted, errors);
+		return errors ? 1 : 0;
+	}
 	if (o.json) {
 		printf("{\"events_per_sec\":%.1f,\"seconds\":%.3f,\"events\":%lld,\"accepted\":%lld,\"duplicate\":%lld,"
 		       "\"rejected\":%lld,\"errors\":%lld,\"connections\":%d,\"batch\":%d,\"pipeline\":%d,\"rate\":%.0f,"
