@@ -230,6 +230,7 @@ int main(int argc, char **argv)
 	event_base_dispatch(srv.base);
 
 	log_info("main", "stopped");
+	store_abandon(srv.store);
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);

@@ -98,6 +98,7 @@ struct queue {
 	LIST_HEAD(, sub) subs;
 	struct event *ev_escalate;
 	bool escalating;
+	bool escalate_again;
 	bool started;
 };
 
@@ -414,6 +415,10 @@ static void escalate_done(const PGresult *res, const char *error, void *arg)
 {
 	struct queue *q = arg;
 	q->escalating = false;
+	if (q->escalate_again) {
+		q->escalate_again = false;
+		queue_escalate(q);
+	}
 	if (!res) {
 		log_error("queue", "escalation check failed: %s", error);
 		return;
@@ -427,10 +432,15 @@ static void escalate_done(const PGresult *res, const char *error, void *arg)
 		log_info("queue", "escalated=%d", rows);
 }
 
-static void queue_escalate(struct queue *q)
+void queue_escalate(struct queue *q)
 {
-	if (q->escalating || !q->started)
+	if (!q->started)
 		return;
+	if (q->escalating) {
+		/* alerts raised meanwhile are seen by a second run right after */
+		q->escalate_again = true;
+		return;
+	}
 	char now[24], after[24];
 	snprintf(now, sizeof now, "%lld", (long long)clock_now());
 	snprintf(after, sizeof after, "%lld", (long long)q->srv->cfg->calendar.escalate_after);

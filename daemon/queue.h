@@ -30,5 +30,8 @@ void queue_session_closed(struct queue *q, struct session *s);
 void queue_session_writable(struct queue *q, struct session *s);
 /* Escalation check (ESCALATIE) and lease expiry follow the clock. */
 void queue_clock_changed(struct queue *q);
+/* Runs the ESCALATIE check now (again after the running one, if any): on the
+ * timer, after a clock change, and after a sweep raised alerts. */
+void queue_escalate(struct queue *q);
 
 #endif

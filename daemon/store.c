@@ -455,6 +455,21 @@ struct store *store_new(struct event_base *base, const struct store_config *cfg,
 	return store;
 }
 
+void store_abandon(struct store *store)
+{
+	for (int i = 0; i < LANE_COUNT; i++) {
+		struct lane *lane = &store->lanes[i];
+		struct store_job *job;
+		while ((job = TAILQ_FIRST(&lane->queue)) != NULL) {
+			TAILQ_REMOVE(&lane->queue, job, link);
+			lane->queued--;
+			/* Not committed: PostgreSQL rolls the open transaction back
+			 * when the connection closes, and nothing was acked. */
+			job->ops->finish(job, false, "shutting down");
+		}
+	}
+}
+
 void store_free(struct store *store)
 {
 	if (!store)

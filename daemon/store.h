@@ -71,6 +71,10 @@ typedef void (*store_state_fn)(bool up, void *arg);
 struct store *store_new(struct event_base *base, const struct store_config *cfg,
 			store_state_fn on_state, void *arg);
 void store_free(struct store *store);
+/* At shutdown, after the loop has stopped: finishes every queued or in-flight
+ * job with ok=false ("shutting down") so its owner frees it. Nothing of an
+ * uncommitted transaction was acked, so nothing is lost. */
+void store_abandon(struct store *store);
 
 /* Registers a prepared statement; all statements are prepared on every lane
  * when it connects. Call before store_start(). */

@@ -268,6 +268,8 @@ static void sweep_finish(struct store_job *job, bool ok, const char *error)
 		}
 		for (int i = 0; i < j->n_wake; i++)
 			queue_notify(sw->srv->queue, j->wake[i]);
+		if (j->alerts)
+			queue_escalate(sw->srv->queue);
 	} else {
 		log_error("sweeper", "sweep=%s cohort=%u failed: %s", rules_deadline_name(j->deadline), j->cohort,
 			  error);
