@@ -1,0 +1,232 @@
+/* rules.c — the pure alert rules and the deadline calendar (DESIGN §5.1).
+ *
+ * Owns the calendar (deadline instants in Europe/Amsterdam time), the real-time
+ * rules and the deadline rules, the latter as data (rules_sweep_for) so the
+ * sweeper runs them set-based and rules_evaluate re-checks them per event from
+ * the same table. No I/O, no clock reads, no allocation.
+ * Callers: ingest (evaluate, status_at), sweeper (sweep_for, deadline_at), stats.
+ *
+ * Per event (rules_evaluate), with s = the new state's status at now:
+ *   ZOMERLEK      s is ZONDER_PLEK, the pupil left vo, now before the teldatum;
+ *   NIET_GESTART  s is NIET_GESTART (an mbo's no-show report, or the teldatum
+ *                 passed with an application still open);
+ *   deadline rule D (the table below) when its condition holds on the status the
+ *                 sweep would have seen (teldatum not applied) and now lies from
+ *                 D's date up to the next deadline — or at any time after D when
+ *                 the pupil is first seen (old state empty), so a pupil the sweep
+ *                 never saw is not missed. After the teldatum a withdrawal is no
+ *                 zomerlek any more: the teldatum rule describes those pupils.
+ *   OPGELOST      s is INGESCHREVEN or ANDERE_BESTEMMING (the store resolves the
+ *                 open alerts, if any).
+ * Alerts are level-triggered: the store keeps at most one open per (pupil,
+ * cohort, kind, recipient), so raising again while one is open changes nothing.
+ */
+#include "rules.h"
+
+#include <string.h>
+
+#define DAY_SECONDS 86400
+#define HOUR_SECONDS 3600
+
+static const struct rules_sweep SWEEPS[DEADLINE_COUNT] = {
+	[DEADLINE_AANMELDDATUM] = {
+		.deadline = DEADLINE_AANMELDDATUM,
+		.kind = ALERT_GEEN_AANMELDING,
+		.status_mask = (1u << STATUS_GEEN_KEUZE) | (1u << STATUS_KEUZE),
+		.requires_left_vo = false,
+		.requires_registered = true,
+		.recipients = RECIPIENT_VO,
+		.sets_status = false,
+		.new_status = STATUS_UNSPECIFIED,
+	},
+	[DEADLINE_ZOMER] = {
+		.deadline = DEADLINE_ZOMER,
+		.kind = ALERT_ZOMERLEK,
+		.status_mask = (1u << STATUS_GEEN_KEUZE) | (1u << STATUS_KEUZE) | (1u << STATUS_ZONDER_PLEK),
+		.requires_left_vo = true,
+		.requires_registered = false,
+		.recipients = RECIPIENT_RMC | RECIPIENT_VO,
+		.sets_status = false,
+		.new_status = STATUS_UNSPECIFIED,
+	},
+	[DEADLINE_TELDATUM] = {
+		.deadline = DEADLINE_TELDATUM,
+		.kind = ALERT_NIET_GESTART,
+		.status_mask = (1u << STATUS_AANGEMELD) | (1u << STATUS_GEPLAATST),
+		.requires_left_vo = false,
+		.requires_registered = false,
+		.recipients = RECIPIENT_RMC | RECIPIENT_VO,
+		.sets_status = true,
+		.new_status = STATUS_NIET_GESTART,
+	},
+};
+
+void rules_calendar_default(struct rules_calendar *cal)
+{
+	memset(cal, 0, sizeof *cal);
+	cal->month[DEADLINE_AANMELDDATUM] = 4;
+	cal->day[DEADLINE_AANMELDDATUM] = 1;
+	cal->month[DEADLINE_ZOMER] = 8;
+	cal->day[DEADLINE_ZOMER] = 1;
+	cal->month[DEADLINE_TELDATUM] = 10;
+	cal->day[DEADLINE_TELDATUM] = 1;
+	cal->escalate_after = 7 * DAY_SECONDS;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* Day number of the last Sunday of a 31-day month (March, October). */
+static int64_t last_sunday(int64_t year, int month)
+{
+	int64_t last = days_from_civil(year, month, 31);
+	int64_t weekday = ((last + 4) % 7 + 7) % 7; /* 1970-01-01 was a Thursday; 0 = Sunday */
+	return last - weekday;
+}
+
+/* EU summer time: from the last Sunday of March 01:00 UTC to the last Sunday
+ * of October 01:00 UTC. */
+static bool is_summer_time(int64_t utc, int64_t year)
+{
+	int64_t start = last_sunday(year, 3) * DAY_SECONDS + HOUR_SECONDS;
+	int64_t end = last_sunday(year, 10) * DAY_SECONDS + HOUR_SECONDS;
+	return utc >= start && utc < end;
+}
+
+int64_t rules_deadline_at(const struct rules_calendar *cal, uint32_t cohort, enum deadline d)
+{
+	if ((int)d < 0 || d >= DEADLINE_COUNT)
+		return INT64_MAX;
+	int64_t local = days_from_civil((int64_t)cohort, cal->month[d], cal->day[d]) * DAY_SECONDS;
+	int64_t cest = local - 2 * HOUR_SECONDS;
+	if (is_summer_time(cest, (int64_t)cohort))
+		return cest;
+	return local - HOUR_SECONDS;
+}
+
+const char *rules_deadline_name(enum deadline d)
+{
+	switch (d) {
+	case DEADLINE_AANMELDDATUM: return "aanmelddatum";
+	case DEADLINE_ZOMER: return "zomer";
+	case DEADLINE_TELDATUM: return "teldatum";
+	default: return "unknown";
+	}
+}
+
+const char *rules_alert_kind_name(enum alert_kind kind)
+{
+	switch (kind) {
+	case ALERT_KIND_UNSPECIFIED: return "UNSPECIFIED";
+	case ALERT_ZOMERLEK: return "ZOMERLEK";
+	case ALERT_NIET_GESTART: return "NIET_GESTART";
+	case ALERT_GEEN_AANMELDING: return "GEEN_AANMELDING";
+	case ALERT_ESCALATIE: return "ESCALATIE";
+	case ALERT_OPGELOST: return "OPGELOST";
+	}
+	return "UNKNOWN";
+}
+
+enum status rules_status_at(const struct rules_calendar *cal, const struct pupil_state *state, int64_t now)
+{
+	return overstap_status(state, now >= rules_deadline_at(cal, state->cohort, DEADLINE_TELDATUM));
+}
+
+const struct rules_sweep *rules_sweep_for(enum deadline d)
+{
+	if ((int)d < 0 || d >= DEADLINE_COUNT)
+		return NULL;
+	return &SWEEPS[d];
+}
+
+/* ---- per event ------------------------------------------------------------ */
+
+static bool order_is_set(const struct fact_order *o)
+{
+	return o->occurred_at != 0;
+}
+
+/* No fact at all: the pupil is first seen with this event. */
+static bool state_is_empty(const struct pupil_state *st)
+{
+	return !order_is_set(&st->registered) && !order_is_set(&st->keuze) && !order_is_set(&st->ddd) &&
+	       !order_is_set(&st->diploma) && !order_is_set(&st->niet_geslaagd) &&
+	       !order_is_set(&st->vo_uitgeschreven) && !order_is_set(&st->mbo_gemeente_order) && st->n_mbo == 0 &&
+	       st->first_aangemeld_at == 0;
+}
+
+/* The condition of a sweep, on the status the sweep would have seen. */
+static bool sweep_matches(const struct rules_sweep *sw, const struct pupil_state *st, enum status before_teldatum)
+{
+	if (!(sw->status_mask & (1u << before_teldatum)))
+		return false;
+	if (sw->requires_left_vo && !overstap_has_left_vo(st))
+		return false;
+	if (sw->requires_registered && !overstap_is_registered(st))
+		return false;
+	return true;
+}
+
+static void add_alert(struct rules_outcome *out, enum alert_kind kind, unsigned recipients)
+{
+	for (size_t i = 0; i < out->n_alerts; i++) {
+		if (out->alerts[i].kind == kind) {
+			out->alerts[i].recipients |= recipients;
+			return;
+		}
+	}
+	if (out->n_alerts < sizeof out->alerts / sizeof out->alerts[0]) {
+		out->alerts[out->n_alerts].kind = kind;
+		out->alerts[out->n_alerts].recipients = recipients;
+		out->n_alerts++;
+	}
+}
+
+void rules_evaluate(const struct rules_calendar *cal, const struct pupil_state *old,
+		    const struct pupil_state *new_state, int64_t now, struct rules_outcome *out)
+{
+	memset(out, 0, sizeof *out);
+	int64_t at[DEADLINE_COUNT];
+	for (int d = 0; d < DEADLINE_COUNT; d++)
+		at[d] = rules_deadline_at(cal, new_state->cohort, (enum deadline)d);
+	bool teldatum_passed = now >= at[DEADLINE_TELDATUM];
+	enum status s = overstap_status(new_state, teldatum_passed);
+	enum status before = overstap_status(new_state, false);
+	bool first_seen = state_is_empty(old);
+	bool alerts[ALERT_OPGELOST + 1] = { false };
+	unsigned recipients[ALERT_OPGELOST + 1] = { 0 };
+
+	if (s == STATUS_ZONDER_PLEK && overstap_has_left_vo(new_state) && !teldatum_passed) {
+		alerts[ALERT_ZOMERLEK] = true;
+		recipients[ALERT_ZOMERLEK] |= RECIPIENT_RMC | RECIPIENT_VO;
+	}
+	if (s == STATUS_NIET_GESTART) {
+		alerts[ALERT_NIET_GESTART] = true;
+		recipients[ALERT_NIET_GESTART] |= RECIPIENT_RMC | RECIPIENT_VO;
+	}
+	for (int d = 0; d < DEADLINE_COUNT; d++) {
+		if (now < at[d])
+			continue;
+		bool in_window = d + 1 >= DEADLINE_COUNT || now < at[d + 1];
+		if (!in_window && !first_seen)
+			continue;
+		const struct rules_sweep *sw = &SWEEPS[d];
+		if (!sweep_matches(sw, new_state, before))
+			continue;
+		alerts[sw->kind] = true;
+		recipients[sw->kind] |= sw->recipients;
+	}
+	/* in kind order, so the outcome does not depend on which rule fired first */
+	for (int k = ALERT_ZOMERLEK; k <= ALERT_GEEN_AANMELDING; k++)
+		if (alerts[k])
+			add_alert(out, (enum alert_kind)k, recipients[k]);
+	out->resolves_open = s == STATUS_INGESCHREVEN || s == STATUS_ANDERE_BESTEMMING;
+}
