@@ -42,23 +42,32 @@ for f in "$@"; do
 	out=$(mktemp)
 	(cd "$(dirname "$f")" && timeout -k 20 "$FILE_TIMEOUT" /usr/bin/python3 -m unittest -v "$mod") 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
-	ran=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\} in .*/\1/p' "$out" | tail -n 1)
-	result=$(grep -E '^(OK|FAILED)( \(.*\))?$' "$out" | tail -n 1)
-	if [[ -z $ran || -z $result ]]; then
-		failed=$((failed + 1))
-		bad+=("$mod: no unittest result (exit $rc$( ((rc == 124)) && echo ', timed out'))")
-		rm -f "$out"
-		continue
-	fi
-	count() { sed -n "s/.*[(, ]$1=\([0-9]*\).*/\1/p" <<<"$result"; }
-	F=$(count failures) E=$(count errors) S=$(count skipped) U=$(count unexpected\ successes)
-	nf=$((${F:-0} + ${E:-0} + ${U:-0}))
-	passed=$((passed + ran - nf - ${S:-0}))
-	failed=$((failed + nf))
-	skipped=$((skipped + ${S:-0}))
-	if ((rc != 0 || nf > 0)); then
-		((nf > 0)) || failed=$((failed + 1))
-		bad+=("$mod: $result (exit $rc)")
+	# passed/failed/skipped by test, from unittest's own report: a test with
+	# failing subtests counts once, a failing setUpClass/tearDownClass once
+	read -r p f sk ok < <(/usr/bin/python3 - "$out" <<'PY'
+import re, sys
+text = open(sys.argv[1], errors="replace").read()
+ran = re.findall(r"^Ran (\d+) tests? in ", text, re.M)
+final = re.findall(r"^(OK|FAILED)( \((.*)\))?$", text, re.M)
+if not ran or not final:
+    print(0, 1, 0, 0)
+    sys.exit()
+counts = dict((k.strip(), int(v)) for k, v in re.findall(r"([a-z ]+)=(\d+)", final[-1][2] or ""))
+fixture = r"(setUpClass|tearDownClass|setUpModule|tearDownModule|_ErrorHolder)"
+fixtures = len(re.findall(r"^ERROR: " + fixture + r" \(", text, re.M))
+tests = {m for m in re.findall(r"^(?:FAIL|ERROR): (\S+ \(\S+\))", text, re.M)
+         if not re.match(fixture, m)}
+skipped = counts.get("skipped", 0)
+unexpected = counts.get("unexpected successes", 0)
+failed = len(tests) + fixtures + unexpected
+passed = max(0, int(ran[-1]) - skipped - len(tests) - unexpected)
+print(passed, failed, skipped, 1 if final[-1][0] == "OK" else 0)
+PY
+	)
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + sk))
+	if ((rc != 0 || f > 0 || ok == 0)); then
+		((f > 0)) || failed=$((failed + 1))
+		bad+=("$mod: $(grep -E '^(OK|FAILED)' "$out" | tail -n 1) (exit $rc$( ((rc == 124)) && echo ', timed out'))")
 	fi
 	rm -f "$out"
 done
