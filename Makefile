@@ -98,8 +98,14 @@ $(B)/obj/%.o: %.c $(PROTO_H)
 $(B)/overstapd: $(B)/obj/daemon/main.o $(DAEMON_O)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/%: $(B)/obj/clients/%.o $(CLIENTLIB_O) $(PROTO_O) $(B)/obj/daemon/frame.o $(B)/obj/daemon/overstap.o
+# Clients: the client library, plus the pure daemon modules overstapctl verify
+# rebuilds states with (overstap, rules) and reads the daemon's calendar with
+# (config, and what it uses: log, clock). .SECONDARY keeps the objects.
+CLIENT_DAEMON_O := $(patsubst %,$(B)/obj/daemon/%.o,frame overstap rules config log clock)
+$(B)/%: $(B)/obj/clients/%.o $(CLIENTLIB_O) $(PROTO_O) $(CLIENT_DAEMON_O)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+.SECONDARY:
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(DAEMON_O) $(CLIENTLIB_O)
 	@mkdir -p $(dir $@)

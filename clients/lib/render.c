@@ -1,0 +1,424 @@
+/* render.c — text, table, CSV and JSON forms of alerts, figures and pupils.
+ *
+ * Owns the clients' output formats (DESIGN §6.1). Pure apart from writing to
+ * the stream it is given; JSON through jansson. Callers: overstap-rmc,
+ * overstap-report, overstapctl.
+ */
+#include "render.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "text.h"
+#include "wire.h"
+
+/* ---- small pieces ------------------------------------------------------------- */
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+static void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->failed)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->failed = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+/* Appends s with control characters, backslash and quote escaped; quoted
+ * when it holds a space, quote or escape, or is empty. */
+static void sb_value(struct sbuf *b, const char *s)
+{
+	bool quote = !*s || strpbrk(s, " \"\\=") != NULL;
+	for (const unsigned char *p = (const unsigned char *)s; *p && !quote; p++)
+		quote = *p < 0x20 || *p == 0x7f;
+	if (!quote) {
+		sb_str(b, s);
+		return;
+	}
+	sb_add(b, "\"", 1);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		char esc[8];
+		if (*p == '"' || *p == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)*p;
+			sb_add(b, esc, 2);
+		} else if (*p == '\n') {
+			sb_add(b, "\\n", 2);
+		} else if (*p == '\t') {
+			sb_add(b, "\\t", 2);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			snprintf(esc, sizeof esc, "\\x%02x", *p);
+			sb_str(b, esc);
+		} else {
+			sb_add(b, (const char *)p, 1);
+		}
+	}
+	sb_add(b, "\"", 1);
+}
+
+static void sb_kv(struct sbuf *b, const char *key, const char *value)
+{
+	if (!value || !*value)
+		return;
+	sb_add(b, " ", 1);
+	sb_str(b, key);
+	sb_add(b, "=", 1);
+	sb_value(b, value);
+}
+
+static void sb_kv_u64(struct sbuf *b, const char *key, uint64_t v)
+{
+	if (!v)
+		return;
+	char num[24];
+	snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+	sb_kv(b, key, num);
+}
+
+/* A JSON string from bytes that should be UTF-8: jansson refuses invalid
+ * UTF-8, so such bytes become U+FFFD rather than losing the whole field. */
+static json_t *jstr(const char *s)
+{
+	if (!s)
+		s = "";
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	size_t n = strlen(s);
+	char *fixed = malloc(n * 3 + 1);
+	if (!fixed)
+		return json_string("");
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		size_t k = 1;
+		while (k <= 4 && i + k <= n && !text_utf8_valid(s + i, k, NULL))
+			k++;
+		if (k <= 4 && i + k <= n) {
+			memcpy(fixed + o, s + i, k);
+			o += k;
+			i += k;
+		} else {
+			memcpy(fixed + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		}
+	}
+	fixed[o] = '\0';
+	j = json_string(fixed);
+	free(fixed);
+	return j ? j : json_string("");
+}
+
+bool render_json_line(json_t *j, FILE *out)
+{
+	if (!j)
+		return false;
+	char *s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!s)
+		return false;
+	bool ok = fputs(s, out) >= 0 && fputc('\n', out) != EOF;
+	free(s);
+	return ok;
+}
+
+void render_csv_field(const char *s, FILE *out)
+{
+	if (!strpbrk(s, ",\"\r\n;")) {
+		fputs(s, out);
+		return;
+	}
+	fputc('"', out);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', out);
+		fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+void render_pct(double v, char *buf, size_t len)
+{
+	snprintf(buf, len, "%.1f", v);
+}
+
+void render_gap(double v, char *buf, size_t len)
+{
+	double r = round(v * 10.0) / 10.0;
+	if (r == 0.0)
+		r = 0.0; /* no "-0.0" */
+	snprintf(buf, len, "%+.1f", r);
+}
+
+/* ---- alerts --------------------------------------------------------------------- */
+
+char *render_alert_line(const Overstap__V1__Alert *a)
+{
+	struct sbuf b = { 0 };
+	char head[64], when[32];
+	snprintf(head, sizeof head, "%llu %s", (unsigned long long)a->alert_id,
+		 wire_enum_label(WIRE_ENUM_ALERT_KIND, (int)a->kind));
+	sb_str(&b, head);
+	if (a->cohort) {
+		char c[16];
+		snprintf(c, sizeof c, "%u", a->cohort);
+		sb_kv(&b, "cohort", c);
+	}
+	sb_kv(&b, "pgn", a->pgn);
+	sb_kv(&b, "name", a->name);
+	sb_kv(&b, "birth_date", a->birth_date);
+	sb_kv(&b, "woongemeente", a->woongemeente);
+	sb_kv(&b, "region", a->region);
+	sb_kv(&b, "vo_school", a->vo_school);
+	if (a->status)
+		sb_kv(&b, "status", wire_enum_label(WIRE_ENUM_STATUS, (int)a->status));
+	sb_kv(&b, "mbo_instelling", a->mbo_instelling);
+	sb_kv(&b, "crebo", a->crebo);
+	if (a->raised_at) {
+		wire_time_format(a->raised_at, when, sizeof when);
+		sb_kv(&b, "raised_at", when);
+	}
+	sb_kv_u64(&b, "resolves_alert_id", a->resolves_alert_id);
+	sb_kv_u64(&b, "escalated_alert_id", a->escalated_alert_id);
+	sb_kv(&b, "reason", a->reason);
+	if (b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+json_t *render_alert_json(const Overstap__V1__Alert *a)
+{
+	return json_pack("{s:I, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:I, s:o, s:I, s:o, s:I}",
+			 "alert_id", (json_int_t)a->alert_id, "kind", wire_enum_label(WIRE_ENUM_ALERT_KIND, (int)a->kind),
+			 "cohort", (json_int_t)a->cohort, "pgn", jstr(a->pgn), "name", jstr(a->name), "birth_date",
+			 jstr(a->birth_date), "woongemeente", jstr(a->woongemeente), "vo_school", jstr(a->vo_school),
+			 "status", wire_enum_label(WIRE_ENUM_STATUS, (int)a->status), "mbo_instelling",
+			 jstr(a->mbo_instelling), "crebo", jstr(a->crebo), "raised_at", (json_int_t)a->raised_at,
+			 "reason", jstr(a->reason), "resolves_alert_id", (json_int_t)a->resolves_alert_id, "region",
+			 jstr(a->region), "escalated_alert_id", (json_int_t)a->escalated_alert_id);
+}
+
+/* ---- figures ------------------------------------------------------------------------ */
+
+static const Overstap__V1__Targets no_targets = OVERSTAP__V1__TARGETS__INIT;
+
+static const Overstap__V1__Targets *targets_of(const Overstap__V1__StatsReply *r)
+{
+	return r->targets ? r->targets : &no_targets;
+}
+
+#define N_COUNTS 10
+static const char *const count_names[N_COUNTS] = { "overstappers", "met_keuze",	   "aangemeld",
+						   "aangemeld_op_tijd", "geplaatst",    "ingeschreven",
+						   "andere_bestemming", "ddd",	   "zomerlek",
+						   "niet_gestart" };
+
+static void counts_of(const Overstap__V1__StatsRow *row, uint32_t out[N_COUNTS])
+{
+	uint32_t v[N_COUNTS] = { row->overstappers, row->met_keuze,	     row->aangemeld, row->aangemeld_op_tijd,
+				 row->geplaatst,    row->ingeschreven,	     row->andere_bestemming,
+				 row->ddd,	    row->zomerlek,	     row->niet_gestart };
+	memcpy(out, v, sizeof v);
+}
+
+void render_stats_table(const Overstap__V1__StatsReply *r, const struct report_meta *m, FILE *out)
+{
+	const Overstap__V1__Targets *t = targets_of(r);
+	char tib[16], tdef[16], tddd[16];
+	render_pct(t->in_beeld_pct, tib, sizeof tib);
+	render_pct(t->definitief_pct, tdef, sizeof tdef);
+	render_pct(t->ddd_pct, tddd, sizeof tddd);
+	fprintf(out, "cohort %u, by %s, %s%s; targets: in beeld %s%%, definitief %s%%, ddd %s%%\n", m->cohort,
+		m->group_by, m->region[0] ? "region " : "all regions", m->region, tib, tdef, tddd);
+	if (r->n_rows == 0) {
+		fprintf(out, "no overstappers\n");
+		return;
+	}
+	static const char *const header[] = { "key", "label", "overstappers", "met_keuze", "aangemeld",
+					      "aangemeld_op_tijd", "geplaatst", "ingeschreven",
+					      "andere_bestemming", "ddd", "zomerlek", "niet_gestart",
+					      "in_beeld_pct", "target", "gap", "definitief_pct", "target", "gap",
+					      "ddd_pct", "target", "gap" };
+	enum { NCOLS = sizeof header / sizeof header[0] };
+	enum table_align align[NCOLS];
+	for (int c = 0; c < NCOLS; c++)
+		align[c] = c < 2 ? TABLE_LEFT : TABLE_RIGHT;
+	struct table tab;
+	if (!table_init(&tab, NCOLS, header, align))
+		return;
+	for (size_t i = 0; i < r->n_rows; i++) {
+		const Overstap__V1__StatsRow *row = r->rows[i];
+		char buf[NCOLS][32];
+		const char *cells[NCOLS];
+		uint32_t counts[N_COUNTS];
+		counts_of(row, counts);
+		cells[0] = row->key[0] ? row->key : "(unknown)";
+		cells[1] = row->label;
+		for (int c = 0; c < N_COUNTS; c++) {
+			if (row->suppressed)
+				snprintf(buf[2 + c], sizeof buf[0], "<5");
+			else
+				snprintf(buf[2 + c], sizeof buf[0], "%u", counts[c]);
+			cells[2 + c] = buf[2 + c];
+		}
+		double pct[3] = { row->in_beeld_pct, row->definitief_pct, row->ddd_pct };
+		double tgt[3] = { t->in_beeld_pct, t->definitief_pct, t->ddd_pct };
+		for (int k = 0; k < 3; k++) {
+			int at = 12 + 3 * k;
+			if (row->suppressed) {
+				snprintf(buf[at], sizeof buf[0], "-");
+				snprintf(buf[at + 2], sizeof buf[0], "-");
+			} else {
+				render_pct(pct[k], buf[at], sizeof buf[0]);
+				render_gap(pct[k] - tgt[k], buf[at + 2], sizeof buf[0]);
+			}
+			render_pct(tgt[k], buf[at + 1], sizeof buf[0]);
+			for (int j = 0; j < 3; j++)
+				cells[at + j] = buf[at + j];
+		}
+		table_add_row(&tab, cells);
+	}
+	table_print(&tab, out);
+	table_free(&tab);
+	bool any_suppressed = false;
+	for (size_t i = 0; i < r->n_rows; i++)
+		any_suppressed = any_suppressed || r->rows[i]->suppressed;
+	if (any_suppressed)
+		fprintf(out, "<5: fewer than 5 overstappers, figures withheld\n");
+}
+
+void render_stats_csv(const Overstap__V1__StatsReply *r, FILE *out)
+{
+	const Overstap__V1__Targets *t = targets_of(r);
+	fputs("key,label", out);
+	for (int c = 0; c < N_COUNTS; c++)
+		fprintf(out, ",%s", count_names[c]);
+	fputs(",in_beeld_pct,in_beeld_target,in_beeld_gap,definitief_pct,definitief_target,definitief_gap,"
+	      "ddd_pct,ddd_target,ddd_gap,suppressed\n",
+	      out);
+	for (size_t i = 0; i < r->n_rows; i++) {
+		const Overstap__V1__StatsRow *row = r->rows[i];
+		uint32_t counts[N_COUNTS];
+		counts_of(row, counts);
+		render_csv_field(row->key, out);
+		fputc(',', out);
+		render_csv_field(row->label, out);
+		for (int c = 0; c < N_COUNTS; c++)
+			fprintf(out, ",%u", counts[c]);
+		double pct[3] = { row->in_beeld_pct, row->definitief_pct, row->ddd_pct };
+		double tgt[3] = { t->in_beeld_pct, t->definitief_pct, t->ddd_pct };
+		for (int k = 0; k < 3; k++) {
+			if (row->suppressed)
+				fprintf(out, ",,%.2f,", tgt[k]);
+			else
+				fprintf(out, ",%.2f,%.2f,%.2f", pct[k], tgt[k], pct[k] - tgt[k]);
+		}
+		fprintf(out, ",%s\n", row->suppressed ? "true" : "false");
+	}
+}
+
+json_t *render_stats_json(const Overstap__V1__StatsReply *r, const struct report_meta *m)
+{
+	const Overstap__V1__Targets *t = targets_of(r);
+	json_t *rows = json_array();
+	for (size_t i = 0; rows && i < r->n_rows; i++) {
+		const Overstap__V1__StatsRow *row = r->rows[i];
+		uint32_t counts[N_COUNTS];
+		counts_of(row, counts);
+		json_t *o = json_object();
+		json_object_set_new(o, "key", jstr(row->key));
+		json_object_set_new(o, "label", jstr(row->label));
+		for (int c = 0; c < N_COUNTS; c++)
+			json_object_set_new(o, count_names[c], json_integer(counts[c]));
+		static const char *const names[3][2] = { { "in_beeld_pct", "in_beeld_gap" },
+							  { "definitief_pct", "definitief_gap" },
+							  { "ddd_pct", "ddd_gap" } };
+		double pct[3] = { row->in_beeld_pct, row->definitief_pct, row->ddd_pct };
+		double tgt[3] = { t->in_beeld_pct, t->definitief_pct, t->ddd_pct };
+		for (int k = 0; k < 3; k++) {
+			json_object_set_new(o, names[k][0], json_real(pct[k]));
+			json_object_set_new(o, names[k][1], row->suppressed ? json_null() : json_real(pct[k] - tgt[k]));
+		}
+		json_object_set_new(o, "suppressed", json_boolean(row->suppressed));
+		json_array_append_new(rows, o);
+	}
+	return json_pack("{s:I, s:s, s:s, s:{s:f, s:f, s:f}, s:o}", "cohort", (json_int_t)m->cohort, "group_by",
+			 m->group_by, "region", m->region, "targets", "in_beeld_pct", t->in_beeld_pct,
+			 "definitief_pct", t->definitief_pct, "ddd_pct", t->ddd_pct, "rows", rows);
+}
+
+/* ---- a pupil ---------------------------------------------------------------------------- */
+
+void render_pupil_text(const Overstap__V1__PupilReply *p, const char *pgn, unsigned cohort, FILE *out)
+{
+	fprintf(out, "pupil %s cohort %u: %s\n", pgn, cohort, wire_enum_label(WIRE_ENUM_STATUS, (int)p->status));
+	fprintf(out, "vo_school %s  woongemeente %s  region %s\n", p->vo_school[0] ? p->vo_school : "-",
+		p->woongemeente[0] ? p->woongemeente : "-", p->region[0] ? p->region : "-");
+	if (p->n_timeline == 0) {
+		fprintf(out, "timeline: no events\n");
+	} else {
+		static const char *const header[] = { "occurred_at", "kind", "school", "crebo" };
+		struct table tab;
+		if (table_init(&tab, 4, header, NULL)) {
+			for (size_t i = 0; i < p->n_timeline; i++) {
+				const Overstap__V1__TimelineEntry *e = p->timeline[i];
+				char when[32];
+				wire_time_format(e->occurred_at, when, sizeof when);
+				const char *cells[4] = { when, wire_enum_label(WIRE_ENUM_KIND, (int)e->kind), e->school,
+							 e->crebo };
+				table_add_row(&tab, cells);
+			}
+			table_print(&tab, out);
+			table_free(&tab);
+		}
+	}
+	fprintf(out, "open alerts:");
+	if (p->n_open_alert_ids == 0)
+		fprintf(out, " none");
+	for (size_t i = 0; i < p->n_open_alert_ids; i++)
+		fprintf(out, "%s %llu", i ? "," : "", (unsigned long long)p->open_alert_ids[i]);
+	fputc('\n', out);
+}
+
+json_t *render_pupil_json(const Overstap__V1__PupilReply *p, const char *pgn, unsigned cohort)
+{
+	json_t *timeline = json_array(), *alerts = json_array();
+	for (size_t i = 0; timeline && i < p->n_timeline; i++) {
+		const Overstap__V1__TimelineEntry *e = p->timeline[i];
+		json_array_append_new(timeline, json_pack("{s:I, s:s, s:o, s:o}", "occurred_at", (json_int_t)e->occurred_at,
+							  "kind", wire_enum_label(WIRE_ENUM_KIND, (int)e->kind),
+							  "school", jstr(e->school), "crebo", jstr(e->crebo)));
+	}
+	for (size_t i = 0; alerts && i < p->n_open_alert_ids; i++)
+		json_array_append_new(alerts, json_integer((json_int_t)p->open_alert_ids[i]));
+	return json_pack("{s:o, s:I, s:s, s:o, s:o, s:o, s:o, s:o}", "pgn", jstr(pgn), "cohort", (json_int_t)cohort,
+			 "status", wire_enum_label(WIRE_ENUM_STATUS, (int)p->status), "vo_school", jstr(p->vo_school),
+			 "woongemeente", jstr(p->woongemeente), "region", jstr(p->region), "timeline", timeline,
+			 "open_alert_ids", alerts);
+}

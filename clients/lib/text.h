@@ -1,0 +1,54 @@
+/* text.h — text handling for the clients: UTF-8 checks, Windows-1252 input,
+ * and aligned tables.
+ *
+ * Files from school and DUO systems arrive as UTF-8 (sometimes with a BOM) or
+ * as Windows-1252; everything leaving these functions is UTF-8.
+ */
+#ifndef OVERSTAP_TEXT_H
+#define OVERSTAP_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). On
+ * failure *bad_at (if given) is the offset of the first bad byte. */
+bool text_utf8_valid(const char *s, size_t len, size_t *bad_at);
+
+/* Windows-1252 → UTF-8 (iconv). Returns a malloc'd, NUL-terminated string and
+ * its length, or NULL (bytes 0x81, 0x8D, 0x8F, 0x90, 0x9D are undefined). */
+char *text_cp1252_to_utf8(const char *s, size_t len, size_t *outlen);
+
+/* A file's bytes as UTF-8: a UTF-8 BOM is dropped; bytes that are not valid
+ * UTF-8 are read as Windows-1252 and converted (*converted = true). Returns a
+ * malloc'd, NUL-terminated buffer, or NULL when neither reading works. */
+char *text_to_utf8(const char *s, size_t len, size_t *outlen, bool *converted);
+
+/* Reads a whole file (at most max bytes) into a malloc'd NUL-terminated buffer. */
+char *text_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+
+/* Columns on a terminal: code points, not bytes (no East Asian wide forms). */
+size_t text_width(const char *s);
+
+/* ---- aligned tables --------------------------------------------------------- */
+
+enum table_align { TABLE_LEFT = 0, TABLE_RIGHT };
+
+struct table {
+	size_t ncols;
+	size_t nrows; /* including the header row */
+	size_t cap;
+	char **cells; /* nrows * ncols, owned */
+	enum table_align *align;
+};
+
+/* A table with a header row. false on out of memory. */
+bool table_init(struct table *t, size_t ncols, const char *const *header, const enum table_align *align);
+/* Appends a row of ncols cells (copied; NULL is an empty cell). */
+bool table_add_row(struct table *t, const char *const *cells);
+/* Header, a rule of '-', then the rows; columns padded to their widest cell,
+ * two spaces apart, no trailing blanks. */
+void table_print(const struct table *t, FILE *out);
+void table_free(struct table *t);
+
+#endif

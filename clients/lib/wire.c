@@ -1,0 +1,231 @@
+/* wire.c — enum names from the protobuf descriptors, and wire times.
+ *
+ * Owns the conversions between what people type in CSV files and on command
+ * lines and the numbers on the wire. Pure: no I/O, no allocation, no locale.
+ * Callers: the CSV reader, the renderers, the clients' argument parsing.
+ */
+#include "wire.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* Length of the enum's value prefix: "EVENT_KIND_" of EVENT_KIND_UNSPECIFIED. */
+static size_t prefix_len(const ProtobufCEnumDescriptor *d)
+{
+	for (unsigned i = 0; i < d->n_values; i++) {
+		const char *n = d->values[i].name;
+		const char *u = strstr(n, "UNSPECIFIED");
+		if (d->values[i].value == 0 && u && u[11] == '\0')
+			return (size_t)(u - n);
+	}
+	return 0;
+}
+
+const char *wire_enum_name(const ProtobufCEnumDescriptor *d, int value)
+{
+	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
+	if (!v)
+		return NULL;
+	size_t p = prefix_len(d);
+	return strlen(v->name) > p ? v->name + p : v->name;
+}
+
+const char *wire_enum_label(const ProtobufCEnumDescriptor *d, int value)
+{
+	static char bufs[4][32]; /* a few at once, e.g. in one printf */
+	static unsigned next;
+	const char *n = wire_enum_name(d, value);
+	if (n)
+		return n;
+	char *buf = bufs[next++ % 4];
+	snprintf(buf, sizeof bufs[0], "UNKNOWN(%d)", value);
+	return buf;
+}
+
+bool wire_enum_parse(const ProtobufCEnumDescriptor *d, const char *s, int *out)
+{
+	if (!s || !*s)
+		return false;
+	size_t p = prefix_len(d);
+	if (s[0] >= '0' && s[0] <= '9') {
+		long v = 0;
+		for (const char *q = s; *q; q++) {
+			if (*q < '0' || *q > '9' || v > 100000)
+				return false;
+			v = v * 10 + (*q - '0');
+		}
+		if (!protobuf_c_enum_descriptor_get_value(d, (int)v))
+			return false;
+		*out = (int)v;
+		return true;
+	}
+	for (unsigned i = 0; i < d->n_values; i++) {
+		const char *full = d->values[i].name;
+		if (strcasecmp(s, full) == 0 || (strlen(full) > p && strcasecmp(s, full + p) == 0)) {
+			*out = d->values[i].value;
+			return true;
+		}
+	}
+	return false;
+}
+
+void wire_enum_list(const ProtobufCEnumDescriptor *d, char *buf, size_t len)
+{
+	size_t at = 0;
+	if (len)
+		buf[0] = '\0';
+	for (unsigned i = 0; i < d->n_values && at < len; i++) {
+		if (d->values[i].value == 0)
+			continue;
+		int n = snprintf(buf + at, len - at, "%s%s", at ? ", " : "", wire_enum_name(d, d->values[i].value));
+		if (n < 0)
+			break;
+		at += (size_t)n;
+	}
+}
+
+bool wire_group_by_parse(const char *s, int *out)
+{
+	const ProtobufCEnumDescriptor *d = WIRE_ENUM_GROUP_BY;
+	for (unsigned i = 0; i < d->n_values; i++) {
+		if (d->values[i].value == 0)
+			continue;
+		if (strcasecmp(s, wire_enum_name(d, d->values[i].value)) == 0) {
+			*out = d->values[i].value;
+			return true;
+		}
+	}
+	return false;
+}
+
+const char *wire_group_by_name(int value)
+{
+	static char buf[32];
+	const char *n = wire_enum_name(WIRE_ENUM_GROUP_BY, value);
+	if (!n || value == 0)
+		return "";
+	size_t i = 0;
+	for (; n[i] && i + 1 < sizeof buf; i++)
+		buf[i] = (char)(n[i] >= 'A' && n[i] <= 'Z' ? n[i] - 'A' + 'a' : n[i]);
+	buf[i] = '\0';
+	return buf;
+}
+
+/* ---- time ------------------------------------------------------------------ */
+
+static bool digits(const char **p, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		char ch = (*p)[i];
+		if (ch < '0' || ch > '9')
+			return false;
+		v = v * 10 + (ch - '0');
+	}
+	*p += n;
+	*out = v;
+	return true;
+}
+
+static bool date_ok(int y, int m, int d)
+{
+	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	if (y < 1900 || y > 9999 || m < 1 || m > 12 || d < 1)
+		return false;
+	int max = mdays[m - 1];
+	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		max = 29;
+	return d <= max;
+}
+
+/* Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+bool wire_date_valid(const char *s)
+{
+	const char *p = s;
+	int y, m, d;
+	return digits(&p, 4, &y) && *p++ == '-' && digits(&p, 2, &m) && *p++ == '-' && digits(&p, 2, &d) &&
+	       *p == '\0' && date_ok(y, m, d);
+}
+
+bool wire_time_parse(const char *s, int64_t *out)
+{
+	if (!s || !*s)
+		return false;
+	const char *p = s;
+	/* unix seconds: only digits (an ISO date has '-' after four digits) */
+	if (strspn(s, "0123456789") == strlen(s)) {
+		if (strlen(s) > 12)
+			return false;
+		int64_t v = 0;
+		for (; *p; p++)
+			v = v * 10 + (*p - '0');
+		*out = v;
+		return true;
+	}
+	int y, mo, d, h = 0, mi = 0, se = 0;
+	if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' || !digits(&p, 2, &d) ||
+	    !date_ok(y, mo, d))
+		return false;
+	int offset = 0;
+	if (*p == 'T' || *p == 't' || *p == ' ') {
+		p++;
+		if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi))
+			return false;
+		if (*p == ':') {
+			p++;
+			if (!digits(&p, 2, &se))
+				return false;
+			if (*p == '.' || *p == ',') {
+				p++;
+				if (*p < '0' || *p > '9')
+					return false;
+				while (*p >= '0' && *p <= '9')
+					p++;
+			}
+		}
+		if (h > 24 || mi > 59 || se > 60 || (h == 24 && (mi || se)))
+			return false;
+		if (*p == 'Z' || *p == 'z') {
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			int sign = *p++ == '-' ? -1 : 1, oh, om = 0;
+			if (!digits(&p, 2, &oh))
+				return false;
+			if (*p == ':') {
+				p++;
+				if (!digits(&p, 2, &om))
+					return false;
+			} else if (*p >= '0' && *p <= '9') {
+				if (!digits(&p, 2, &om))
+					return false;
+			}
+			if (oh > 14 || om > 59)
+				return false;
+			offset = sign * (oh * 3600 + om * 60);
+		}
+	}
+	if (*p != '\0')
+		return false;
+	*out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se - offset;
+	return true;
+}
+
+void wire_time_format(int64_t t, char *buf, size_t len)
+{
+	time_t secs = (time_t)t;
+	struct tm tm;
+	if (!gmtime_r(&secs, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "%lld", (long long)t);
+}
