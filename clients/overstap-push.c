@@ -329,7 +329,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s:%lu: %s\n", path, p.csv.errors[i].line, p.csv.errors[i].message);
 		if (p.csv.total_errors > p.csv.n_errors)
 			fprintf(stderr, "%s: ... and %zu more errors\n", PROG, p.csv.total_errors - p.csv.n_errors);
-		fprintf(stderr, "%s: %zu bad rows in %s; nothing sent\n", PROG, p.csv.total_errors, path);
+		fprintf(stderr, "%s: %zu error%s in %s; nothing sent\n", PROG, p.csv.total_errors,
+			p.csv.total_errors == 1 ? "" : "s", path);
 		updcsv_free(&p.csv);
 		return 2;
 	}
@@ -376,11 +377,14 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < p.n_batches; i++)
 			in_flight += p.batches[i].state == B_IN_FLIGHT;
 		bool broken = false;
+		const char *why = "";
 		for (size_t i = 0; i < p.n_batches && in_flight < (size_t)window && !broken; i++) {
 			if (p.batches[i].state != B_PENDING)
 				continue;
-			if (!send_batch(c, &p, &p.batches[i], ptrs))
+			if (!send_batch(c, &p, &p.batches[i], ptrs)) {
 				broken = true;
+				why = client_error(c);
+			}
 			else
 				in_flight++;
 		}
@@ -390,9 +394,9 @@ int main(int argc, char **argv)
 			if (r == 0)
 				snprintf(err, sizeof err, "no reply within %d s", copts.timeout_ms / 1000);
 			broken = r <= 0;
+			why = r == 0 ? err : client_error(c);
 		}
 		if (broken) {
-			const char *why = client_is_connected(c) ? err : client_error(c);
 			requeue_in_flight(&p);
 			client_close(c);
 			if (++failures > copts.retries) {

@@ -29,6 +29,7 @@ struct parser {
 	struct updcsv *u;
 	unsigned long line;     /* of the chunk being fed */
 	unsigned long row_line; /* where the current row's first field ended */
+	unsigned long last_end; /* line on which the last row ended */
 	bool in_header;
 	bool header_bad;
 	size_t ncols;
@@ -385,6 +386,7 @@ static void on_row(int c, void *data)
 		return;
 	if (ps->nfields > MAX_COLUMNS + 1)
 		ps->nfields = MAX_COLUMNS + 1; /* only so many were kept */
+	ps->last_end = ps->line;
 	if (ps->in_header)
 		header_row(ps);
 	else if (!ps->header_bad)
@@ -426,7 +428,8 @@ bool updcsv_parse(struct updcsv *u, const char *data, size_t len)
 			ps.line++;
 	}
 	if (!broken && !ps.header_bad && csv_fini(&cp, on_field, on_row, &ps) != 0)
-		add_error(u, ps.line, "malformed CSV: a quoted field is not closed before the end of the file");
+		add_error(u, ps.last_end + 1, "malformed CSV: a quoted field in the row from here on is not closed "
+					      "before the end of the file");
 	if (ps.in_header && !ps.header_bad && u->total_errors == 0)
 		add_error(u, 1, "the file is empty: it needs a header row (event_id,pgn,occurred_at,kind,cohort,...)");
 	clear_fields(&ps);

@@ -25,7 +25,7 @@
 
 struct updcsv_error {
 	unsigned long line;
-	char message[240];
+	char message[400];
 };
 
 struct updcsv {
