@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# bench.sh — `make bench`: the side-by-side benchmark of issue 6, in one run on
+# one machine. Sets up its own PostgreSQL cluster (var/bench-pg, port 54349),
+# PKI (var/pki) and daemons, then measures:
+#   (a) pgbench, one equivalent event per transaction, 8 clients
+#   (b) COPY of the same rows into an equivalent table
+#   (c) overstap-bench against overstapd at full throttle (ack after COMMIT)
+#   (d) ack latency at half of (c)'s rate
+#   (e) 10,000 idle TLS connections: daemon RSS
+#   (f) StatsQuery latency: one region of ~3,100 pupils, and the nation (200,000)
+#   (g) the teldatum sweep over 1,000,000 pupils
+# and prints one table, also written to bench/results.md.
+#
+# Environment: BENCH_SECS (20) seconds per throughput run; BENCH_QUICK=1 for a
+# short smoke run (smaller sizes; the table says so).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+B=$ROOT/build
+PKI=$ROOT/var/pki
+SHARED=${OVERSTAP_SHARED:-$ROOT/../shared}
+PG_NAME=bench-pg
+PG_PORT=54349
+SECS=${BENCH_SECS:-20}
+QUICK=${BENCH_QUICK:-0}
+NATIONAL=200000
+REGION_PUPILS=3100
+SWEEP_PUPILS=1000000
+IDLE=10000
+COPY_ROWS=1000000
+if [ "$QUICK" = 1 ]; then
+	SECS=5 NATIONAL=20000 REGION_PUPILS=3100 SWEEP_PUPILS=100000 IDLE=1000 COPY_ROWS=100000
+fi
+TMP=$ROOT/var/bench
+mkdir -p "$TMP" bench
+DAEMON_PID=
+
+say() { printf '\n== %s\n' "$*" >&2; }
+cleanup() {
+	[ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null || true
+	bash scripts/pg.sh stop "$PG_NAME" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); 
+v=d
+for k in sys.argv[1].split("."): v=v[k]
+print(v)' "$1"; }
+
+# ---- set-up ------------------------------------------------------------------
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+bash deploy/pki.sh "$PKI" >/dev/null
+bash scripts/pg.sh start "$PG_NAME" "$PG_PORT" >/dev/null
+PSQL_BASE=$(bash scripts/pg.sh conninfo "$PG_NAME" postgres)
+psql_do() { psql -X -q -v ON_ERROR_STOP=1 "$(bash scripts/pg.sh conninfo "$PG_NAME" "$1")" "${@:2}"; }
+# Settings for a write-heavy load: the WAL is sized so that no checkpoint falls
+# inside a run. fsync and synchronous_commit stay on: acks mean durable.
+psql_do postgres -c "ALTER SYSTEM SET max_wal_size = '8GB'" \
+	-c "ALTER SYSTEM SET checkpoint_timeout = '30min'" \
+	-c "ALTER SYSTEM SET wal_compression = 'lz4'" \
+	-c "ALTER SYSTEM SET wal_buffers = '64MB'" \
+	-c "ALTER SYSTEM SET shared_buffers = '1GB'" \
+	-c "ALTER SYSTEM SET max_connections = 200" >/dev/null
+bash scripts/pg.sh stop "$PG_NAME" >/dev/null
+bash scripts/pg.sh start "$PG_NAME" "$PG_PORT" >/dev/null
+
+fresh_db() {
+	psql_do postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+	local ci
+	ci=$(bash scripts/pg.sh conninfo "$PG_NAME" "$1")
+	"$B/overstapd" --migrate -c <(conf "$ci" 0 0 system) >/dev/null
+	"$B/overstapctl" import-regions --db "$ci" "$SHARED/data/rmc_regios.csv" >/dev/null
+	"$B/overstapctl" import-duo-vo --db "$ci" "$SHARED/data/vo_hoofdvestigingen_duo_2016.csv" >/dev/null
+}
+
+conf() { # conninfo port http_port clockmode [clockstart]
+	cat <<EOF
+[server]
+listen = 127.0.0.1:$2
+http_listen = $( [ "$3" = 0 ] && echo "" || echo "127.0.0.1:$3" )
+max_connections = 20000
+[tls]
+cert = $PKI/server.crt
+key = $PKI/server.key
+ca = $PKI/ca.crt
+[database]
+conninfo = $1
+[log]
+level = warn
+[clock]
+mode = $4
+start = ${5:-}
+EOF
+}
+
+start_daemon() { # db port clockmode [clockstart]
+	local ci
+	ci=$(bash scripts/pg.sh conninfo "$PG_NAME" "$1")
+	conf "$ci" "$2" 0 "$3" "${4:-}" >"$TMP/$1.conf"
+	"$B/overstapd" -c "$TMP/$1.conf" 2>"$TMP/$1.log" &
+	DAEMON_PID=$!
+	for _ in $(seq 100); do
+		if (exec 3<>/dev/tcp/127.0.0.1/"$2") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	echo "overstapd did not start; see $TMP/$1.log" >&2
+	exit 1
+}
+stop_daemon() {
+	kill "$DAEMON_PID"
+	wait "$DAEMON_PID" || true
+	DAEMON_PID=
+}
+rss_mb() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+
+# ---- (a) pgbench and (b) COPY ---------------------------------------------------
+say "(a) pgbench: one event per transaction, 8 clients, ${SECS}s"
+fresh_db bench_ingest
+CI=$(bash scripts/pg.sh conninfo "$PG_NAME" bench_ingest)
+psql_do bench_ingest >/dev/null <<'SQL'
+CREATE TABLE plain_event (LIKE event INCLUDING ALL);
+CREATE INDEX ON plain_event (pupil_id, cohort);
+CREATE SEQUENCE plain_seq;
+CREATE TABLE copy_event (LIKE plain_event INCLUDING ALL);
+SQL
+cat >"$TMP/event.pgbench" <<'SQL'
+\set pupil random(1, 100000)
+INSERT INTO plain_event (org, event_id, pupil_id, cohort, kind, occurred_at, received_at, school, woongemeente, mbo_instelling, crebo)
+VALUES ('25LP', 'pgb-' || nextval('plain_seq'), :pupil, 2027, 11, 1790000000, 1790000000, '25LP', 'GM0935', '25LP', '25180');
+SQL
+PGPASSFILE=/dev/null pgbench -n -c 8 -j 2 -T "$SECS" -f "$TMP/event.pgbench" "$CI" >"$TMP/pgbench.txt" 2>&1
+A_TPS=$(awk '/^tps = / {printf "%.0f", $3}' "$TMP/pgbench.txt")
+A_LAT=$(awk '/latency average/ {print $4}' "$TMP/pgbench.txt")
+
+say "(b) COPY of $COPY_ROWS equivalent rows"
+psql_do bench_ingest -c "COPY (SELECT '25LP', 'copy-' || i, i % 100000, 2027, 11, 1790000000::bigint, 1790000000::bigint, '25LP', 'GM0935', 0, 0, '25180', '25LP', 2, 1, '' FROM generate_series(1, $COPY_ROWS) i) TO STDOUT" >"$TMP/copy.tsv"
+T0=$(date +%s.%N)
+psql_do bench_ingest -c "\\copy copy_event FROM '$TMP/copy.tsv'" >/dev/null
+T1=$(date +%s.%N)
+B_RPS=$(python3 -c "print(round($COPY_ROWS/($T1-$T0)))")
+
+# ---- (c) full throttle, (d) half rate, (e) idle connections -----------------------
+say "(c) overstap-bench at full throttle, ${SECS}s"
+start_daemon bench_ingest 57443 system
+BENCH=("$B/overstap-bench" --port 57443 --pki "$PKI" --cohort 2027 --json)
+"${BENCH[@]}" --duration 3 --run-id warm >/dev/null
+"${BENCH[@]}" --duration "$SECS" --connections 8 --batch 500 --pipeline 4 --run-id full >"$TMP/c.json"
+C_EPS=$(json events_per_sec <"$TMP/c.json")
+C_P99=$(json ack_ms.p99 <"$TMP/c.json")
+C_REJ=$(json rejected <"$TMP/c.json")
+C_ERR=$(json errors <"$TMP/c.json")
+
+HALF=$(python3 -c "print(int($C_EPS/2))")
+say "(d) ack latency at half rate ($HALF events/s), ${SECS}s"
+"${BENCH[@]}" --duration "$SECS" --connections 8 --batch 50 --pipeline 4 --rate "$HALF" --run-id half >"$TMP/d.json"
+D_EPS=$(json events_per_sec <"$TMP/d.json")
+D_P50=$(json ack_ms.p50 <"$TMP/d.json")
+D_P99=$(json ack_ms.p99 <"$TMP/d.json")
+
+say "(e) $IDLE idle TLS connections"
+RSS_BEFORE=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$DAEMON_PID/status")
+"${BENCH[@]}" --idle "$IDLE" --idle-secs 5 >"$TMP/e.json" &
+IDLE_PID=$!
+E_RSS=0
+while kill -0 "$IDLE_PID" 2>/dev/null; do
+	R=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$DAEMON_PID/status")
+	[ "$R" -gt "$E_RSS" ] && E_RSS=$R
+	sleep 0.2
+done
+wait "$IDLE_PID" || true
+E_READY=$(json ready <"$TMP/e.json")
+stop_daemon
+
+# ---- (f) StatsQuery and (g) the teldatum sweep ---------------------------------------
+say "(f, g) loading $NATIONAL pupils (cohort 2026) and $SWEEP_PUPILS pupils (cohort 2027)"
+fresh_db bench_query
+# States as the daemon would have written them: real schools and gemeenten,
+# statuses in the proportions of a real cohort. The facts column is not read
+# by statistics or sweeps. Region 39 gets exactly REGION_PUPILS pupils.
+psql_do bench_query >/dev/null <<SQL
+CREATE TEMP TABLE s39 AS SELECT row_number() OVER (ORDER BY code) - 1 AS n, code, gemeente FROM school
+  WHERE gemeente IN (SELECT code FROM gemeente WHERE region = '39');
+CREATE TEMP TABLE sother AS SELECT row_number() OVER (ORDER BY code) - 1 AS n, code, gemeente FROM school
+  WHERE gemeente IN (SELECT code FROM gemeente WHERE region <> '39');
+CREATE FUNCTION pick_status(i bigint) RETURNS smallint LANGUAGE sql IMMUTABLE AS
+  \$\$ SELECT (CASE WHEN i % 100 < 86 THEN 5 WHEN i % 100 < 90 THEN 4 WHEN i % 100 < 93 THEN 3
+                    WHEN i % 100 < 96 THEN 6 WHEN i % 100 < 98 THEN 7 ELSE 2 END)::smallint \$\$;
+INSERT INTO pupil_state (pupil_id, cohort, facts, status, registered, left_vo, has_ddd, vo_school, vo_soort,
+    woongemeente, mbo_instelling, crebo, first_aangemeld_at, updated_at)
+SELECT i, 2026, '\x'::bytea, pick_status(i), true, true, i % 100 < 97, s.code, 1 + i % 4, s.gemeente,
+    CASE WHEN pick_status(i) IN (3, 4, 5) THEN '25LP' ELSE '' END,
+    CASE WHEN pick_status(i) IN (3, 4, 5) THEN '25180' ELSE '' END, 1775000000, 1775000000
+FROM generate_series(1, $NATIONAL) i
+JOIN LATERAL (SELECT code, gemeente FROM s39 WHERE i <= $REGION_PUPILS AND n = i % (SELECT count(*) FROM s39)
+              UNION ALL
+              SELECT code, gemeente FROM sother WHERE i > $REGION_PUPILS AND n = i % (SELECT count(*) FROM sother)) s ON true;
+INSERT INTO pupil_state (pupil_id, cohort, facts, status, registered, left_vo, has_ddd, vo_school, vo_soort,
+    woongemeente, mbo_instelling, crebo, first_aangemeld_at, updated_at)
+SELECT 10000000 + i, 2027, '\x'::bytea, (CASE WHEN i % 100 < 80 THEN 5 WHEN i % 100 < 88 THEN 4
+        WHEN i % 100 < 94 THEN 3 ELSE 6 END)::smallint, true, true, true, s.code, 1 + i % 4, s.gemeente,
+    '25LP', '25180', 1780000000, 1780000000
+FROM generate_series(1, $SWEEP_PUPILS) i
+JOIN LATERAL (SELECT code, gemeente FROM sother WHERE n = i % (SELECT count(*) FROM sother)) s ON true;
+-- the earlier deadlines of these cohorts count as done: only the teldatum is timed
+INSERT INTO sweep_run SELECT c, d, 0, 0 FROM unnest(ARRAY[2025, 2026]) c, unnest(ARRAY['aanmelddatum', 'zomer', 'teldatum']) d;
+INSERT INTO sweep_run VALUES (2027, 'aanmelddatum', 0, 0), (2027, 'zomer', 0, 0);
+VACUUM ANALYZE pupil_state;
+SQL
+F_REGION_N=$(psql_do bench_query -Atc "SELECT count(*) FROM pupil_state s JOIN school sc ON sc.code = s.vo_school JOIN gemeente g ON g.code = sc.gemeente WHERE s.cohort = 2026 AND g.region = '39'")
+F_NATION_N=$(psql_do bench_query -Atc "SELECT count(*) FROM pupil_state WHERE cohort = 2026")
+G_N=$(psql_do bench_query -Atc "SELECT count(*) FROM pupil_state WHERE cohort = 2027")
+
+start_daemon bench_query 57444 manual 2027-09-30T12:00:00Z
+STATS=("$B/overstap-bench" --port 57444 --pki "$PKI" --identity admin:ops --cohort 2026 --json)
+say "(f) StatsQuery: region 39 ($F_REGION_N pupils) and the nation ($F_NATION_N pupils)"
+"${STATS[@]}" --stats 20 --stats-region 39 --stats-by vo_school >/dev/null
+"${STATS[@]}" --stats 500 --stats-region 39 --stats-by vo_school >"$TMP/f-region.json"
+"${STATS[@]}" --stats 50 --stats-by region >"$TMP/f-nation.json"
+F_R_P50=$(json latency_ms.p50 <"$TMP/f-region.json")
+F_R_P99=$(json latency_ms.p99 <"$TMP/f-region.json")
+F_N_P50=$(json latency_ms.p50 <"$TMP/f-nation.json")
+F_N_P99=$(json latency_ms.p99 <"$TMP/f-nation.json")
+
+say "(g) teldatum sweep over $G_N pupils"
+T0=$(date +%s.%N)
+"$B/overstapctl" sweep --at 2027-10-01T12:00:00Z --host 127.0.0.1 --port 57444 \
+	--cert "$PKI/admin-ops.crt" --key "$PKI/admin-ops.key" --ca "$PKI/ca.crt" >"$TMP/g.txt"
+T1=$(date +%s.%N)
+G_SECS=$(python3 -c "print(f'{$T1-$T0:.2f}')")
+G_ALERTS=$(psql_do bench_query -Atc "SELECT alerts FROM sweep_run WHERE cohort = 2027 AND deadline = 'teldatum'")
+stop_daemon
+
+# ---- the table ---------------------------------------------------------------------
+CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+NCPU=$(nproc)
+MEM=$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
+PGV=$(psql_do postgres -Atc "SHOW server_version")
+ratio() { python3 -c "print(f'{$1/$2:.1f}×' if $2 else 'n/a')"; }
+pct() { python3 -c "print(f'{100*$1/$2:.0f}%' if $2 else 'n/a')"; }
+ok() { python3 -c "print('yes' if $1 else 'NO')"; }
+{
+	echo "# overstapd benchmark"
+	echo
+	echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $NCPU × $CPU, $MEM RAM, $(. /etc/os-release; echo "$PRETTY_NAME"), PostgreSQL $PGV;"
+	echo "daemon, PostgreSQL and load generator on the same machine. ${SECS}s per throughput run.$( [ "$QUICK" = 1 ] && echo ' QUICK run: reduced sizes.')"
+	echo
+	echo "| | measurement | figure | target | met |"
+	echo "|---|---|---|---|---|"
+	echo "| a | pgbench, 1 event per transaction, 8 clients | $A_TPS events/s (latency avg $A_LAT ms) | | |"
+	echo "| b | COPY of $COPY_ROWS equivalent rows | $B_RPS rows/s | | |"
+	echo "| c | overstap-bench full throttle, TLS, ack after COMMIT | $C_EPS events/s (p99 $C_P99 ms, rejected $C_REJ, errors $C_ERR) | ≥ 50,000 | $(ok "$C_EPS >= 50000") |"
+	echo "| c/a | | $(ratio "$C_EPS" "$A_TPS") | ≥ 4× | $(ok "$C_EPS >= 4*$A_TPS") |"
+	echo "| c/b | | $(pct "$C_EPS" "$B_RPS") | ≥ 25% | $(ok "$C_EPS >= 0.25*$B_RPS") |"
+	echo "| d | ack latency at half rate ($D_EPS events/s) | p50 $D_P50 ms, p99 $D_P99 ms | p99 ≤ 20 ms | $(ok "$D_P99 <= 20") |"
+	echo "| e | $E_READY idle TLS connections | daemon RSS $E_RSS MB (idle before: $RSS_BEFORE MB) | ≤ 256 MB | $(ok "$E_RSS <= 256 and $E_READY == $IDLE") |"
+	echo "| f | StatsQuery, region 39 ($F_REGION_N pupils), by vo school | p50 $F_R_P50 ms, p99 $F_R_P99 ms | p99 ≤ 5 ms | $(ok "$F_R_P99 <= 5") |"
+	echo "| f | StatsQuery, nation ($F_NATION_N pupils), by region | p50 $F_N_P50 ms, p99 $F_N_P99 ms | p99 ≤ 100 ms | $(ok "$F_N_P99 <= 100") |"
+	echo "| g | teldatum sweep over $G_N pupils ($G_ALERTS alerts) | $G_SECS s | ≤ 10 s | $(ok "$G_SECS <= 10") |"
+	echo
+	echo "Reproduce: \`make bench\` (raw output in var/bench/)."
+} >bench/results.md
+cat bench/results.md
