@@ -7,8 +7,8 @@
 #   import-regions / import-duo-vo, when the database has none yet), the
 #   development PKI in var/pki (deploy/pki.sh) and the configuration
 #   var/overstapd.conf (scripts/mkconf.py; written once, then yours to edit —
-#   only its conninfo is kept up to date). Ctrl-C stops the daemon; the cluster
-#   keeps running (scripts/pg.sh stop main).
+#   only its conninfo, and the ports when set below, are kept up to date).
+#   Ctrl-C stops the daemon; the cluster keeps running (scripts/pg.sh stop main).
 # Environment: OVERSTAP_PORT (7443), OVERSTAP_HTTP_PORT (7480), OVERSTAP_SHARED.
 set -euo pipefail
 
@@ -28,16 +28,29 @@ conninfo=$(bash scripts/pg.sh conninfo main overstap)
 
 bash deploy/pki.sh var/pki
 
+# set_key SECTION KEY VALUE: replaces one key of the existing configuration
+set_key() {
+	local tmp
+	tmp=$(mktemp)
+	awk -v sec="[$1]" -v key="$2" -v val="$3" '
+		/^\[/ { s = $1 }
+		s == sec && $0 ~ "^" key "[ \t]*=" { print key " = " val; next }
+		{ print }' "$conf" >"$tmp"
+	if ! cmp -s "$tmp" "$conf"; then
+		cat "$tmp" >"$conf"
+		echo "run.sh: set [$1] $2 = $3 in $conf"
+	fi
+	rm -f "$tmp"
+}
 if [[ ! -f $conf ]]; then
 	/usr/bin/python3 scripts/mkconf.py --out "$conf" --port "$port" --http-port "$http_port" \
 		--conninfo "$conninfo" --pki var/pki
 	echo "run.sh: wrote $conf"
-elif ! grep -qxF "conninfo = $conninfo" "$conf"; then
-	# the cluster moved (a new /tmp folder): keep the rest of the user's file
-	tmp=$(mktemp)
-	awk -v ci="$conninfo" '/^\[/ { sec = $0 } sec == "[database]" && /^conninfo[ \t]*=/ { print "conninfo = " ci; next } { print }' "$conf" >"$tmp"
-	mv "$tmp" "$conf"
-	echo "run.sh: updated [database] conninfo in $conf"
+else
+	# the cluster may have moved (a new /tmp folder); the rest is the user's
+	set_key database conninfo "$conninfo"
+	[[ -z ${OVERSTAP_PORT:-} ]] || set_key server listen "127.0.0.1:$port"
+	[[ -z ${OVERSTAP_HTTP_PORT:-} ]] || set_key server http_listen "127.0.0.1:$http_port"
 fi
 
 build/overstapd -c "$conf" --migrate
