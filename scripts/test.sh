@@ -8,7 +8,8 @@
 # (scripts/unit.sh) and the integration tests against the real daemon
 # (scripts/integration.sh). Stops the cluster on every way out. The last line
 # is "total: N passed, N failed, N skipped"; the exit status is non-zero on
-# any failure. OVERSTAP_TEST_BUILDS="build" runs one build only.
+# any failure. OVERSTAP_TEST_BUILDS="build" runs one build only;
+# OVERSTAP_PG_PORT moves the cluster to another port.
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,7 +19,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export OVERSTAP_PKI=$repo/var/test-pki
 export OVERSTAP_PG_NAME=test
-export OVERSTAP_PG_PORT=54339
+export OVERSTAP_PG_PORT=${OVERSTAP_PG_PORT:-54339}
 export OVERSTAP_SHARED=${OVERSTAP_SHARED:-$(cd "$repo/.." && pwd)/shared}
 builds=(${OVERSTAP_TEST_BUILDS:-build build/asan})
 jobs=$(nproc 2>/dev/null || echo 2)
