@@ -213,7 +213,7 @@ static bool read_ref(const char *path, struct refdata *r, bool duo)
 	if (r->total_errors > r->n_errors)
 		fprintf(stderr, "%s: ... and %zu more errors\n", PROG, r->total_errors - r->n_errors);
 	if (!ok)
-		fprintf(stderr, "%s: %zu errors in %s; nothing written\n", PROG, r->total_errors, path);
+		fprintf(stderr, "%s: %zu error%s in %s; nothing written\n", PROG, r->total_errors, r->total_errors == 1 ? "" : "s", path);
 	return ok;
 }
 

@@ -255,7 +255,8 @@ void render_stats_table(const Overstap__V1__StatsReply *r, const struct report_m
 	render_pct(t->definitief_pct, tdef, sizeof tdef);
 	render_pct(t->ddd_pct, tddd, sizeof tddd);
 	fprintf(out, "cohort %u, by %s, %s%s; targets: in beeld %s%%, definitief %s%%, ddd %s%%\n", m->cohort,
-		m->group_by, m->region[0] ? "region " : "all regions", m->region, tib, tdef, tddd);
+		m->group_by, m->region[0] ? "region " : "every region this certificate may see", m->region, tib,
+		tdef, tddd);
 	if (r->n_rows == 0) {
 		fprintf(out, "no overstappers\n");
 		return;
