@@ -455,7 +455,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	tokens_at_us = now;
 	for (int i = 0; i < o.connections; i++)
 		conn_fill(&conns[i]);
-	if (o.duration > 0 && now - start_us > (int64_t)(o.duration * 1e6) + 30000000) {
+	if (start_us && o.duration > 0 && now - start_us > (int64_t)(o.duration * 1e6) + 30000000) {
 		end_us = now;
 		event_base_loopexit(base, NULL); /* acks lost: give up */
 	}

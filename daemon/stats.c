@@ -22,44 +22,49 @@
 
 /* Overstappers: pupils a vo school registered; their region is that of the
  * school's gemeente. $1 cohort, $2 region ('' = all), $3 aanmelddatum.
- * The state rows are aggregated first (for a region through the index on
- * (cohort, vo_school)), and only the aggregates are joined to their labels. */
-#define STATS_AGG(INNER_KEY)                                                                         \
+ * The state rows are aggregated first, and only the aggregates are joined to
+ * their labels. Each grouping has two statements: the nation (a scan of the
+ * cohort) and one region (the region's schools, then the index on
+ * (cohort, vo_school)); one statement with "$2 = '' OR ..." would get a generic
+ * plan that scans the whole cohort for a region too. */
+#define STATS_AGG_HEAD(INNER_KEY)                                                                    \
 	"WITH a AS (SELECT " INNER_KEY " AS k, count(*) AS n, "                                          \
 	"  count(*) FILTER (WHERE s.status <> 1) AS keuze, count(*) FILTER (WHERE s.status = 3) AS am, " \
 	"  count(*) FILTER (WHERE s.first_aangemeld_at > 0 AND s.first_aangemeld_at < $3::bigint) AS ot, " \
 	"  count(*) FILTER (WHERE s.status = 4) AS gp, count(*) FILTER (WHERE s.status = 5) AS ig, "    \
 	"  count(*) FILTER (WHERE s.status = 6) AS ab, count(*) FILTER (WHERE s.has_ddd) AS ddd, "      \
 	"  count(*) FILTER (WHERE s.had_zomerlek) AS zl, count(*) FILTER (WHERE s.had_niet_gestart) AS ng " \
-	"FROM pupil_state s WHERE s.cohort = $1::int AND s.registered AND ($2::text = '' OR s.vo_school IN " \
-	"  (SELECT sc.code FROM school sc JOIN gemeente g ON g.code = sc.gemeente WHERE g.region = $2::text)) " \
-	"GROUP BY 1) "
+	"FROM pupil_state s WHERE s.cohort = $1::int AND s.registered "
+#define STATS_NATION "AND $2::text = '' GROUP BY 1) "
+#define STATS_REGION                                                                                 \
+	"AND s.vo_school = ANY (ARRAY(SELECT sc.code FROM school sc JOIN gemeente g ON g.code = sc.gemeente " \
+	"  WHERE g.region = $2::text)) GROUP BY 1) "
 #define STATS_SUMS "sum(n), sum(keuze), sum(am), sum(ot), sum(gp), sum(ig), sum(ab), sum(ddd), sum(zl), sum(ng) "
+#define GROUPING(NAME, KEY, TAIL)                                                                    \
+	{ NAME, "stats_" NAME, "stats_" NAME "_region", STATS_AGG_HEAD(KEY) STATS_NATION TAIL,          \
+	  STATS_AGG_HEAD(KEY) STATS_REGION TAIL }
 
 static const struct {
 	const char *name;
-	const char *stmt;
+	const char *stmt;        /* the nation */
+	const char *stmt_region; /* one region */
 	const char *sql;
+	const char *sql_region;
 } groupings[] = {
-	[OVERSTAP__V1__GROUP_BY__GROUP_BY_REGION] = { "region", "stats_region",
-		STATS_AGG("s.vo_school")
+	[OVERSTAP__V1__GROUP_BY__GROUP_BY_REGION] = GROUPING("region", "s.vo_school",
 		"SELECT coalesce(g.region, ''), coalesce(r.naam, ''), " STATS_SUMS
 		"FROM a LEFT JOIN school sc ON sc.code = a.k LEFT JOIN gemeente g ON g.code = sc.gemeente "
-		"LEFT JOIN region r ON r.code = g.region GROUP BY 1, 2 ORDER BY 1" },
-	[OVERSTAP__V1__GROUP_BY__GROUP_BY_VO_SCHOOL] = { "vo_school", "stats_vo_school",
-		STATS_AGG("s.vo_school")
+		"LEFT JOIN region r ON r.code = g.region GROUP BY 1, 2 ORDER BY 1"),
+	[OVERSTAP__V1__GROUP_BY__GROUP_BY_VO_SCHOOL] = GROUPING("vo_school", "s.vo_school",
 		"SELECT a.k, coalesce(sc.naam, ''), " STATS_SUMS
-		"FROM a LEFT JOIN school sc ON sc.code = a.k GROUP BY 1, 2 ORDER BY 1" },
-	[OVERSTAP__V1__GROUP_BY__GROUP_BY_WOONGEMEENTE] = { "woongemeente", "stats_woongemeente",
-		STATS_AGG("s.woongemeente")
+		"FROM a LEFT JOIN school sc ON sc.code = a.k GROUP BY 1, 2 ORDER BY 1"),
+	[OVERSTAP__V1__GROUP_BY__GROUP_BY_WOONGEMEENTE] = GROUPING("woongemeente", "s.woongemeente",
 		"SELECT a.k, coalesce(g.naam, ''), " STATS_SUMS
-		"FROM a LEFT JOIN gemeente g ON g.code = a.k GROUP BY 1, 2 ORDER BY 1" },
-	[OVERSTAP__V1__GROUP_BY__GROUP_BY_MBO_INSTELLING] = { "mbo_instelling", "stats_mbo_instelling",
-		STATS_AGG("s.mbo_instelling")
-		"SELECT a.k, a.k, " STATS_SUMS "FROM a GROUP BY 1, 2 ORDER BY 1" },
-	[OVERSTAP__V1__GROUP_BY__GROUP_BY_VO_SOORT] = { "vo_soort", "stats_vo_soort",
-		STATS_AGG("s.vo_soort::text")
-		"SELECT a.k, '', " STATS_SUMS "FROM a GROUP BY 1, 2 ORDER BY 1" },
+		"FROM a LEFT JOIN gemeente g ON g.code = a.k GROUP BY 1, 2 ORDER BY 1"),
+	[OVERSTAP__V1__GROUP_BY__GROUP_BY_MBO_INSTELLING] = GROUPING("mbo_instelling", "s.mbo_instelling",
+		"SELECT a.k, a.k, " STATS_SUMS "FROM a GROUP BY 1, 2 ORDER BY 1"),
+	[OVERSTAP__V1__GROUP_BY__GROUP_BY_VO_SOORT] = GROUPING("vo_soort", "s.vo_soort::text",
+		"SELECT a.k, '', " STATS_SUMS "FROM a GROUP BY 1, 2 ORDER BY 1"),
 };
 #define N_GROUPINGS (sizeof groupings / sizeof groupings[0])
 
@@ -184,7 +189,8 @@ void stats_compute(struct stats *st, uint32_t cohort, Overstap__V1__GroupBy by, 
 	snprintf(aanmeld, sizeof aanmeld, "%lld",
 		 (long long)rules_deadline_at(&st->srv->cfg->calendar, cohort, DEADLINE_AANMELDDATUM));
 	const char *params[3] = { c, region, aanmeld };
-	store_query(st->srv->store, LANE_READ, groupings[by].stmt, 3, params, false, computed, req);
+	store_query(st->srv->store, LANE_READ, region[0] ? groupings[by].stmt_region : groupings[by].stmt, 3,
+		    params, false, computed, req);
 }
 
 struct query_req {
@@ -260,8 +266,10 @@ struct stats *stats_new(struct server *srv)
 
 void stats_register(struct stats *st)
 {
-	for (size_t i = 1; i < N_GROUPINGS; i++)
+	for (size_t i = 1; i < N_GROUPINGS; i++) {
 		store_register(st->srv->store, groupings[i].stmt, groupings[i].sql);
+		store_register(st->srv->store, groupings[i].stmt_region, groupings[i].sql_region);
+	}
 }
 
 void stats_free(struct stats *st)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench.sh — `make bench`: the side-by-side benchmark of issue 6, in one run on
-# one machine. Sets up its own PostgreSQL cluster (var/bench-pg, port 54349),
+# one machine. Sets up its own PostgreSQL cluster (var/bench-pg, port 54359),
 # PKI (var/pki) and daemons, then measures:
 #   (a) pgbench, one equivalent event per transaction, 8 clients
 #   (b) COPY of the same rows into an equivalent table
@@ -20,7 +20,7 @@ B=$ROOT/build
 PKI=$ROOT/var/pki
 SHARED=${OVERSTAP_SHARED:-$ROOT/../shared}
 PG_NAME=bench-pg
-PG_PORT=54349
+PG_PORT=54359
 SECS=${BENCH_SECS:-20}
 QUICK=${BENCH_QUICK:-0}
 NATIONAL=200000
@@ -68,7 +68,7 @@ fresh_db() {
 	psql_do postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
 	local ci
 	ci=$(bash scripts/pg.sh conninfo "$PG_NAME" "$1")
-	"$B/overstapd" --migrate -c <(conf "$ci" 0 0 system) >/dev/null
+	"$B/overstapd" --migrate -c <(conf "$ci" 1 0 system) >/dev/null
 	"$B/overstapctl" import-regions --db "$ci" "$SHARED/data/rmc_regios.csv" >/dev/null
 	"$B/overstapctl" import-duo-vo --db "$ci" "$SHARED/data/vo_hoofdvestigingen_duo_2016.csv" >/dev/null
 }
