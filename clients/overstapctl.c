@@ -45,9 +45,12 @@ static void usage(FILE *f)
 		"  import-regions FILE                 RMC regions, `code;naam`\n"
 		"  import-duo-vo FILE                  DUO \"hoofdvestigingen vo\" (`;`, UTF-8 or Windows-1252):\n"
 		"                                      schools (BRIN + vestiging 00), gemeenten, their region\n"
-		"  verify [--config FILE]              rebuild every pupil state from the event log and\n"
-		"                                      compare with the live states (calendar from the\n"
-		"                                      daemon's config FILE, else the defaults)\n"
+		"  verify [--config FILE] [--calendar MM-DD,MM-DD,MM-DD]\n"
+		"                                      rebuild every pupil state from the event log and\n"
+		"                                      compare with the live states; the calendar\n"
+		"                                      (aanmelddatum, zomer, teldatum) from the daemon's\n"
+		"                                      config FILE (which also gives the conninfo), from\n"
+		"                                      --calendar, else the defaults 04-01,08-01,10-01\n"
 		"\n"
 		"Connection options:\n"
 		"%s"
@@ -473,7 +476,25 @@ static void compare(struct verify *v, int64_t pupil_id, int64_t cohort, const st
 	}
 }
 
-static int cmd_verify(const char *conninfo, const char *config_path)
+/* "04-01,08-01,10-01" → the three deadlines, in order. */
+static bool parse_calendar(const char *s, struct rules_calendar *cal)
+{
+	int m[DEADLINE_COUNT], d[DEADLINE_COUNT], used = 0;
+	if (sscanf(s, "%2d-%2d,%2d-%2d,%2d-%2d%n", &m[0], &d[0], &m[1], &d[1], &m[2], &d[2], &used) != 6 ||
+	    s[used] != '\0')
+		return false;
+	for (int k = 0; k < DEADLINE_COUNT; k++) {
+		char date[16];
+		snprintf(date, sizeof date, "2001-%02d-%02d", m[k], d[k]); /* not a leap year: no 02-29 */
+		if (!wire_date_valid(date) || (k > 0 && m[k] * 100 + d[k] <= m[k - 1] * 100 + d[k - 1]))
+			return false;
+		cal->month[k] = m[k];
+		cal->day[k] = d[k];
+	}
+	return true;
+}
+
+static int cmd_verify(const char *conninfo, const char *config_path, const char *calendar)
 {
 	static struct config cfg;
 	config_defaults(&cfg);
@@ -484,6 +505,10 @@ static int cmd_verify(const char *conninfo, const char *config_path)
 			return 2;
 		}
 	}
+	if (calendar && !parse_calendar(calendar, &cfg.calendar))
+		return usage_error("--calendar '%s' is not three dates MM-DD,MM-DD,MM-DD in order "
+				   "(aanmelddatum, zomer, teldatum)",
+				   calendar);
 	PGconn *pg = db_connect(conninfo ? conninfo : (config_path ? cfg.conninfo : NULL));
 	if (!pg)
 		return 2;
@@ -554,7 +579,7 @@ int main(int argc, char **argv)
 {
 	struct client_opts copts;
 	client_opts_init(&copts, PROG);
-	const char *at_text = NULL, *cohort_text = NULL, *db = NULL, *config_path = NULL;
+	const char *at_text = NULL, *cohort_text = NULL, *db = NULL, *config_path = NULL, *calendar = NULL;
 	bool json = false;
 	static const struct option lopts[] = {
 		CLIENT_LONG_OPTIONS,
@@ -563,6 +588,7 @@ int main(int argc, char **argv)
 		{ "json", 0, NULL, 'j' },
 		{ "db", 1, NULL, 'd' },
 		{ "config", 1, NULL, 'f' },
+		{ "calendar", 1, NULL, 'k' },
 		{ "help", 0, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -578,6 +604,7 @@ int main(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'd': db = optarg; break;
 		case 'f': config_path = optarg; break;
+		case 'k': calendar = optarg; break;
 		default: {
 			int r = ch == '?' ? -2 : client_opts_apply(&copts, ch, optarg, err, sizeof err);
 			if (r == 1)
@@ -606,8 +633,8 @@ int main(int argc, char **argv)
 		return usage_error("--cohort and --json belong to pupil, not to %s", cmd);
 	if (db && !db_cmd)
 		return usage_error("--db belongs to import-regions, import-duo-vo and verify, not to %s", cmd);
-	if (config_path && strcmp(cmd, "verify") != 0)
-		return usage_error("--config belongs to verify, not to %s", cmd);
+	if ((config_path || calendar) && strcmp(cmd, "verify") != 0)
+		return usage_error("--config and --calendar belong to verify, not to %s", cmd);
 
 	if (strcmp(cmd, "sweep") == 0) {
 		int64_t at;
@@ -645,7 +672,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "verify") == 0) {
 		if (nargs != 1)
 			return usage_error("verify takes no arguments (got '%s')", args[1]);
-		return cmd_verify(db, config_path);
+		return cmd_verify(db, config_path, calendar);
 	}
 	if (nargs != 2)
 		return usage_error("usage: %s FILE [--db CONNINFO]", cmd);
