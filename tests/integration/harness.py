@@ -259,6 +259,11 @@ def _kill_leftovers():
             pass
 
 
+# A test process ended by a timeout (SIGTERM) still kills the daemons it started.
+if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 class DaemonError(AssertionError):
     pass
 

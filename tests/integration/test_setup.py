@@ -92,9 +92,15 @@ class WireTest(h.TestCase):
 
     def test_duplicate_within_one_batch_is_stored_once(self):
         u = h.make_update("OVERSTAPPER_GEREGISTREERD")
-        results = self.vo().push([u, u])
-        self.assertEqual(h.result_name(results[0]), "ACCEPTED")
-        self.assertIn(h.result_name(results[1]), ("ACCEPTED", "DUPLICATE"))
+        self.assertResults(self.vo().push([u, u]), ["ACCEPTED", "DUPLICATE"])
+        self.assertEqual(h.psql_value(self.db, f"SELECT count(*) FROM event WHERE event_id = '{u.event_id}'"), "1")
+
+    def test_duplicate_in_pipelined_batches_is_accepted_once(self):
+        c = self.vo()
+        u = h.make_update("OVERSTAPPER_GEREGISTREERD")
+        seqs = [c.send(pb.StatusBatch(updates=[u])) for _ in range(3)]
+        got = [h.result_name(c.wait_reply(s).batch_ack.results[0]) for s in seqs]
+        self.assertEqual(got, ["ACCEPTED", "DUPLICATE", "DUPLICATE"])
         self.assertEqual(h.psql_value(self.db, f"SELECT count(*) FROM event WHERE event_id = '{u.event_id}'"), "1")
 
     def test_invalid_updates_are_rejected_and_the_rest_accepted(self):
@@ -383,6 +389,8 @@ class DurabilityTest(h.TestCase):
         self.assertFalse(t.is_alive(), "the pusher did not finish")
         self.assertEqual(errors, [])
         self.assertLess(acks_before_restart, n_batches, "PostgreSQL went away in the middle of the pushing")
+        # DESIGN §3: while the database is away, sessions stop reading instead of failing
+        self.assertEqual([p for p in progress if p != "ack"], [], "the session should have waited, not failed")
         all_ids = {u.event_id for b in batches for u in b}
         self.assertEqual(acked, all_ids, "every batch was acked in the end")
         self.assertEqual(event_ids_in_db(self.db, "25LX00", sorted(acked)), acked)
