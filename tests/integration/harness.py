@@ -675,7 +675,6 @@ def bad_bsn(pgn):
 
 VO_KINDS = {"OVERSTAPPER_GEREGISTREERD", "KEUZE_GEREGISTREERD", "DDD_AANGELEVERD", "DIPLOMA_BEHAALD",
             "NIET_GESLAAGD", "VO_UITGESCHREVEN"}
-_UNSET = object()
 
 
 def default_cohort():
@@ -709,7 +708,7 @@ def make_update(kind="OVERSTAPPER_GEREGISTREERD", pgn=None, school=None, cohort=
     d.update(fields)
     u = pb.StatusUpdate()
     for k, v in d.items():
-        if v is None or v is _UNSET:
+        if v is None:
             continue
         if isinstance(v, str) and k == "occurred_at":
             v = unix(v)
