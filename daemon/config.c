@@ -32,6 +32,7 @@ static const struct key keys[] = {
 	{ "server", "max_frame_bytes", T_INT, OFF(max_frame_bytes), 64, 64 << 20, 0 },
 	{ "server", "max_connections", T_INT, OFF(max_connections), 1, 1000000, 0 },
 	{ "server", "max_inflight_batches", T_INT, OFF(max_inflight_batches), 1, 1024, 0 },
+	{ "server", "stats_cache_ttl", T_DURATION, OFF(stats_cache_ttl), 0, 86400, 0 },
 	{ "server", "instance", T_STRING, OFF(instance), 0, 0, 0 },
 	{ "tls", "cert", T_STRING, OFF(tls_cert), 0, 0, 0 },
 	{ "tls", "key", T_STRING, OFF(tls_key), 0, 0, 0 },
@@ -63,6 +64,7 @@ void config_defaults(struct config *cfg)
 	cfg->max_frame_bytes = 4194304;
 	cfg->max_connections = 20000;
 	cfg->max_inflight_batches = 8;
+	cfg->stats_cache_ttl = 60;
 	strcpy(cfg->instance, "overstapd");
 	strcpy(cfg->conninfo, "dbname=overstap");
 	cfg->commit_delay_ms = 2;

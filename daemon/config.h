@@ -36,6 +36,7 @@ struct config {
 	int64_t max_frame_bytes;
 	int64_t max_connections;
 	int64_t max_inflight_batches;
+	int64_t stats_cache_ttl; /* seconds kept figures may be used; 0 = none */
 	char instance[CONFIG_STR_MAX];
 	/* [tls] */
 	char tls_cert[CONFIG_STR_MAX];

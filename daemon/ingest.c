@@ -28,6 +28,7 @@
 #include "rules.h"
 #include "server.h"
 #include "session.h"
+#include "stats.h"
 #include "store.h"
 
 /* ---- SQL ------------------------------------------------------------------ */
@@ -210,6 +211,12 @@ struct shard {
 	/* recipients to wake after commit */
 	char (*wake)[80];
 	size_t n_wake, cap_wake;
+	/* (cohort, vo school) of every state written: their figures are marked after commit */
+	struct touched {
+		uint32_t cohort;
+		char school[7];
+	} *touched;
+	size_t n_touched, cap_touched;
 };
 
 struct ingest {
@@ -772,6 +779,30 @@ static void wake_add(struct shard *ing, const char *recipient)
 	snprintf(ing->wake[ing->n_wake++], 80, "%s", recipient);
 }
 
+static void touched_add(struct shard *ing, uint32_t cohort, const char *school)
+{
+	if (!school[0])
+		return;
+	if (ing->n_touched > 0) {
+		const struct touched *last = &ing->touched[ing->n_touched - 1];
+		if (last->cohort == cohort && strcmp(last->school, school) == 0)
+			return;
+	}
+	if (ing->n_touched == ing->cap_touched) {
+		size_t cap = ing->cap_touched ? ing->cap_touched * 2 : 256;
+		struct touched *p = realloc(ing->touched, cap * sizeof *p);
+		if (!p) {
+			stats_invalidate(ing->srv->stats, cohort); /* cannot remember it: forget the cohort */
+			return;
+		}
+		ing->touched = p;
+		ing->cap_touched = cap;
+	}
+	ing->touched[ing->n_touched].cohort = cohort;
+	snprintf(ing->touched[ing->n_touched].school, sizeof ing->touched[0].school, "%s", school);
+	ing->n_touched++;
+}
+
 static const char *alert_reason(enum alert_kind kind, enum status st)
 {
 	switch (kind) {
@@ -803,6 +834,7 @@ static bool send_step1(struct shard *ing, struct store_job *job)
 	for (int i = 0; i < N_ARRAYS; i++)
 		pgarray_reset(&a[i]);
 	struct pgarray *p = &a[14], *r = &a[19], *v = &a[29];
+	ing->n_touched = 0;
 	const struct rules_calendar *cal = &ing->srv->cfg->calendar;
 	int64_t now = ing->now;
 	int n_states = 0;
@@ -854,6 +886,9 @@ static bool send_step1(struct shard *ing, struct store_job *job)
 		}
 		if (!changed)
 			continue;
+		touched_add(ing, cur.cohort, cur.vo_school);
+		if (strcmp(old.vo_school, cur.vo_school) != 0)
+			touched_add(ing, old.cohort, old.vo_school);
 		struct rules_outcome out;
 		rules_evaluate(cal, &old, &cur, now, &out);
 		enum status st = rules_status_at(cal, &cur, now);
@@ -1007,6 +1042,10 @@ static void txn_finish(struct store_job *job, bool ok, const char *error)
 	} else {
 		metrics.commit_failures++;
 	}
+	if (ok)
+		for (size_t i = 0; i < ing->n_touched; i++)
+			stats_mark(ing->srv->stats, ing->touched[i].cohort, ing->touched[i].school);
+	ing->n_touched = 0;
 	/* alerts first: subscribers hear of them as soon as possible */
 	if (ok)
 		for (size_t i = 0; i < ing->n_wake; i++)
@@ -1105,6 +1144,7 @@ static void shard_free(struct shard *ing)
 	free(ing->keys);
 	free(ing->key_off);
 	free(ing->wake);
+	free(ing->touched);
 	keymap_free(&ing->event_map);
 	for (int i = 0; i < N_ARRAYS; i++)
 		pgarray_free(&ing->a[i]);

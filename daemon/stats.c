@@ -1,10 +1,18 @@
 /* stats.c — the projectteam's completion percentages (DESIGN §5.2).
  *
- * Owns one aggregate statement per grouping over the indexed state table
- * (never the event log) and the pure arithmetic of a row: percentages of the
- * overstappers, and the small-cell rule. Scope: a projectteam sees its own
- * region only, admin any region or the nation. Callers: session (StatsQuery),
- * http (/api/v1/stats and the dashboard).
+ * Owns the figures per cohort, grouping and vo school, and the pure
+ * arithmetic of a row: percentages of the overstappers, and the small-cell
+ * rule. Scope: a projectteam sees its own region only, admin any region or the
+ * nation. Callers: session (StatsQuery), http (/api/v1/stats, the dashboard).
+ *
+ * The counts are computed from the indexed state table (never the event log),
+ * per vo school, and kept: ingest marks the (cohort, school) of every state it
+ * commits, a sweep the whole cohort, and a query recomputes only the marked
+ * schools (one statement) before it adds the rows of the region or the nation
+ * up. So a region answers from memory when nothing changed, and an event acked
+ * a moment ago is in the next answer: its mark was made before its ack.
+ * Another instance's writes are not marked here; [server] stats_cache_ttl
+ * bounds how old kept figures may get (0 = recompute every query).
  */
 #include "stats.h"
 
@@ -12,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "config.h"
+#include "keymap.h"
 #include "log.h"
 #include "overstap.h"
 #include "rules.h"
@@ -21,58 +31,83 @@
 #include "store.h"
 
 /* Overstappers: pupils a vo school registered; their region is that of the
- * school's gemeente. $1 cohort, $2 region ('' = all), $3 aanmelddatum.
- * The state rows are aggregated first, and only the aggregates are joined to
- * their labels. Each grouping has two statements: the nation (a scan of the
- * cohort) and one region (the region's schools, then the index on
- * (cohort, vo_school)); one statement with "$2 = '' OR ..." would get a generic
- * plan that scans the whole cohort for a region too. */
-#define STATS_AGG_HEAD(INNER_KEY)                                                                    \
-	"WITH a AS (SELECT " INNER_KEY " AS k, count(*) AS n, "                                          \
+ * school's gemeente. Counted per (vo school, group key): $1 cohort,
+ * $2 aanmelddatum, [$3 the schools]. The state rows are aggregated first, and
+ * only the aggregates are joined to their labels. Columns: school, its region,
+ * key, label, then the ten counts. */
+#define CELLS_HEAD(INNER_KEY)                                                                        \
+	"WITH a AS (SELECT s.vo_school AS sch, " INNER_KEY " AS k, count(*) AS n, "                      \
 	"  count(*) FILTER (WHERE s.status <> 1) AS keuze, count(*) FILTER (WHERE s.status = 3) AS am, " \
-	"  count(*) FILTER (WHERE s.first_aangemeld_at > 0 AND s.first_aangemeld_at < $3::bigint) AS ot, " \
+	"  count(*) FILTER (WHERE s.first_aangemeld_at > 0 AND s.first_aangemeld_at < $2::bigint) AS ot, " \
 	"  count(*) FILTER (WHERE s.status = 4) AS gp, count(*) FILTER (WHERE s.status = 5) AS ig, "    \
 	"  count(*) FILTER (WHERE s.status = 6) AS ab, count(*) FILTER (WHERE s.has_ddd) AS ddd, "      \
 	"  count(*) FILTER (WHERE s.had_zomerlek) AS zl, count(*) FILTER (WHERE s.had_niet_gestart) AS ng " \
 	"FROM pupil_state s WHERE s.cohort = $1::int AND s.registered "
-#define STATS_NATION "AND $2::text = '' GROUP BY 1) "
-#define STATS_REGION                                                                                 \
-	"AND s.vo_school = ANY (ARRAY(SELECT sc.code FROM school sc JOIN gemeente g ON g.code = sc.gemeente " \
-	"  WHERE g.region = $2::text)) GROUP BY 1) "
-#define STATS_SUMS "sum(n), sum(keuze), sum(am), sum(ot), sum(gp), sum(ig), sum(ab), sum(ddd), sum(zl), sum(ng) "
-#define GROUPING(NAME, KEY, TAIL)                                                                    \
-	{ NAME, "stats_" NAME, "stats_" NAME "_region", STATS_AGG_HEAD(KEY) STATS_NATION TAIL,          \
-	  STATS_AGG_HEAD(KEY) STATS_REGION TAIL }
+#define CELLS_ALL "GROUP BY 1, 2) "
+#define CELLS_SOME "AND s.vo_school = ANY ($3::text[]) GROUP BY 1, 2) "
+#define CELLS_SELECT(KEY, LABEL, JOIN)                                                               \
+	"SELECT a.sch, coalesce(g.region, ''), " KEY ", " LABEL ", n, keuze, am, ot, gp, ig, ab, ddd, zl, ng " \
+	"FROM a LEFT JOIN school sc ON sc.code = a.sch LEFT JOIN gemeente g ON g.code = sc.gemeente " JOIN
+#define GROUPING(NAME, INNER_KEY, KEY, LABEL, JOIN)                                                  \
+	{ NAME, "stats_" NAME, "stats_" NAME "_some", CELLS_HEAD(INNER_KEY) CELLS_ALL CELLS_SELECT(KEY, LABEL, JOIN), \
+	  CELLS_HEAD(INNER_KEY) CELLS_SOME CELLS_SELECT(KEY, LABEL, JOIN) }
 
 static const struct {
 	const char *name;
-	const char *stmt;        /* the nation */
-	const char *stmt_region; /* one region */
+	const char *stmt;      /* every school */
+	const char *stmt_some; /* the schools in $3 */
 	const char *sql;
-	const char *sql_region;
+	const char *sql_some;
 } groupings[] = {
-	[OVERSTAP__V1__GROUP_BY__GROUP_BY_REGION] = GROUPING("region", "s.vo_school",
-		"SELECT coalesce(g.region, ''), coalesce(r.naam, ''), " STATS_SUMS
-		"FROM a LEFT JOIN school sc ON sc.code = a.k LEFT JOIN gemeente g ON g.code = sc.gemeente "
-		"LEFT JOIN region r ON r.code = g.region GROUP BY 1, 2 ORDER BY 1"),
-	[OVERSTAP__V1__GROUP_BY__GROUP_BY_VO_SCHOOL] = GROUPING("vo_school", "s.vo_school",
-		"SELECT a.k, coalesce(sc.naam, ''), " STATS_SUMS
-		"FROM a LEFT JOIN school sc ON sc.code = a.k GROUP BY 1, 2 ORDER BY 1"),
-	[OVERSTAP__V1__GROUP_BY__GROUP_BY_WOONGEMEENTE] = GROUPING("woongemeente", "s.woongemeente",
-		"SELECT a.k, coalesce(g.naam, ''), " STATS_SUMS
-		"FROM a LEFT JOIN gemeente g ON g.code = a.k GROUP BY 1, 2 ORDER BY 1"),
-	[OVERSTAP__V1__GROUP_BY__GROUP_BY_MBO_INSTELLING] = GROUPING("mbo_instelling", "s.mbo_instelling",
-		"SELECT a.k, a.k, " STATS_SUMS "FROM a GROUP BY 1, 2 ORDER BY 1"),
-	[OVERSTAP__V1__GROUP_BY__GROUP_BY_VO_SOORT] = GROUPING("vo_soort", "s.vo_soort::text",
-		"SELECT a.k, '', " STATS_SUMS "FROM a GROUP BY 1, 2 ORDER BY 1"),
+	[OVERSTAP__V1__GROUP_BY__GROUP_BY_REGION] = GROUPING("region", "''", "coalesce(g.region, '')",
+		"coalesce(r.naam, '')", "LEFT JOIN region r ON r.code = g.region"),
+	[OVERSTAP__V1__GROUP_BY__GROUP_BY_VO_SCHOOL] = GROUPING("vo_school", "''", "a.sch",
+		"coalesce(sc.naam, '')", ""),
+	[OVERSTAP__V1__GROUP_BY__GROUP_BY_WOONGEMEENTE] = GROUPING("woongemeente", "s.woongemeente", "a.k",
+		"coalesce(gk.naam, '')", "LEFT JOIN gemeente gk ON gk.code = a.k"),
+	[OVERSTAP__V1__GROUP_BY__GROUP_BY_MBO_INSTELLING] = GROUPING("mbo_instelling", "s.mbo_instelling", "a.k",
+		"a.k", ""),
+	[OVERSTAP__V1__GROUP_BY__GROUP_BY_VO_SOORT] = GROUPING("vo_soort", "s.vo_soort::text", "a.k", "''", ""),
 };
 #define N_GROUPINGS (sizeof groupings / sizeof groupings[0])
+#define N_COUNTS 10
+#define CACHE_COHORTS 8
 
 static const char *const vo_soort_names[] = { "", "VMBO_BB", "VMBO_KB", "VMBO_GL", "VMBO_TL",
 					      "HAVO", "VWO", "VSO", "PRO", "ISK" };
 
+/* The counts of one group key within one school. */
+struct cell {
+	char *key;
+	char *label;
+	uint32_t counts[N_COUNTS];
+};
+
+struct school_cells {
+	char code[8];
+	char region[4];   /* "" until a computation told it */
+	uint64_t marked;  /* cohort generation of its last change */
+	uint32_t clean;   /* bit per grouping: cells[] are current */
+	size_t n[N_GROUPINGS];
+	struct cell *cells[N_GROUPINGS];
+};
+
+struct cohort_figures {
+	uint32_t cohort;
+	uint64_t gen;      /* +1 per mark */
+	uint64_t epoch;    /* +1 per invalidation: older computations are not kept */
+	uint32_t complete; /* bit per grouping: every school with pupils is in schools[] */
+	int64_t complete_at; /* clock_mono_us() of the last complete computation */
+	uint64_t used;
+	struct school_cells **schools;
+	size_t n_schools, cap_schools;
+	struct keymap index; /* code → schools[]; keys point into the (stable) entries */
+};
+
 struct stats {
 	struct server *srv;
+	struct cohort_figures *cohorts[CACHE_COHORTS];
+	uint64_t uses;
 };
 
 bool stats_group_by_parse(const char *s, Overstap__V1__GroupBy *out)
@@ -109,39 +144,267 @@ void stats_row_finish(Overstap__V1__StatsRow *row, bool below_region, bool is_ad
 	row->ddd_pct = pct(row->ddd, row->overstappers);
 }
 
+/* ---- kept figures ---------------------------------------------------------- */
+
+static void cells_free(struct school_cells *sc, size_t g)
+{
+	for (size_t i = 0; i < sc->n[g]; i++) {
+		free(sc->cells[g][i].key);
+		free(sc->cells[g][i].label);
+	}
+	free(sc->cells[g]);
+	sc->cells[g] = NULL;
+	sc->n[g] = 0;
+}
+
+static void cohort_clear(struct cohort_figures *cf)
+{
+	for (size_t i = 0; i < cf->n_schools; i++) {
+		for (size_t g = 0; g < N_GROUPINGS; g++)
+			cells_free(cf->schools[i], g);
+		free(cf->schools[i]);
+	}
+	free(cf->schools);
+	cf->schools = NULL;
+	cf->n_schools = cf->cap_schools = 0;
+	keymap_clear(&cf->index);
+	cf->complete = 0;
+	cf->epoch++;
+}
+
+static void cohort_free(struct cohort_figures *cf)
+{
+	if (!cf)
+		return;
+	cohort_clear(cf);
+	keymap_free(&cf->index);
+	free(cf);
+}
+
+/* The figures of a cohort; created (evicting the least used) when absent and
+ * create is set. */
+static struct cohort_figures *cohort_get(struct stats *st, uint32_t cohort, bool create)
+{
+	int slot = -1;
+	for (int i = 0; i < CACHE_COHORTS; i++) {
+		struct cohort_figures *cf = st->cohorts[i];
+		if (cf && cf->cohort == cohort) {
+			if (create)
+				cf->used = ++st->uses;
+			return cf;
+		}
+		if (!cf && slot < 0)
+			slot = i;
+	}
+	if (!create)
+		return NULL;
+	if (slot < 0) {
+		slot = 0;
+		for (int i = 1; i < CACHE_COHORTS; i++)
+			if (st->cohorts[i]->used < st->cohorts[slot]->used)
+				slot = i;
+		cohort_free(st->cohorts[slot]);
+		st->cohorts[slot] = NULL;
+	}
+	struct cohort_figures *cf = calloc(1, sizeof *cf);
+	if (!cf)
+		return NULL;
+	cf->cohort = cohort;
+	cf->used = ++st->uses;
+	keymap_init(&cf->index);
+	st->cohorts[slot] = cf;
+	return cf;
+}
+
+static struct school_cells *school_get(struct cohort_figures *cf, const char *code, bool create)
+{
+	size_t len = strnlen(code, 7);
+	uint32_t at;
+	if (keymap_get(&cf->index, code, len, &at))
+		return cf->schools[at];
+	if (!create)
+		return NULL;
+	if (cf->n_schools == cf->cap_schools) {
+		size_t cap = cf->cap_schools ? cf->cap_schools * 2 : 64;
+		struct school_cells **p = realloc(cf->schools, cap * sizeof *p);
+		if (!p)
+			return NULL;
+		cf->schools = p;
+		cf->cap_schools = cap;
+	}
+	struct school_cells *sc = calloc(1, sizeof *sc);
+	if (!sc)
+		return NULL;
+	memcpy(sc->code, code, len);
+	cf->schools[cf->n_schools] = sc;
+	keymap_put(&cf->index, sc->code, len, (uint32_t)cf->n_schools, NULL);
+	cf->n_schools++;
+	return sc;
+}
+
+void stats_mark(struct stats *st, uint32_t cohort, const char *vo_school)
+{
+	struct cohort_figures *cf = cohort_get(st, cohort, false);
+	if (!cf || !vo_school[0])
+		return;
+	struct school_cells *sc = school_get(cf, vo_school, true);
+	if (!sc) {
+		cohort_clear(cf); /* out of memory: forget, recompute later */
+		return;
+	}
+	sc->marked = ++cf->gen;
+	sc->clean = 0;
+}
+
+void stats_invalidate(struct stats *st, uint32_t cohort)
+{
+	struct cohort_figures *cf = cohort_get(st, cohort, false);
+	if (cf)
+		cohort_clear(cf);
+}
+
+/* ---- one computation -------------------------------------------------------- */
+
 struct compute_req {
 	struct stats *st;
 	uint32_t cohort;
 	Overstap__V1__GroupBy by;
+	char region[4];
 	bool is_admin;
 	stats_done_fn done;
 	void *arg;
+	uint64_t gen, epoch; /* of the cohort when the statement was sent */
+	bool all;            /* every school, not only the marked ones */
+	char **asked;        /* the schools asked for, when !all */
+	size_t n_asked;
 };
 
-static void computed(const PGresult *res, const char *error, void *arg)
+static void req_free(struct compute_req *req)
 {
-	struct compute_req *req = arg;
-	if (!res) {
-		req->done(NULL, error ? error : "query failed", req->arg);
-		free(req);
-		return;
-	}
+	for (size_t i = 0; i < req->n_asked; i++)
+		free(req->asked[i]);
+	free(req->asked);
+	free(req);
+}
+
+static char *dup_or_empty(const char *s)
+{
+	char *d = strdup(s);
+	return d;
+}
+
+/* Stores a computation's rows in the kept figures (when no invalidation came
+ * in between). A school marked after the statement was sent stays unclean:
+ * its rows are still good enough for this answer, which was asked before
+ * that change. Returns false when out of memory. */
+static bool keep_result(struct compute_req *req, struct cohort_figures *cf, const PGresult *res)
+{
+	size_t g = (size_t)req->by;
+	uint32_t bit = 1u << g;
 	int n = PQntuples(res);
-	Overstap__V1__StatsRow *rows = calloc((size_t)(n ? n : 1), sizeof *rows);
-	Overstap__V1__StatsRow **ptrs = calloc((size_t)(n ? n : 1), sizeof *ptrs);
-	if (!rows || !ptrs) {
+	/* the schools this computation covers start empty */
+	if (req->all) {
+		for (size_t i = 0; i < cf->n_schools; i++)
+			cells_free(cf->schools[i], g);
+	} else {
+		for (size_t i = 0; i < req->n_asked; i++) {
+			struct school_cells *sc = school_get(cf, req->asked[i], false);
+			if (sc)
+				cells_free(sc, g);
+		}
+	}
+	for (int r = 0; r < n; r++) {
+		struct school_cells *sc = school_get(cf, PQgetvalue(res, r, 0), true);
+		if (!sc)
+			return false;
+		snprintf(sc->region, sizeof sc->region, "%s", PQgetvalue(res, r, 1));
+		struct cell *cells = realloc(sc->cells[g], (sc->n[g] + 1) * sizeof *cells);
+		if (!cells)
+			return false;
+		sc->cells[g] = cells;
+		struct cell *c = &cells[sc->n[g]];
+		c->key = dup_or_empty(PQgetvalue(res, r, 2));
+		c->label = dup_or_empty(PQgetvalue(res, r, 3));
+		if (!c->key || !c->label) {
+			free(c->key);
+			free(c->label);
+			return false;
+		}
+		for (int k = 0; k < N_COUNTS; k++)
+			c->counts[k] = (uint32_t)strtoul(PQgetvalue(res, r, 4 + k), NULL, 10);
+		sc->n[g]++;
+	}
+	if (req->all) {
+		for (size_t i = 0; i < cf->n_schools; i++)
+			if (cf->schools[i]->marked <= req->gen)
+				cf->schools[i]->clean |= bit;
+		cf->complete |= bit;
+		cf->complete_at = clock_mono_us();
+	} else {
+		for (size_t i = 0; i < req->n_asked; i++) {
+			struct school_cells *sc = school_get(cf, req->asked[i], false);
+			if (sc && sc->marked <= req->gen)
+				sc->clean |= bit;
+		}
+	}
+	return true;
+}
+
+struct out_row {
+	const char *key, *label;
+	uint32_t counts[N_COUNTS];
+};
+
+static int out_row_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct out_row *)a)->key, ((const struct out_row *)b)->key);
+}
+
+/* Adds up the kept cells of the region (or the nation) by key and answers. */
+static void answer(struct compute_req *req, struct cohort_figures *cf)
+{
+	size_t g = (size_t)req->by;
+	size_t cap = 0;
+	for (size_t i = 0; i < cf->n_schools; i++)
+		cap += cf->schools[i]->n[g];
+	struct out_row *out = calloc(cap ? cap : 1, sizeof *out);
+	struct keymap keys;
+	keymap_init(&keys);
+	size_t n = 0;
+	for (size_t i = 0; out && i < cf->n_schools; i++) {
+		const struct school_cells *sc = cf->schools[i];
+		if (req->region[0] && strcmp(sc->region, req->region) != 0)
+			continue;
+		for (size_t j = 0; j < sc->n[g]; j++) {
+			const struct cell *c = &sc->cells[g][j];
+			bool existed = false;
+			uint32_t at = keymap_put(&keys, c->key, strlen(c->key), (uint32_t)n, &existed);
+			if (!existed) {
+				out[n].key = c->key;
+				out[n].label = c->label;
+				n++;
+			}
+			for (int k = 0; k < N_COUNTS; k++)
+				out[at].counts[k] += c->counts[k];
+		}
+	}
+	keymap_free(&keys);
+	Overstap__V1__StatsRow *rows = calloc(n ? n : 1, sizeof *rows);
+	Overstap__V1__StatsRow **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+	if (!out || !rows || !ptrs) {
+		free(out);
 		free(rows);
 		free(ptrs);
 		req->done(NULL, "out of memory", req->arg);
-		free(req);
 		return;
 	}
+	qsort(out, n, sizeof *out, out_row_cmp);
 	bool below_region = req->by != OVERSTAP__V1__GROUP_BY__GROUP_BY_REGION;
-	for (int r = 0; r < n; r++) {
+	for (size_t r = 0; r < n; r++) {
 		Overstap__V1__StatsRow *row = &rows[r];
 		overstap__v1__stats_row__init(row);
-		row->key = PQgetvalue(res, r, 0);
-		row->label = PQgetvalue(res, r, 1);
+		row->key = (char *)out[r].key;
+		row->label = (char *)out[r].label;
 		if (req->by == OVERSTAP__V1__GROUP_BY__GROUP_BY_VO_SOORT) {
 			int v = atoi(row->key);
 			row->key = row->label = (char *)(v >= 0 && v <= 9 ? vo_soort_names[v] : "");
@@ -149,8 +412,8 @@ static void computed(const PGresult *res, const char *error, void *arg)
 		uint32_t *counts[] = { &row->overstappers, &row->met_keuze, &row->aangemeld,
 				       &row->aangemeld_op_tijd, &row->geplaatst, &row->ingeschreven,
 				       &row->andere_bestemming, &row->ddd, &row->zomerlek, &row->niet_gestart };
-		for (int c = 0; c < 10; c++)
-			*counts[c] = (uint32_t)strtoul(PQgetvalue(res, r, 2 + c), NULL, 10);
+		for (int c = 0; c < N_COUNTS; c++)
+			*counts[c] = out[r].counts[c];
 		stats_row_finish(row, below_region, req->is_admin);
 		ptrs[r] = row;
 	}
@@ -161,12 +424,49 @@ static void computed(const PGresult *res, const char *error, void *arg)
 	targets.definitief_pct = t.definitief_pct;
 	targets.ddd_pct = t.ddd_pct;
 	reply.targets = &targets;
-	reply.n_rows = (size_t)n;
+	reply.n_rows = n;
 	reply.rows = ptrs;
 	req->done(&reply, NULL, req->arg);
+	free(out);
 	free(rows);
 	free(ptrs);
-	free(req);
+}
+
+static void computed(const PGresult *res, const char *error, void *arg)
+{
+	struct compute_req *req = arg;
+	if (!res) {
+		req->done(NULL, error ? error : "query failed", req->arg);
+		req_free(req);
+		return;
+	}
+	struct cohort_figures *cf = cohort_get(req->st, req->cohort, true);
+	if (cf && cf->epoch != req->epoch) {
+		/* invalidated meanwhile (a sweep): these rows answer this question,
+		 * in figures of their own, and are not kept */
+		struct cohort_figures tmp = { .cohort = req->cohort };
+		keymap_init(&tmp.index);
+		req->all = true;
+		req->gen = 0;
+		if (keep_result(req, &tmp, res))
+			answer(req, &tmp);
+		else
+			req->done(NULL, "out of memory", req->arg);
+		tmp.epoch = 0;
+		cohort_clear(&tmp);
+		keymap_free(&tmp.index);
+		req_free(req);
+		return;
+	}
+	if (!cf || !keep_result(req, cf, res)) {
+		if (cf)
+			cohort_clear(cf);
+		req->done(NULL, "out of memory", req->arg);
+		req_free(req);
+		return;
+	}
+	answer(req, cf);
+	req_free(req);
 }
 
 void stats_compute(struct stats *st, uint32_t cohort, Overstap__V1__GroupBy by, const char *region,
@@ -178,19 +478,59 @@ void stats_compute(struct stats *st, uint32_t cohort, Overstap__V1__GroupBy by, 
 		done(NULL, "unknown group_by", arg);
 		return;
 	}
-	struct compute_req *req = malloc(sizeof *req);
-	if (!req) {
+	struct compute_req *req = calloc(1, sizeof *req);
+	struct cohort_figures *cf = cohort_get(st, cohort, true);
+	if (!req || !cf) {
+		free(req);
 		done(NULL, "out of memory", arg);
 		return;
 	}
-	*req = (struct compute_req){ st, cohort, by, is_admin, done, arg };
+	*req = (struct compute_req){ .st = st, .cohort = cohort, .by = by, .is_admin = is_admin, .done = done,
+				     .arg = arg, .gen = cf->gen, .epoch = cf->epoch };
+	snprintf(req->region, sizeof req->region, "%s", region);
+	uint32_t bit = 1u << by;
+	int64_t ttl_us = st->srv->cfg->stats_cache_ttl * 1000000LL;
+	if ((cf->complete & bit) && clock_mono_us() - cf->complete_at > ttl_us)
+		cohort_clear(cf); /* too old: another instance may have written */
+	req->epoch = cf->epoch;
+	req->all = !(cf->complete & bit);
+	struct pgarray schools;
+	pgarray_init(&schools);
+	if (!req->all) {
+		for (size_t i = 0; i < cf->n_schools; i++) {
+			const struct school_cells *sc = cf->schools[i];
+			if (sc->clean & bit)
+				continue;
+			if (req->region[0] && sc->region[0] && strcmp(sc->region, req->region) != 0)
+				continue;
+			char **p = realloc(req->asked, (req->n_asked + 1) * sizeof *p);
+			if (!p || !(p[req->n_asked] = strdup(sc->code))) {
+				if (p)
+					req->asked = p;
+				pgarray_free(&schools);
+				done(NULL, "out of memory", arg);
+				req_free(req);
+				return;
+			}
+			req->asked = p;
+			req->n_asked++;
+			pgarray_add_text(&schools, sc->code);
+		}
+		if (req->n_asked == 0) {
+			pgarray_free(&schools);
+			answer(req, cf);
+			req_free(req);
+			return;
+		}
+	}
 	char c[16], aanmeld[24];
 	snprintf(c, sizeof c, "%u", cohort);
 	snprintf(aanmeld, sizeof aanmeld, "%lld",
 		 (long long)rules_deadline_at(&st->srv->cfg->calendar, cohort, DEADLINE_AANMELDDATUM));
-	const char *params[3] = { c, region, aanmeld };
-	store_query(st->srv->store, LANE_READ, region[0] ? groupings[by].stmt_region : groupings[by].stmt, 3,
-		    params, false, computed, req);
+	const char *params[3] = { c, aanmeld, req->all ? NULL : pgarray_literal(&schools) };
+	store_query(st->srv->store, LANE_READ, req->all ? groupings[by].stmt : groupings[by].stmt_some,
+		    req->all ? 2 : 3, params, false, computed, req);
+	pgarray_free(&schools);
 }
 
 struct query_req {
@@ -268,11 +608,15 @@ void stats_register(struct stats *st)
 {
 	for (size_t i = 1; i < N_GROUPINGS; i++) {
 		store_register(st->srv->store, groupings[i].stmt, groupings[i].sql);
-		store_register(st->srv->store, groupings[i].stmt_region, groupings[i].sql_region);
+		store_register(st->srv->store, groupings[i].stmt_some, groupings[i].sql_some);
 	}
 }
 
 void stats_free(struct stats *st)
 {
+	if (!st)
+		return;
+	for (int i = 0; i < CACHE_COHORTS; i++)
+		cohort_free(st->cohorts[i]);
 	free(st);
 }

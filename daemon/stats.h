@@ -1,7 +1,8 @@
 /* stats.h — completion percentages for the projectteam (DESIGN §5.2).
  *
- * Answers StatsQuery over TLS and /api/v1/stats over HTTP from the indexed
- * state table, never from the event log. The arithmetic (percentages, small
+ * Answers StatsQuery over TLS and /api/v1/stats over HTTP from figures per
+ * vo school computed from the indexed state table (never the event log) and
+ * kept until a commit marks the school. The arithmetic (percentages, small
  * cell suppression) is pure and lives in stats_row_finish().
  */
 #ifndef OVERSTAP_STATS_H
@@ -28,6 +29,11 @@ void stats_query(struct stats *st, struct session *s, uint64_t seq, const Overst
 typedef void (*stats_done_fn)(const Overstap__V1__StatsReply *reply, const char *error, void *arg);
 void stats_compute(struct stats *st, uint32_t cohort, Overstap__V1__GroupBy by, const char *region,
 		   bool is_admin, stats_done_fn done, void *arg);
+/* A state of (cohort, vo_school) changed and is committed: its kept figures
+ * are recomputed by the next query that needs them. */
+void stats_mark(struct stats *st, uint32_t cohort, const char *vo_school);
+/* Many states of a cohort changed (a sweep): forget its kept figures. */
+void stats_invalidate(struct stats *st, uint32_t cohort);
 /* "region", "vo_school", ... → GroupBy; false if unknown. */
 bool stats_group_by_parse(const char *s, Overstap__V1__GroupBy *out);
 const char *stats_group_by_name(Overstap__V1__GroupBy by);

@@ -24,6 +24,7 @@
 #include "rules.h"
 #include "server.h"
 #include "session.h"
+#include "stats.h"
 #include "store.h"
 
 #define COHORTS_BEHIND 2
@@ -270,6 +271,8 @@ static void sweep_finish(struct store_job *job, bool ok, const char *error)
 			queue_notify(sw->srv->queue, j->wake[i]);
 		if (j->alerts)
 			queue_escalate(sw->srv->queue);
+		if (j->matched)
+			stats_invalidate(sw->srv->stats, j->cohort);
 	} else {
 		log_error("sweeper", "sweep=%s cohort=%u failed: %s", rules_deadline_name(j->deadline), j->cohort,
 			  error);
