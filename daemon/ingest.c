@@ -39,25 +39,29 @@ static const char SQL_PUPILS[] =
 	"        ON CONFLICT (pgn) DO NOTHING RETURNING id, pgn) "
 	"SELECT id, pgn FROM ins UNION ALL SELECT p.id, p.pgn FROM pupil p JOIN input USING (pgn)";
 
+/* Pupil ids the daemon knows (its PGN cache) come along in $17 (NULL when
+ * unknown): only unknown pupils are looked up by PGN, so a warm group reads no
+ * pupil rows at all. The pupils statement before it in the same transaction
+ * has created every unknown one. */
 static const char SQL_EVENTS[] =
 	"INSERT INTO event (org, event_id, pupil_id, cohort, kind, occurred_at, received_at, school, "
 	"  woongemeente, vo_soort, bestemming, crebo, mbo_instelling, niveau, leerweg, reason) "
-	"SELECT u.org, u.event_id, p.id, u.cohort, u.kind, u.occurred_at, $7::bigint, u.school, "
+	"SELECT u.org, u.event_id, coalesce(u.pid, (SELECT p.id FROM pupil p WHERE p.pgn = u.pgn)), u.cohort, "
+	"  u.kind, u.occurred_at, $7::bigint, u.school, "
 	"  u.woongemeente, u.vo_soort, u.bestemming, u.crebo, u.mbo_instelling, u.niveau, u.leerweg, u.reason "
 	"FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::smallint[], $6::bigint[], "
 	"  $8::text[], $9::text[], $10::smallint[], $11::smallint[], $12::text[], $13::text[], "
-	"  $14::smallint[], $15::smallint[], $16::text[]) "
+	"  $14::smallint[], $15::smallint[], $16::text[], $17::bigint[]) "
 	"  AS u(org, event_id, pgn, cohort, kind, occurred_at, school, woongemeente, vo_soort, "
-	"       bestemming, crebo, mbo_instelling, niveau, leerweg, reason) "
-	"JOIN pupil p ON p.pgn = u.pgn "
+	"       bestemming, crebo, mbo_instelling, niveau, leerweg, reason, pid) "
 	"ON CONFLICT (org, event_id) DO NOTHING "
 	"RETURNING org, event_id";
 
 static const char SQL_STATES[] =
-	"SELECT p.id, u.pgn, s.cohort, s.facts, s.had_zomerlek, s.had_niet_gestart, s.version "
-	"FROM unnest($1::text[], $2::int[]) AS u(pgn, cohort) "
-	"JOIN pupil p ON p.pgn = u.pgn "
-	"JOIN pupil_state s ON s.pupil_id = p.id AND s.cohort = u.cohort";
+	"SELECT x.pid, x.pgn, s.cohort, s.facts, s.had_zomerlek, s.had_niet_gestart, s.version "
+	"FROM (SELECT coalesce(u.pid, (SELECT p.id FROM pupil p WHERE p.pgn = u.pgn)) AS pid, u.pgn, u.cohort "
+	"      FROM unnest($1::text[], $2::int[], $3::bigint[]) AS u(pgn, cohort, pid)) x "
+	"JOIN pupil_state s ON s.pupil_id = x.pid AND s.cohort = x.cohort";
 
 /* Writes the merged states; each row only if its version is still the one we
  * read (0: we saw no row), else overstap_expect() fails the transaction with a
@@ -178,7 +182,8 @@ struct pupil_cache {
 	size_t cap, count;
 };
 
-#define N_ARRAYS 34 /* step 0: 0-1 pupils/states, 2-16 events; step 1: 0-13, 32-33 states,
+#define N_ARRAYS 34 /* step 0: 0-1 states, 2-16 events, 17 pupils, 18 state pupil ids,
+                       * 19 event pupil ids; step 1: 0-13, 32-33 states,
                        * 14-18 personal data, 19-28 raised, 29-31 resolved */
 
 struct shard {
@@ -643,12 +648,16 @@ static bool send_step0(struct shard *ing, struct store_job *job)
 		pgarray_add_int(&a[1], it->ev.cohort);
 		int64_t id = cache_get(ing->cache, pgn_key(it->ev.pgn));
 		ing->groups[g].pupil_id = id;
+		if (id)
+			pgarray_add_int(&a[18], id);
+		else
+			pgarray_add_null(&a[18]);
 		if (!id && strcmp(prev_pgn, it->ev.pgn) != 0)
 			pgarray_add_text(&a[17], it->ev.pgn);
 		prev_pgn = it->ev.pgn;
 	}
 	const char *pupils[1] = { pgarray_literal(&a[17]) };
-	const char *states[2] = { pgarray_literal(&a[0]), pgarray_literal(&a[1]) };
+	const char *states[3] = { pgarray_literal(&a[0]), pgarray_literal(&a[1]), pgarray_literal(&a[18]) };
 	/* events: every first occurrence */
 	struct pgarray *e = &a[2];
 	for (size_t k = 0; k < ing->n_order; k++) {
@@ -668,18 +677,23 @@ static bool send_step0(struct shard *ing, struct store_job *job)
 		pgarray_add_text(&e[11], ev->mbo_instelling);
 		pgarray_add_int(&e[12], ev->niveau);
 		pgarray_add_int(&e[13], ev->leerweg);
+		int64_t id = cache_get(ing->cache, pgn_key(ev->pgn));
+		if (id)
+			pgarray_add_int(&a[19], id);
+		else
+			pgarray_add_null(&a[19]);
 	}
 	for (size_t k = 0; k < ing->n_order; k++)
 		pgarray_add_text(&e[14], ing->items[ing->order[k]].ev.reason);
 	char received[24];
 	snprintf(received, sizeof received, "%lld", (long long)ing->now);
-	const char *events[16] = {
+	const char *events[17] = {
 		pgarray_literal(&e[0]),  pgarray_literal(&e[1]),  pgarray_literal(&e[2]),
 		pgarray_literal(&e[3]),  pgarray_literal(&e[4]),  pgarray_literal(&e[5]),
 		received,		 pgarray_literal(&e[6]),  pgarray_literal(&e[7]),
 		pgarray_literal(&e[8]),  pgarray_literal(&e[9]),  pgarray_literal(&e[10]),
 		pgarray_literal(&e[11]), pgarray_literal(&e[12]), pgarray_literal(&e[13]),
-		pgarray_literal(&e[14]),
+		pgarray_literal(&e[14]), pgarray_literal(&a[19]),
 	};
 	int q = 1;
 	bool ok = store_send_sql(job, "BEGIN");
@@ -688,9 +702,9 @@ static bool send_step0(struct shard *ing, struct store_job *job)
 		ok = ok && store_send(job, "ingest_pupils", 1, pupils, false);
 		ing->q_pupils = q++;
 	}
-	ok = ok && store_send(job, "ingest_events", 16, events, false);
+	ok = ok && store_send(job, "ingest_events", 17, events, false);
 	ing->q_events = q++;
-	ok = ok && store_send(job, "ingest_states", 2, states, true);
+	ok = ok && store_send(job, "ingest_states", 3, states, true);
 	ing->q_states = q++;
 	return ok;
 }

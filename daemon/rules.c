@@ -216,9 +216,14 @@ void rules_evaluate(const struct rules_calendar *cal, const struct pupil_state *
 		if (now < at[d])
 			continue;
 		bool in_window = d + 1 >= DEADLINE_COUNT || now < at[d + 1];
-		if (!in_window && !first_seen)
-			continue;
 		const struct rules_sweep *sw = &SWEEPS[d];
+		/* Past its window a rule still catches a pupil who enters its
+		 * population only now (first seen, registered late, or known to
+		 * have left vo only now), whatever order the facts arrive in. */
+		bool entered = first_seen || (sw->requires_registered && !overstap_is_registered(old)) ||
+			       (sw->requires_left_vo && !overstap_has_left_vo(old));
+		if (!in_window && !entered)
+			continue;
 		if (!sweep_matches(sw, new_state, before))
 			continue;
 		alerts[sw->kind] = true;

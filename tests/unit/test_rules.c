@@ -359,6 +359,29 @@ static void test_geen_aanmelding_window_closes_at_zomer_for_known_pupils(void)
 
 /* ---- ZOMERLEK ------------------------------------------------------------- */
 
+/* The diploma arrives first, the registration only in September: the pupil
+ * enters GEEN_AANMELDING's population late, and still gets it (DESIGN §5.1:
+ * the outcome does not depend on the order the facts arrive in). */
+static void test_geen_aanmelding_for_pupil_registered_after_zomer_when_diploma_came_first(void)
+{
+	struct pupil_state st;
+	overstap_state_init(&st, COHORT);
+	add(&st, EVENT_DIPLOMA_BEHAALD, JULY_2031);
+	struct rules_outcome out = after(&st, EVENT_OVERSTAPPER_GEREGISTREERD, "25LX00", SEPT_2031, NULL);
+	CU_ASSERT_EQUAL(raised(&out, ALERT_GEEN_AANMELDING), RECIPIENT_VO);
+	CU_ASSERT_EQUAL(raised(&out, ALERT_ZOMERLEK), RECIPIENT_RMC | RECIPIENT_VO);
+}
+
+/* A diploma reported only in November for a pupil without application: they
+ * left vo over the summer without a place, reported late — still zomerlek. */
+static void test_late_reported_diploma_in_november_raises_zomerlek(void)
+{
+	struct pupil_state st;
+	registered_with_keuze(&st);
+	struct rules_outcome out = after(&st, EVENT_DIPLOMA_BEHAALD, "25LX00", NOV_2031, NULL);
+	CU_ASSERT_EQUAL(raised(&out, ALERT_ZOMERLEK), RECIPIENT_RMC | RECIPIENT_VO);
+}
+
 static void left_vo_with_application(struct pupil_state *st)
 {
 	registered_with_keuze(st);
@@ -636,6 +659,8 @@ static const struct test_entry SWEEP_TESTS[] = {
 };
 
 static const struct test_entry EVALUATE_TESTS[] = {
+	T(test_geen_aanmelding_for_pupil_registered_after_zomer_when_diploma_came_first),
+	T(test_late_reported_diploma_in_november_raises_zomerlek),
 	T(test_geen_aanmelding_a_minute_before_aanmelddatum),
 	T(test_geen_aanmelding_a_minute_after_aanmelddatum_goes_to_vo),
 	T(test_geen_aanmelding_also_without_keuze),
