@@ -211,6 +211,12 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, 500, "Internal Server Error");
 		return;
 	}
+	/* the counters answer at once while PostgreSQL is away (database_up 0):
+	 * that is when a monitor needs them; only the queue depths need a query */
+	if (!store_is_up(h->srv->store)) {
+		metrics_reply(NULL, "database unavailable", p);
+		return;
+	}
 	store_query(h->srv->store, LANE_READ, "http_queue_depth", 0, NULL, false, metrics_reply, p);
 }
 
@@ -309,6 +315,10 @@ static void api_stats_cb(struct evhttp_request *req, void *arg)
 	stats_group_by_parse(p->by, &by);
 	/* HTTP carries no certificate: it gets the non-admin view (small cells
 	 * suppressed); access control is the reverse proxy's (deploy/). */
+	if (!store_is_up(h->srv->store)) {
+		stats_reply(NULL, "the database is unavailable; try again shortly", p);
+		return;
+	}
 	stats_compute(h->srv->stats, p->cohort, by, p->region, false, stats_reply, p);
 }
 
@@ -353,6 +363,10 @@ static void api_alerts_cb(struct evhttp_request *req, void *arg)
 	char cohort[16];
 	snprintf(cohort, sizeof cohort, "%u", p->cohort);
 	const char *params[2] = { cohort, p->region };
+	if (!store_is_up(h->srv->store)) {
+		alerts_reply(NULL, "the database is unavailable; try again shortly", p);
+		return;
+	}
 	store_query(h->srv->store, LANE_READ, "http_open_alerts", 2, params, false, alerts_reply, p);
 }
 

@@ -100,6 +100,31 @@ static void drain_one(struct session *s, void *arg)
 	session_drain(s);
 }
 
+/* At most this many TLS handshakes at once: a handshake allocates tens of
+ * kilobytes for a moment, and 10,000 clients reconnecting together would
+ * otherwise all hold that at once (and the heap would keep the peak). Beyond
+ * it the listener pauses; the kernel's backlog holds the rest. */
+#define MAX_HANDSHAKES 64
+
+void net_handshake_begun(struct server *srv)
+{
+	srv->n_handshaking++;
+	if (srv->n_handshaking >= MAX_HANDSHAKES && !srv->accept_paused && srv->listener) {
+		evconnlistener_disable(srv->listener);
+		srv->accept_paused = true;
+	}
+}
+
+void net_handshake_ended(struct server *srv)
+{
+	srv->n_handshaking--;
+	if (srv->accept_paused && srv->n_handshaking <= MAX_HANDSHAKES / 2) {
+		srv->accept_paused = false;
+		if (srv->listener && !srv->draining)
+			evconnlistener_enable(srv->listener);
+	}
+}
+
 void net_store_changed(struct server *srv)
 {
 	session_for_each(srv, update_one, NULL);

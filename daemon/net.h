@@ -16,5 +16,9 @@ bool net_listen(struct server *srv, const char *hostport, char *err, size_t errl
 void net_store_changed(struct server *srv);
 /* SIGTERM: stop accepting, drain every session. */
 void net_shutdown(struct server *srv);
+/* A session's TLS handshake began / ended (either way): bounds how many run
+ * at once by pausing accept(). */
+void net_handshake_begun(struct server *srv);
+void net_handshake_ended(struct server *srv);
 
 #endif

@@ -384,6 +384,23 @@ void queue_notify(struct queue *q, const char *recipient)
 			sub_fetch(sub);
 }
 
+struct released {
+	struct queue *q;
+	char recipient[80];
+};
+
+/* The leases of a closed subscription are free: another subscriber of the
+ * same queue gets them now, not at its next ack or timeout. */
+static void released_cb(const PGresult *res, const char *error, void *arg)
+{
+	struct released *r = arg;
+	if (res)
+		queue_notify(r->q, r->recipient);
+	else
+		log_warn("queue", "releasing the leases of recipient=%s failed: %s", r->recipient, error);
+	free(r);
+}
+
 void queue_session_closed(struct queue *q, struct session *s)
 {
 	struct sub *sub = sub_of(s);
@@ -396,7 +413,12 @@ void queue_session_closed(struct queue *q, struct session *s)
 		 sub->recipient, sub->in_flight);
 	/* what it held unacked is deliverable again at once */
 	const char *params[1] = { sub->owner };
-	store_query(q->srv->store, LANE_QUEUE, "queue_release", 1, params, false, NULL, NULL);
+	struct released *r = calloc(1, sizeof *r);
+	if (r) {
+		r->q = q;
+		snprintf(r->recipient, sizeof r->recipient, "%s", sub->recipient);
+	}
+	store_query(q->srv->store, LANE_QUEUE, "queue_release", 1, params, false, r ? released_cb : NULL, r);
 	if (!sub->fetching)
 		sub_free(sub);
 }

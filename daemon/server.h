@@ -35,6 +35,8 @@ struct server {
 	struct evconnlistener *listener;
 	struct session_list sessions;
 	int n_sessions;
+	int n_handshaking;  /* TLS handshakes in progress */
+	bool accept_paused; /* too many handshakes at once: accept() waits */
 	bool draining; /* SIGTERM: no new connections, finish what is in flight */
 };
 

@@ -24,6 +24,7 @@
 #include "frame.h"
 #include "ingest.h"
 #include "log.h"
+#include "net.h"
 #include "metrics.h"
 #include "pupil.h"
 #include "queue.h"
@@ -47,6 +48,7 @@ struct session {
 	int requests_in_flight;
 	bool reading;
 	bool in_dispatch;
+	bool handshaking; /* counted in srv->n_handshaking */
 	void *queue_slot;
 };
 
@@ -196,10 +198,19 @@ void session_drain(struct session *s)
 	}
 }
 
+static void handshake_over(struct session *s)
+{
+	if (s->handshaking) {
+		s->handshaking = false;
+		net_handshake_ended(s->srv);
+	}
+}
+
 static void session_close(struct session *s)
 {
 	if (s->state == SESSION_CLOSED)
 		return;
+	handshake_over(s);
 	bool was_established = s->state != SESSION_HANDSHAKE;
 	s->state = SESSION_CLOSED;
 	if (was_established)
@@ -392,6 +403,7 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 
 static void session_established(struct session *s)
 {
+	handshake_over(s);
 	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
 	char why[160];
 	if (!tls_peer_identity(ssl, &s->who, why, sizeof why)) {
@@ -461,6 +473,8 @@ struct session *session_new(struct server *srv, evutil_socket_t fd, const char *
 	snprintf(s->peer, sizeof s->peer, "%s", peer);
 	TAILQ_INSERT_TAIL(&srv->sessions, s, link);
 	srv->n_sessions++;
+	s->handshaking = true;
+	net_handshake_begun(srv);
 	metrics.connections_accepted++;
 	metrics.connections_open++;
 	/* read a whole frame at most beyond what is buffered */

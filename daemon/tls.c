@@ -34,7 +34,11 @@ SSL_CTX *tls_server_ctx(const char *cert, const char *key, const char *ca, const
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 					 SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* Idle connections hold no record buffers, and no server-side session
+	 * cache keeps a copy of every peer's session: resumption works with
+	 * stateless tickets. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		snprintf(err, errlen, "server certificate %s: %s", cert, tls_last_error());
 		goto fail;
