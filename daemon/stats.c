@@ -45,19 +45,26 @@
 	"FROM pupil_state s WHERE s.cohort = $1::int AND s.registered "
 #define CELLS_ALL "GROUP BY 1, 2) "
 #define CELLS_SOME "AND s.vo_school = ANY ($3::text[]) GROUP BY 1, 2) "
+#define CELLS_REGION                                                                                 \
+	"AND s.vo_school = ANY (ARRAY(SELECT sc.code FROM school sc JOIN gemeente g ON g.code = sc.gemeente " \
+	"  WHERE g.region = $3::text)) GROUP BY 1, 2) "
 #define CELLS_SELECT(KEY, LABEL, JOIN)                                                               \
 	"SELECT a.sch, coalesce(g.region, ''), " KEY ", " LABEL ", n, keuze, am, ot, gp, ig, ab, ddd, zl, ng " \
 	"FROM a LEFT JOIN school sc ON sc.code = a.sch LEFT JOIN gemeente g ON g.code = sc.gemeente " JOIN
 #define GROUPING(NAME, INNER_KEY, KEY, LABEL, JOIN)                                                  \
-	{ NAME, "stats_" NAME, "stats_" NAME "_some", CELLS_HEAD(INNER_KEY) CELLS_ALL CELLS_SELECT(KEY, LABEL, JOIN), \
-	  CELLS_HEAD(INNER_KEY) CELLS_SOME CELLS_SELECT(KEY, LABEL, JOIN) }
+	{ NAME, "stats_" NAME, "stats_" NAME "_some", "stats_" NAME "_region",                      \
+	  CELLS_HEAD(INNER_KEY) CELLS_ALL CELLS_SELECT(KEY, LABEL, JOIN),                             \
+	  CELLS_HEAD(INNER_KEY) CELLS_SOME CELLS_SELECT(KEY, LABEL, JOIN),                            \
+	  CELLS_HEAD(INNER_KEY) CELLS_REGION CELLS_SELECT(KEY, LABEL, JOIN) }
 
 static const struct {
 	const char *name;
-	const char *stmt;      /* every school */
-	const char *stmt_some; /* the schools in $3 */
+	const char *stmt;        /* every school */
+	const char *stmt_some;   /* the schools in $3 */
+	const char *stmt_region; /* the schools of region $3 */
 	const char *sql;
 	const char *sql_some;
+	const char *sql_region;
 } groupings[] = {
 	[OVERSTAP__V1__GROUP_BY__GROUP_BY_REGION] = GROUPING("region", "''", "coalesce(g.region, '')",
 		"coalesce(r.naam, '')", "LEFT JOIN region r ON r.code = g.region"),
@@ -70,6 +77,7 @@ static const struct {
 	[OVERSTAP__V1__GROUP_BY__GROUP_BY_VO_SOORT] = GROUPING("vo_soort", "s.vo_soort::text", "a.k", "''", ""),
 };
 #define N_GROUPINGS (sizeof groupings / sizeof groupings[0])
+#define N_GROUPINGS_MAX 8
 #define N_COUNTS 10
 #define CACHE_COHORTS 8
 
@@ -97,7 +105,8 @@ struct cohort_figures {
 	uint64_t gen;      /* +1 per mark */
 	uint64_t epoch;    /* +1 per invalidation: older computations are not kept */
 	uint32_t complete; /* bit per grouping: every school with pupils is in schools[] */
-	int64_t complete_at; /* clock_mono_us() of the last complete computation */
+	uint64_t region_complete[N_GROUPINGS_MAX]; /* bit per region number: all its schools are */
+	int64_t filled_at; /* clock_mono_us() of the first computation kept since the last clear */
 	uint64_t used;
 	struct school_cells **schools;
 	size_t n_schools, cap_schools;
@@ -169,6 +178,8 @@ static void cohort_clear(struct cohort_figures *cf)
 	cf->n_schools = cf->cap_schools = 0;
 	keymap_clear(&cf->index);
 	cf->complete = 0;
+	memset(cf->region_complete, 0, sizeof cf->region_complete);
+	cf->filled_at = 0;
 	cf->epoch++;
 }
 
@@ -275,6 +286,7 @@ struct compute_req {
 	void *arg;
 	uint64_t gen, epoch; /* of the cohort when the statement was sent */
 	bool all;            /* every school, not only the marked ones */
+	bool whole_region;   /* every school of the region */
 	char **asked;        /* the schools asked for, when !all */
 	size_t n_asked;
 };
@@ -293,6 +305,18 @@ static char *dup_or_empty(const char *s)
 	return d;
 }
 
+/* "39" → 39; the caller checked two digits. */
+static int region_number(const char *region)
+{
+	return (region[0] - '0') * 10 + (region[1] - '0');
+}
+
+static bool region_cacheable(const char *region)
+{
+	return strlen(region) == 2 && region[0] >= '0' && region[0] <= '5' && region[1] >= '0' && region[1] <= '9' &&
+	       region_number(region) < 64;
+}
+
 /* Stores a computation's rows in the kept figures (when no invalidation came
  * in between). A school marked after the statement was sent stays unclean:
  * its rows are still good enough for this answer, which was asked before
@@ -306,6 +330,10 @@ static bool keep_result(struct compute_req *req, struct cohort_figures *cf, cons
 	if (req->all) {
 		for (size_t i = 0; i < cf->n_schools; i++)
 			cells_free(cf->schools[i], g);
+	} else if (req->whole_region) {
+		for (size_t i = 0; i < cf->n_schools; i++)
+			if (strcmp(cf->schools[i]->region, req->region) == 0)
+				cells_free(cf->schools[i], g);
 	} else {
 		for (size_t i = 0; i < req->n_asked; i++) {
 			struct school_cells *sc = school_get(cf, req->asked[i], false);
@@ -334,12 +362,21 @@ static bool keep_result(struct compute_req *req, struct cohort_figures *cf, cons
 			c->counts[k] = (uint32_t)strtoul(PQgetvalue(res, r, 4 + k), NULL, 10);
 		sc->n[g]++;
 	}
+	if (!cf->filled_at)
+		cf->filled_at = clock_mono_us();
 	if (req->all) {
 		for (size_t i = 0; i < cf->n_schools; i++)
 			if (cf->schools[i]->marked <= req->gen)
 				cf->schools[i]->clean |= bit;
 		cf->complete |= bit;
-		cf->complete_at = clock_mono_us();
+	} else if (req->whole_region) {
+		for (size_t i = 0; i < cf->n_schools; i++) {
+			struct school_cells *sc = cf->schools[i];
+			if (strcmp(sc->region, req->region) == 0 && sc->marked <= req->gen)
+				sc->clean |= bit;
+		}
+		if (region_cacheable(req->region))
+			cf->region_complete[g] |= 1ull << region_number(req->region);
 	} else {
 		for (size_t i = 0; i < req->n_asked; i++) {
 			struct school_cells *sc = school_get(cf, req->asked[i], false);
@@ -490,13 +527,17 @@ void stats_compute(struct stats *st, uint32_t cohort, Overstap__V1__GroupBy by, 
 	snprintf(req->region, sizeof req->region, "%s", region);
 	uint32_t bit = 1u << by;
 	int64_t ttl_us = st->srv->cfg->stats_cache_ttl * 1000000LL;
-	if ((cf->complete & bit) && clock_mono_us() - cf->complete_at > ttl_us)
+	if (cf->filled_at && clock_mono_us() - cf->filled_at >= ttl_us)
 		cohort_clear(cf); /* too old: another instance may have written */
 	req->epoch = cf->epoch;
-	req->all = !(cf->complete & bit);
+	bool known = cf->complete & bit;
+	if (!known && region[0])
+		known = region_cacheable(region) && (cf->region_complete[by] & (1ull << region_number(region)));
+	req->whole_region = !known && region[0];
+	req->all = !known && !region[0];
 	struct pgarray schools;
 	pgarray_init(&schools);
-	if (!req->all) {
+	if (known) {
 		for (size_t i = 0; i < cf->n_schools; i++) {
 			const struct school_cells *sc = cf->schools[i];
 			if (sc->clean & bit)
@@ -527,9 +568,10 @@ void stats_compute(struct stats *st, uint32_t cohort, Overstap__V1__GroupBy by, 
 	snprintf(c, sizeof c, "%u", cohort);
 	snprintf(aanmeld, sizeof aanmeld, "%lld",
 		 (long long)rules_deadline_at(&st->srv->cfg->calendar, cohort, DEADLINE_AANMELDDATUM));
-	const char *params[3] = { c, aanmeld, req->all ? NULL : pgarray_literal(&schools) };
-	store_query(st->srv->store, LANE_READ, req->all ? groupings[by].stmt : groupings[by].stmt_some,
-		    req->all ? 2 : 3, params, false, computed, req);
+	const char *params[3] = { c, aanmeld, req->whole_region ? req->region : pgarray_literal(&schools) };
+	const char *stmt = req->all ? groupings[by].stmt
+			   : req->whole_region ? groupings[by].stmt_region : groupings[by].stmt_some;
+	store_query(st->srv->store, LANE_READ, stmt, req->all ? 2 : 3, params, false, computed, req);
 	pgarray_free(&schools);
 }
 
@@ -609,6 +651,7 @@ void stats_register(struct stats *st)
 	for (size_t i = 1; i < N_GROUPINGS; i++) {
 		store_register(st->srv->store, groupings[i].stmt, groupings[i].sql);
 		store_register(st->srv->store, groupings[i].stmt_some, groupings[i].sql_some);
+		store_register(st->srv->store, groupings[i].stmt_region, groupings[i].sql_region);
 	}
 }
 

@@ -153,6 +153,8 @@ fi
 
 # ---- (c) full throttle, (d) half rate, (e) idle connections -----------------------
 if part c || part d || part e; then
+# nothing of (a) and (b) may still be working in the background during (c)
+psql_do bench_ingest -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
 start_daemon bench_ingest 57443 system
 BENCH=("$B/overstap-bench" --port 57443 --pki "$PKI" --cohort 2027 --json)
 "${BENCH[@]}" --duration 3 --run-id warm >/dev/null

@@ -387,6 +387,20 @@ class DeliveryTest(h.TestCase):
         self.assertEqual(h.psql(self.db, "SELECT DISTINCT deliveries FROM alert WHERE id = ANY('{%s}')"
                                          % ",".join(map(str, ids))), [["1"]], "each delivered once")
 
+    def test_alerts_of_a_subscriber_that_leaves_go_to_the_other_at_once(self):
+        pgns = raise_niet_gestart(self.daemon, 4)
+        ids = alert_ids(self.db, "rmc:39", pgns)
+        b = self.subscribe(*RMC39, max_in_flight=3)
+        held_b = b.take_ids(3)
+        a = self.subscribe(*RMC39, max_in_flight=10)
+        first = a.take_ids(1)
+        self.assertEqual(sorted(first + held_b), ids)
+        a.nothing(0.2)
+        b.close()  # leaves without acking: its three are a's now, not at a's next ack
+        self.assertEqual(sorted(a.take_ids(3, timeout=2)), sorted(held_b))
+        a.ack(ids)
+        wait_acked(self.db, ids)
+
     def test_two_busy_subscribers_share_a_queue_without_overlap(self):
         pgns = raise_niet_gestart(self.daemon, 24)
         ids = alert_ids(self.db, "rmc:39", pgns)

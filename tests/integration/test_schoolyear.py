@@ -230,6 +230,30 @@ class SchoolYearTest(h.TestCase):
             for f, v in e.items():
                 self.assertAlmostEqual(rows[key][f], v, places=9, msg=f"{key} {f}")
 
+    def test_figures_without_kept_figures_are_the_same(self):
+        # a second daemon on the same database that computes every answer
+        # (stats_cache_ttl = 0): the region statement and the nation statement
+        other = h.Daemon(self.db, clock=sy.iso(self.year.clock["END"]), config={"server.stats_cache_ttl": "0"})
+        try:
+            for region in ("39", "13"):
+                exp = self.year.stats("END", key=lambda p: p.school if p.school_region == region else None)
+                exp.pop(None, None)
+                for _ in range(2):
+                    with h.Client(other, "projectteam", region) as c:
+                        env = c.request(pb.StatsQuery(cohort=COHORT, group_by=pb.GROUP_BY_VO_SCHOOL))
+                    self.assertEqual(env.WhichOneof("body"), "stats_reply", env)
+                    got = {r.key: r for r in env.stats_reply.rows}
+                    self.assertEqual(set(got), set(exp))
+                    for key, e in exp.items():
+                        self.assertEqual(got[key].overstappers, e["overstappers"])
+                        self.assertEqual(got[key].ingeschreven, e["ingeschreven"])
+            with h.Client(other, "admin", "ops") as c:
+                env = c.request(pb.StatsQuery(cohort=COHORT, group_by=pb.GROUP_BY_REGION))
+            exp = self.year.stats("END", key=lambda p: p.school_region)
+            self.check_stats(env.stats_reply, exp, "nation, nothing kept")
+        finally:
+            other.close()
+
     def test_report_client_shows_targets_and_gap(self):
         out = self.tool("overstap-report", "projectteam", "39", "--cohort", COHORT, "--by", "vo_school",
                         "--format", "json")
