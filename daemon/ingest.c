@@ -28,6 +28,7 @@
 #include "rules.h"
 #include "server.h"
 #include "session.h"
+#include "statecache.h"
 #include "stats.h"
 #include "store.h"
 
@@ -171,7 +172,20 @@ struct group {
 	bool had_zomerlek, had_niet_gestart;
 	int64_t version; /* of the stored state; 0 when there is none */
 	uint32_t facts_off, facts_len; /* old facts in txn.facts */
+	bool cached; /* the old state came from the state cache, not a SELECT */
 };
+
+/* A state written by the group in flight: into the state cache after COMMIT. */
+struct written {
+	int64_t pupil_id;
+	uint32_t cohort;
+	int64_t version;
+	bool had_zomerlek, had_niet_gestart;
+	uint32_t off, len; /* in shard.wbytes */
+};
+
+/* States kept in memory for ingest (statecache.h): at most this many. */
+#define STATE_CACHE_MAX (512u << 10)
 
 /* PGN → pupil id: ids never change, so a known pupil costs no statement. */
 #define PUPIL_CACHE_MAX (2u << 20)
@@ -189,6 +203,11 @@ struct pupil_cache {
 struct shard {
 	struct server *srv;
 	struct pupil_cache *cache; /* shared by the shards */
+	struct statecache *states; /* shared by the shards */
+	struct written *written;
+	size_t n_written, cap_written;
+	uint8_t *wbytes;
+	size_t wbytes_len, wbytes_cap;
 	int lane;
 	struct item *queued;
 	size_t n_queued, cap_queued;
@@ -227,6 +246,7 @@ struct shard {
 struct ingest {
 	struct server *srv;
 	struct pupil_cache cache;
+	struct statecache states;
 	struct shard shards[INGEST_SHARDS];
 };
 
@@ -542,6 +562,11 @@ static void txn_reset(struct store_job *job)
 	}
 	ing->facts_len = 0;
 	ing->n_wake = 0;
+	ing->n_written = ing->wbytes_len = 0;
+	/* a retry (a serialization failure: a state changed under us): nothing
+	 * kept is to be trusted */
+	if (job->attempts > 0)
+		statecache_clear(ing->states);
 }
 
 static struct shard *job_ingest(struct store_job *job)
@@ -635,6 +660,25 @@ static void cache_put(struct pupil_cache *c, uint32_t key, int64_t id)
 	}
 }
 
+/* Appends old facts to the group's buffer; returns their offset. */
+static uint32_t facts_append(struct shard *ing, const void *bytes, size_t len)
+{
+	if (ing->facts_len + len > ing->facts_cap) {
+		size_t cap = ing->facts_cap ? ing->facts_cap : 65536;
+		while (cap < ing->facts_len + len)
+			cap *= 2;
+		uint8_t *p = realloc(ing->facts, cap);
+		if (!p)
+			abort(); /* out of memory in the middle of a group */
+		ing->facts = p;
+		ing->facts_cap = cap;
+	}
+	memcpy(ing->facts + ing->facts_len, bytes, len);
+	uint32_t off = (uint32_t)ing->facts_len;
+	ing->facts_len += len;
+	return off;
+}
+
 static bool send_step0(struct shard *ing, struct store_job *job)
 {
 	struct pgarray *a = ing->a;
@@ -644,14 +688,27 @@ static bool send_step0(struct shard *ing, struct store_job *job)
 	const char *prev_pgn = "";
 	for (size_t g = 0; g < ing->n_groups; g++) {
 		const struct item *it = group_item(ing, &ing->groups[g], 0);
-		pgarray_add_text(&a[0], it->ev.pgn);
-		pgarray_add_int(&a[1], it->ev.cohort);
 		int64_t id = cache_get(ing->cache, pgn_key(it->ev.pgn));
 		ing->groups[g].pupil_id = id;
-		if (id)
-			pgarray_add_int(&a[18], id);
-		else
-			pgarray_add_null(&a[18]);
+		ing->groups[g].cached = false;
+		const struct statecache_entry *known = id ? statecache_get(ing->states, id, it->ev.cohort) : NULL;
+		if (known) {
+			/* the state we committed last: no SELECT (the write checks its version) */
+			struct group *gr = &ing->groups[g];
+			gr->cached = gr->exists = true;
+			gr->version = known->version;
+			gr->had_zomerlek = known->had_zomerlek;
+			gr->had_niet_gestart = known->had_niet_gestart;
+			gr->facts_len = known->facts_len;
+			gr->facts_off = facts_append(ing, known->facts, known->facts_len);
+		} else {
+			pgarray_add_text(&a[0], it->ev.pgn);
+			pgarray_add_int(&a[1], it->ev.cohort);
+			if (id)
+				pgarray_add_int(&a[18], id);
+			else
+				pgarray_add_null(&a[18]);
+		}
 		if (!id && strcmp(prev_pgn, it->ev.pgn) != 0)
 			pgarray_add_text(&a[17], it->ev.pgn);
 		prev_pgn = it->ev.pgn;
@@ -704,8 +761,11 @@ static bool send_step0(struct shard *ing, struct store_job *job)
 	}
 	ok = ok && store_send(job, "ingest_events", 17, events, false);
 	ing->q_events = q++;
-	ok = ok && store_send(job, "ingest_states", 3, states, true);
-	ing->q_states = q++;
+	ing->q_states = -1;
+	if (a[0].count > 0) {
+		ok = ok && store_send(job, "ingest_states", 3, states, true);
+		ing->q_states = q++;
+	}
 	return ok;
 }
 
@@ -842,6 +902,33 @@ static const char *state_crebo(const struct pupil_state *st, const char *instell
 	return st->keuze_crebo;
 }
 
+static void written_add(struct shard *ing, int64_t pupil_id, uint32_t cohort, int64_t version, bool zl, bool ng,
+			const uint8_t *facts, size_t len)
+{
+	if (ing->n_written == ing->cap_written) {
+		size_t cap = ing->cap_written ? ing->cap_written * 2 : 1024;
+		struct written *p = realloc(ing->written, cap * sizeof *p);
+		if (!p)
+			return; /* not kept: read from the database next time */
+		ing->written = p;
+		ing->cap_written = cap;
+	}
+	if (ing->wbytes_len + len > ing->wbytes_cap) {
+		size_t cap = ing->wbytes_cap ? ing->wbytes_cap : 65536;
+		while (cap < ing->wbytes_len + len)
+			cap *= 2;
+		uint8_t *p = realloc(ing->wbytes, cap);
+		if (!p)
+			return;
+		ing->wbytes = p;
+		ing->wbytes_cap = cap;
+	}
+	memcpy(ing->wbytes + ing->wbytes_len, facts, len);
+	ing->written[ing->n_written++] = (struct written){ pupil_id, cohort, version, zl, ng,
+							   (uint32_t)ing->wbytes_len, (uint32_t)len };
+	ing->wbytes_len += len;
+}
+
 static bool send_step1(struct shard *ing, struct store_job *job)
 {
 	struct pgarray *a = ing->a;
@@ -849,6 +936,7 @@ static bool send_step1(struct shard *ing, struct store_job *job)
 		pgarray_reset(&a[i]);
 	struct pgarray *p = &a[14], *r = &a[19], *v = &a[29];
 	ing->n_touched = 0;
+	ing->n_written = ing->wbytes_len = 0;
 	const struct rules_calendar *cal = &ing->srv->cfg->calendar;
 	int64_t now = ing->now;
 	int n_states = 0;
@@ -955,6 +1043,7 @@ static bool send_step1(struct shard *ing, struct store_job *job)
 		pgarray_add_text(&a[32], crebo);
 		pgarray_add_int(&a[33], g->exists ? g->version : 0);
 		n_states++;
+		written_add(ing, g->pupil_id, cur.cohort, (g->exists ? g->version : 0) + 1, zomerlek, niet_gestart, enc, n);
 	}
 	char nowtxt[24];
 	snprintf(nowtxt, sizeof nowtxt, "%lld", (long long)now);
@@ -1056,6 +1145,16 @@ static void txn_finish(struct store_job *job, bool ok, const char *error)
 	} else {
 		metrics.commit_failures++;
 	}
+	if (ok) {
+		for (size_t i = 0; i < ing->n_written; i++) {
+			const struct written *w = &ing->written[i];
+			statecache_put(ing->states, w->pupil_id, w->cohort, w->version, w->had_zomerlek,
+				       w->had_niet_gestart, ing->wbytes + w->off, w->len);
+		}
+	} else {
+		statecache_clear(ing->states);
+	}
+	ing->n_written = ing->wbytes_len = 0;
 	if (ok)
 		for (size_t i = 0; i < ing->n_touched; i++)
 			stats_mark(ing->srv->stats, ing->touched[i].cohort, ing->touched[i].school);
@@ -1121,6 +1220,7 @@ static void ingest_start_group(struct shard *ing)
 	ing->txn_busy = true;
 	ing->started_us = clock_mono_us();
 	txn_prepare(ing);
+	ing->job.attempts = 0;
 	txn_reset(&ing->job);
 	ing->job.ops = &txn_ops;
 	store_submit(ing->srv->store, (enum store_lane)ing->lane, &ing->job);
@@ -1135,10 +1235,12 @@ static void ingest_start_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- life cycle ----------------------------------------------------------- */
 
-static void shard_init(struct shard *ing, struct server *srv, struct pupil_cache *cache, int lane)
+static void shard_init(struct shard *ing, struct server *srv, struct pupil_cache *cache, struct statecache *states,
+		       int lane)
 {
 	ing->srv = srv;
 	ing->cache = cache;
+	ing->states = states;
 	ing->lane = lane;
 	ing->ev_start = evtimer_new(srv->base, ingest_start_cb, ing);
 	keymap_init(&ing->event_map);
@@ -1159,6 +1261,8 @@ static void shard_free(struct shard *ing)
 	free(ing->key_off);
 	free(ing->wake);
 	free(ing->touched);
+	free(ing->written);
+	free(ing->wbytes);
 	keymap_free(&ing->event_map);
 	for (int i = 0; i < N_ARRAYS; i++)
 		pgarray_free(&ing->a[i]);
@@ -1169,8 +1273,9 @@ struct ingest *ingest_new(struct server *srv)
 	struct ingest *top = calloc(1, sizeof *top);
 	if (!top)
 		return NULL;
+	statecache_init(&top->states, STATE_CACHE_MAX);
 	for (int k = 0; k < INGEST_SHARDS; k++)
-		shard_init(&top->shards[k], srv, &top->cache, LANE_INGEST + k);
+		shard_init(&top->shards[k], srv, &top->cache, &top->states, LANE_INGEST + k);
 	top->srv = srv;
 	return top;
 }
@@ -1185,6 +1290,11 @@ void ingest_register(struct ingest *top)
 	store_register(st, "ingest_personal", SQL_PERSONAL);
 	store_register(st, "ingest_resolve", SQL_RESOLVE);
 	store_register(st, "ingest_raise", SQL_RAISE);
+}
+
+void ingest_forget_states(struct ingest *top, uint32_t cohort)
+{
+	statecache_forget_cohort(&top->states, cohort);
 }
 
 int ingest_in_flight(const struct ingest *top)
@@ -1203,5 +1313,6 @@ void ingest_free(struct ingest *top)
 		shard_free(&top->shards[k]);
 	free(top->cache.keys);
 	free(top->cache.ids);
+	statecache_free(&top->states);
 	free(top);
 }

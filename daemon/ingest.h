@@ -28,5 +28,7 @@ void ingest_submit(struct ingest *ing, struct session *s, uint64_t seq,
 		   const Overstap__V1__StatusBatch *batch);
 /* Events accepted but not yet committed (for shutdown). */
 int ingest_in_flight(const struct ingest *ing);
+/* A sweep changed states of this cohort: forget the ones kept in memory. */
+void ingest_forget_states(struct ingest *ing, uint32_t cohort);
 
 #endif

@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "ingest.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
@@ -271,8 +272,10 @@ static void sweep_finish(struct store_job *job, bool ok, const char *error)
 			queue_notify(sw->srv->queue, j->wake[i]);
 		if (j->alerts)
 			queue_escalate(sw->srv->queue);
-		if (j->matched)
+		if (j->matched) {
 			stats_invalidate(sw->srv->stats, j->cohort);
+			ingest_forget_states(sw->srv->ingest, j->cohort);
+		}
 	} else {
 		log_error("sweeper", "sweep=%s cohort=%u failed: %s", rules_deadline_name(j->deadline), j->cohort,
 			  error);

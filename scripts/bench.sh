@@ -64,7 +64,7 @@ psql_do() { psql -X -q -v ON_ERROR_STOP=1 "$(bash scripts/pg.sh conninfo "$PG_NA
 # inside a run. fsync and synchronous_commit stay on: acks mean durable.
 psql_do postgres -c "ALTER SYSTEM SET max_wal_size = '8GB'" \
 	-c "ALTER SYSTEM SET checkpoint_timeout = '30min'" \
-	-c "ALTER SYSTEM SET wal_compression = 'lz4'" \
+	-c "ALTER SYSTEM SET wal_compression = '${BENCH_WAL_COMPRESSION:-lz4}'" \
 	-c "ALTER SYSTEM SET wal_buffers = '64MB'" \
 	-c "ALTER SYSTEM SET shared_buffers = '1GB'" \
 	-c "ALTER SYSTEM SET max_connections = 200" >/dev/null
@@ -168,14 +168,21 @@ C_REJ=$(json rejected <"$TMP/c.json")
 C_ERR=$(json errors <"$TMP/c.json")
 fi
 if part d; then
+# what (c) left behind (autovacuum of a million fresh rows, dirty buffers) is
+# done first: (d) measures the latency of a steady half load
+psql_do bench_ingest -c "VACUUM ANALYZE" >/dev/null
 HALF=$(python3 -c "print(int(${C_EPS:-0}/2) or 25000)")
 say "(d) ack latency at half rate ($HALF events/s), ${SECS}s"
+"${BENCH[@]}" --duration 5 --connections 8 --batch 50 --pipeline 4 --rate "$HALF" --run-id halfwarm >/dev/null
 "${BENCH[@]}" --duration "$SECS" --connections 8 --batch 50 --pipeline 4 --rate "$HALF" --run-id half >"$TMP/d.json"
 D_EPS=$(json events_per_sec <"$TMP/d.json")
 D_P50=$(json ack_ms.p50 <"$TMP/d.json")
 D_P99=$(json ack_ms.p99 <"$TMP/d.json")
 fi
 if part e; then
+# a fresh daemon: what 10,000 connections cost, not the PGN cache of (c)
+stop_daemon
+start_daemon bench_ingest 57443 system
 
 say "(e) $IDLE idle TLS connections"
 RSS_BEFORE=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$DAEMON_PID/status")

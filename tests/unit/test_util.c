@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "cu_run.h"
 #include "keymap.h"
+#include "statecache.h"
 #include "stats.h"
 #include "store.h"
 
@@ -164,6 +165,57 @@ static void test_admin_and_region_rows_are_never_suppressed(void)
 	CU_ASSERT_DOUBLE_EQUAL(b.in_beeld_pct, 50.0, 1e-12);
 }
 
+static void test_statecache_put_get_replace(void)
+{
+	struct statecache c;
+	statecache_init(&c, 100000);
+	CU_ASSERT_PTR_NULL(statecache_get(&c, 1, 2031));
+	for (int64_t id = 1; id <= 20000; id++) {
+		uint8_t facts[3] = { (uint8_t)id, 7, 9 };
+		statecache_put(&c, id, 2031, id * 10, id % 2 == 0, false, facts, sizeof facts);
+	}
+	CU_ASSERT_EQUAL(c.count, 20000);
+	const struct statecache_entry *e = statecache_get(&c, 12345, 2031);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+	CU_ASSERT_EQUAL(e->version, 123450);
+	CU_ASSERT_EQUAL(e->facts_len, 3);
+	CU_ASSERT_EQUAL(e->facts[0], (uint8_t)12345);
+	CU_ASSERT_FALSE(e->had_zomerlek);
+	CU_ASSERT_PTR_NULL(statecache_get(&c, 12345, 2032)); /* another cohort */
+	uint8_t longer[5] = { 1, 2, 3, 4, 5 };
+	statecache_put(&c, 12345, 2031, 123451, true, true, longer, sizeof longer);
+	e = statecache_get(&c, 12345, 2031);
+	CU_ASSERT_EQUAL(c.count, 20000);
+	CU_ASSERT_EQUAL(e->version, 123451);
+	CU_ASSERT_EQUAL(e->facts_len, 5);
+	CU_ASSERT_EQUAL(memcmp(e->facts, longer, 5), 0);
+	CU_ASSERT_TRUE(e->had_zomerlek && e->had_niet_gestart);
+	statecache_free(&c);
+}
+
+static void test_statecache_forgets_a_cohort_and_starts_again_when_full(void)
+{
+	struct statecache c;
+	statecache_init(&c, 1000);
+	uint8_t f = 1;
+	for (int64_t id = 1; id <= 600; id++)
+		statecache_put(&c, id, id % 2 ? 2031 : 2032, 1, false, false, &f, 1);
+	statecache_forget_cohort(&c, 2031);
+	CU_ASSERT_EQUAL(c.count, 300);
+	CU_ASSERT_PTR_NULL(statecache_get(&c, 1, 2031));
+	CU_ASSERT_PTR_NOT_NULL(statecache_get(&c, 2, 2032));
+	for (int64_t id = 1000; id < 1800; id++)
+		statecache_put(&c, id, 2033, 1, false, false, &f, 1);
+	CU_ASSERT(c.count <= 1000); /* full: started again */
+	CU_ASSERT_PTR_NOT_NULL(statecache_get(&c, 1799, 2033));
+	statecache_clear(&c);
+	CU_ASSERT_EQUAL(c.count, 0);
+	CU_ASSERT_PTR_NULL(statecache_get(&c, 1799, 2033));
+	statecache_put(&c, 0, 2031, 1, false, false, &f, 1); /* no pupil: ignored */
+	CU_ASSERT_EQUAL(c.count, 0);
+	statecache_free(&c);
+}
+
 static void register_suites(void)
 {
 	CU_pSuite s = CU_add_suite("clock", NULL, NULL);
@@ -173,6 +225,9 @@ static void register_suites(void)
 	s = CU_add_suite("store helpers", NULL, NULL);
 	CU_add_test(s, "text arrays quote and escape", test_text_arrays_quote_and_escape);
 	CU_add_test(s, "keymap finds what was put", test_keymap_finds_what_was_put);
+	CU_add_test(s, "state cache: put, get, replace", test_statecache_put_get_replace);
+	CU_add_test(s, "state cache: forget a cohort, start again when full",
+		    test_statecache_forgets_a_cohort_and_starts_again_when_full);
 	s = CU_add_suite("stats arithmetic", NULL, NULL);
 	CU_add_test(s, "percentages of overstappers", test_percentages_of_overstappers);
 	CU_add_test(s, "empty group has zero percentages", test_empty_group_has_zero_percentages);
