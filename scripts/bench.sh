@@ -157,7 +157,7 @@ if part c || part d || part e; then
 psql_do bench_ingest -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
 start_daemon bench_ingest 57443 system
 BENCH=("$B/overstap-bench" --port 57443 --pki "$PKI" --cohort 2027 --json)
-"${BENCH[@]}" --duration 3 --run-id warm >/dev/null
+"${BENCH[@]}" --duration 10 --run-id warm >/dev/null
 fi
 if part c; then
 say "(c) overstap-bench at full throttle, ${SECS}s"
