@@ -117,7 +117,7 @@ bool clock_parse_iso(const char *s, int64_t *out)
 	    !parse_digits(&p, 2, &d) || !valid_date(y, mo, d))
 		return false;
 	int offset = 0;
-	if (*p == 'T' || *p == ' ') {
+	if (*p == 'T' || *p == 't' || *p == ' ') {
 		p++;
 		if (!parse_digits(&p, 2, &h) || *p++ != ':' || !parse_digits(&p, 2, &mi))
 			return false;
@@ -125,26 +125,34 @@ bool clock_parse_iso(const char *s, int64_t *out)
 			p++;
 			if (!parse_digits(&p, 2, &se))
 				return false;
+			if (*p == '.' || *p == ',') { /* fractions of a second: dropped */
+				p++;
+				if (!isdigit((unsigned char)*p))
+					return false;
+				while (isdigit((unsigned char)*p))
+					p++;
+			}
 		}
 		if (h > 23 || mi > 59 || se > 60)
 			return false;
-		if (*p == 'Z') {
+		if (*p == 'Z' || *p == 'z') {
 			p++;
 		} else if (*p == '+' || *p == '-') {
-			int sign = *p++ == '-' ? -1 : 1, oh, om;
+			int sign = *p++ == '-' ? -1 : 1, oh, om = 0;
 			if (!parse_digits(&p, 2, &oh))
 				return false;
 			if (*p == ':')
 				p++;
-			if (!parse_digits(&p, 2, &om) || oh > 14 || om > 59)
+			if (isdigit((unsigned char)*p) && !parse_digits(&p, 2, &om))
+				return false;
+			if (oh > 14 || om > 59)
 				return false;
 			offset = sign * (oh * 3600 + om * 60);
 		}
 	}
 	if (*p != '\0')
 		return false;
-	*out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se -
-	       offset;
+	*out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se - offset;
 	return true;
 }
 

@@ -6,6 +6,8 @@
  */
 #include "wire.h"
 
+#include "clock.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -140,17 +142,6 @@ static bool date_ok(int y, int m, int d)
 	return d <= max;
 }
 
-/* Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
 bool wire_date_valid(const char *s)
 {
 	const char *p = s;
@@ -174,58 +165,11 @@ bool wire_time_parse(const char *s, int64_t *out)
 		*out = v;
 		return true;
 	}
-	int y, mo, d, h = 0, mi = 0, se = 0;
-	if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' || !digits(&p, 2, &d) ||
-	    !date_ok(y, mo, d))
-		return false;
-	int offset = 0;
-	if (*p == 'T' || *p == 't' || *p == ' ') {
-		p++;
-		if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi))
-			return false;
-		if (*p == ':') {
-			p++;
-			if (!digits(&p, 2, &se))
-				return false;
-			if (*p == '.' || *p == ',') {
-				p++;
-				if (*p < '0' || *p > '9')
-					return false;
-				while (*p >= '0' && *p <= '9')
-					p++;
-			}
-		}
-		if (h > 24 || mi > 59 || se > 60 || (h == 24 && (mi || se)))
-			return false;
-		if (*p == 'Z' || *p == 'z') {
-			p++;
-		} else if (*p == '+' || *p == '-') {
-			int sign = *p++ == '-' ? -1 : 1, oh, om = 0;
-			if (!digits(&p, 2, &oh))
-				return false;
-			if (*p == ':') {
-				p++;
-				if (!digits(&p, 2, &om))
-					return false;
-			} else if (*p >= '0' && *p <= '9') {
-				if (!digits(&p, 2, &om))
-					return false;
-			}
-			if (oh > 14 || om > 59)
-				return false;
-			offset = sign * (oh * 3600 + om * 60);
-		}
-	}
-	if (*p != '\0')
-		return false;
-	*out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se - offset;
-	return true;
+	/* ISO 8601 / RFC 3339: the daemon's own parser (clock.c) */
+	return clock_parse_iso(s, out);
 }
 
 void wire_time_format(int64_t t, char *buf, size_t len)
 {
-	time_t secs = (time_t)t;
-	struct tm tm;
-	if (!gmtime_r(&secs, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, len, "%lld", (long long)t);
+	clock_format_iso(t, buf, (unsigned)len);
 }
