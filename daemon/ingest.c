@@ -815,20 +815,8 @@ static void on_result_step0(struct shard *ing, int index, const PGresult *res)
 			if (!g)
 				continue;
 			size_t flen = (size_t)PQgetlength(res, r, 3);
-			if (ing->facts_len + flen > ing->facts_cap) {
-				size_t cap = ing->facts_cap ? ing->facts_cap : 65536;
-				while (cap < ing->facts_len + flen)
-					cap *= 2;
-				uint8_t *p = realloc(ing->facts, cap);
-				if (!p)
-					abort();
-				ing->facts = p;
-				ing->facts_cap = cap;
-			}
-			memcpy(ing->facts + ing->facts_len, PQgetvalue(res, r, 3), flen);
-			g->facts_off = (uint32_t)ing->facts_len;
+			g->facts_off = facts_append(ing, PQgetvalue(res, r, 3), flen);
 			g->facts_len = (uint32_t)flen;
-			ing->facts_len += flen;
 			g->exists = true;
 			g->had_zomerlek = store_get_bool(res, r, 4);
 			g->had_niet_gestart = store_get_bool(res, r, 5);
