@@ -97,6 +97,9 @@ struct queue {
 	struct server *srv;
 	LIST_HEAD(, sub) subs;
 	struct event *ev_escalate;
+	/* recipients woken here, to announce to other instances (NOTIFY) */
+	struct pgarray announce;
+	struct event *ev_announce;
 	bool escalating;
 	bool escalate_again;
 	bool started;
@@ -376,12 +379,55 @@ void queue_ack(struct queue *q, struct session *s, uint64_t seq, const Overstap_
 	pgarray_free(&ids);
 }
 
-void queue_notify(struct queue *q, const char *recipient)
+/* Other instances on the same database hear of new alerts through
+ * NOTIFY overstap_alert, 'instance<TAB>recipient' (one statement per loop turn
+ * for all recipients woken in it); each wakes its own subscribers. */
+#define ALERT_CHANNEL "overstap_alert"
+
+static const char SQL_ANNOUNCE[] =
+	"SELECT pg_notify('" ALERT_CHANNEL "', $1::text || chr(9) || r) FROM unnest($2::text[]) AS r";
+
+static void wake_local(struct queue *q, const char *recipient)
 {
 	struct sub *sub;
 	LIST_FOREACH(sub, &q->subs, link)
 		if (strcmp(sub->recipient, recipient) == 0)
 			sub_fetch(sub);
+}
+
+static void announce_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct queue *q = arg;
+	if (q->announce.count == 0)
+		return;
+	const char *params[2] = { q->srv->cfg->instance, pgarray_literal(&q->announce) };
+	store_query(q->srv->store, LANE_QUEUE, "queue_announce", 2, params, false, NULL, NULL);
+	pgarray_reset(&q->announce);
+}
+
+void queue_notify(struct queue *q, const char *recipient)
+{
+	wake_local(q, recipient);
+	if (!q->ev_announce)
+		return;
+	if (q->announce.count == 0)
+		event_active(q->ev_announce, EV_TIMEOUT, 0);
+	pgarray_add_text(&q->announce, recipient);
+}
+
+static void heard_cb(const char *payload, void *arg)
+{
+	struct queue *q = arg;
+	const char *tab = strchr(payload, '\t');
+	if (!tab)
+		return;
+	size_t ilen = (size_t)(tab - payload);
+	const char *me = q->srv->cfg->instance;
+	if (ilen == strlen(me) && strncmp(payload, me, ilen) == 0)
+		return; /* our own: woken already */
+	wake_local(q, tab + 1);
 }
 
 struct released {
@@ -520,6 +566,8 @@ struct queue *queue_new(struct server *srv)
 	q->srv = srv;
 	LIST_INIT(&q->subs);
 	q->ev_escalate = event_new(srv->base, -1, EV_PERSIST, escalate_cb, q);
+	q->ev_announce = event_new(srv->base, -1, 0, announce_cb, q);
+	pgarray_init(&q->announce);
 	return q;
 }
 
@@ -531,6 +579,8 @@ void queue_register(struct queue *q)
 	store_register(st, "queue_release", SQL_RELEASE);
 	store_register(st, "queue_release_instance", SQL_RELEASE_INSTANCE);
 	store_register(st, "queue_escalate", SQL_ESCALATE);
+	store_register(st, "queue_announce", SQL_ANNOUNCE);
+	store_listen(st, LANE_QUEUE, ALERT_CHANNEL, heard_cb, q);
 }
 
 void queue_free(struct queue *q)
@@ -543,5 +593,8 @@ void queue_free(struct queue *q)
 		sub_free(sub);
 	}
 	event_free(q->ev_escalate);
+	if (q->ev_announce)
+		event_free(q->ev_announce);
+	pgarray_free(&q->announce);
 	free(q);
 }

@@ -39,6 +39,9 @@ struct lane {
 	int backoff_ms;
 	TAILQ_HEAD(, store_job) queue;
 	int queued;
+	char *listen_sql;          /* "LISTEN channel", or NULL */
+	store_notify_fn notify_fn;
+	void *notify_arg;
 };
 
 struct statement {
@@ -167,6 +170,10 @@ static void lane_begin_prepare(struct lane *lane)
 			lane_down(lane, PQerrorMessage(lane->pg));
 			return;
 		}
+	}
+	if (lane->listen_sql && !PQsendQueryParams(lane->pg, lane->listen_sql, 0, NULL, NULL, NULL, NULL, 0)) {
+		lane_down(lane, PQerrorMessage(lane->pg));
+		return;
 	}
 	if (!PQpipelineSync(lane->pg)) {
 		lane_down(lane, PQerrorMessage(lane->pg));
@@ -367,12 +374,23 @@ static void lane_step_complete(struct lane *lane)
 	lane_pump(lane);
 }
 
+static void lane_deliver_notifies(struct lane *lane)
+{
+	PGnotify *n;
+	while (lane->pg && (n = PQnotifies(lane->pg)) != NULL) {
+		if (lane->notify_fn && n->extra)
+			lane->notify_fn(n->extra, lane->notify_arg);
+		PQfreemem(n);
+	}
+}
+
 static void lane_read_results(struct lane *lane)
 {
 	if (!PQconsumeInput(lane->pg)) {
 		lane_down(lane, PQerrorMessage(lane->pg));
 		return;
 	}
+	lane_deliver_notifies(lane);
 	while (lane->step != STEP_IDLE && !PQisBusy(lane->pg)) {
 		PGresult *res = PQgetResult(lane->pg);
 		if (!res) {
@@ -395,8 +413,11 @@ static void lane_read_results(struct lane *lane)
 		}
 		PQclear(res);
 	}
-	if (PQstatus(lane->pg) == CONNECTION_BAD)
+	if (PQstatus(lane->pg) == CONNECTION_BAD) {
 		lane_down(lane, PQerrorMessage(lane->pg));
+		return;
+	}
+	lane_deliver_notifies(lane);
 }
 
 static void lane_io(evutil_socket_t fd, short what, void *arg)
@@ -481,6 +502,7 @@ void store_free(struct store *store)
 			event_free(lane->ev_retry);
 		if (lane->pg)
 			PQfinish(lane->pg);
+		free(lane->listen_sql);
 	}
 	for (int i = 0; i < store->n_stmts; i++) {
 		free(store->stmts[i].name);
@@ -500,6 +522,17 @@ void store_register(struct store *store, const char *name, const char *sql)
 	s[store->n_stmts].name = strdup(name);
 	s[store->n_stmts].sql = strdup(sql);
 	store->n_stmts++;
+}
+
+void store_listen(struct store *store, enum store_lane lane_no, const char *channel, store_notify_fn fn, void *arg)
+{
+	struct lane *lane = &store->lanes[lane_no];
+	char sql[128];
+	snprintf(sql, sizeof sql, "LISTEN %s", channel);
+	free(lane->listen_sql);
+	lane->listen_sql = strdup(sql);
+	lane->notify_fn = fn;
+	lane->notify_arg = arg;
 }
 
 void store_start(struct store *store)

@@ -67,6 +67,8 @@ struct store_config {
 
 /* Called when the database goes away (up=false) or comes back (up=true). */
 typedef void (*store_state_fn)(bool up, void *arg);
+/* A NOTIFY on a channel the store LISTENs to: its payload. */
+typedef void (*store_notify_fn)(const char *payload, void *arg);
 
 struct store *store_new(struct event_base *base, const struct store_config *cfg,
 			store_state_fn on_state, void *arg);
@@ -79,6 +81,9 @@ void store_abandon(struct store *store);
 /* Registers a prepared statement; all statements are prepared on every lane
  * when it connects. Call before store_start(). */
 void store_register(struct store *store, const char *name, const char *sql);
+/* LISTENs to `channel` on `lane` (again after every reconnect) and calls fn
+ * with each notification's payload. Call before store_start(). */
+void store_listen(struct store *store, enum store_lane lane, const char *channel, store_notify_fn fn, void *arg);
 /* Starts connecting every lane (non-blocking). */
 void store_start(struct store *store);
 

@@ -508,6 +508,24 @@ class DeliveryTest(h.TestCase):
         self.assertEqual(len(queued(self.db, "rmc:39")), 1, "the denied AlertAck acked nothing")
 
 
+class MultiInstanceTest(h.TestCase):
+    """Two daemons on one database (deploy/MULTI-INSTANCE.md): an alert raised
+    through one reaches a subscriber on the other at once (NOTIFY)."""
+
+    def test_alert_raised_through_one_instance_reaches_a_subscriber_on_the_other(self):
+        db = h.fresh_database("it_delivery_two")
+        a = self.start_daemon(db, clock=START, config=dict(CONFIG, **{"server.instance": "overstapd-a"}))
+        b = self.start_daemon(db, clock=START, config=dict(CONFIG, **{"server.instance": "overstapd-b"}))
+        sub = Subscriber(self, a, *RMC39, max_in_flight=10)
+        sub.nothing(0.3)
+        t0 = time.monotonic()
+        pgns = raise_niet_gestart(b, 2)
+        got = sub.take(2, timeout=5)
+        self.assertLess(time.monotonic() - t0, 1.0 * h.SLOW, "alert from the other instance took too long")
+        self.assertEqual(sorted(x.pgn for x in got), sorted(pgns))
+        sub.ack([x.alert_id for x in got])
+
+
 class EscalationTest(h.TestCase):
     """ESCALATIE (DESIGN §4.2, §5.1): an RMC alert unacked for escalate_after
     (7 days) goes to projectteam:<region>, without personal data."""
