@@ -1,12 +1,15 @@
 /* ingest.c — from StatusBatch to committed events, states and alerts.
  *
- * Owns the queue of accepted-but-uncommitted events and the one group
- * transaction in flight on the ingest lane. A group takes every queued event
- * of every session (up to max_group_events) and costs two round trips:
- *   step 0: BEGIN; upsert pupils; insert events (ON CONFLICT = duplicate);
- *           lock and read the affected states
- *   step 1: merge (overstap) and evaluate rules in C; upsert states, personal
- *           data, resolved and raised alerts; COMMIT
+ * Owns the queue of accepted-but-uncommitted events and, per shard (events
+ * split by PGN, so two shards never share a pupil), the one group transaction
+ * in flight on its ingest lane. A group takes every queued event of every
+ * session (up to max_group_events) and costs two round trips:
+ *   step 0: BEGIN; insert unknown pupils; insert events (ON CONFLICT =
+ *           duplicate); read the states with their version (only those the
+ *           state cache does not hold)
+ *   step 1: merge (overstap) and evaluate rules in C; write states if their
+ *           version is unchanged (else 40001 and the group runs again),
+ *           personal data, resolved and raised alerts; COMMIT
  * Acks go out in finish(), after COMMIT returned. Never a round trip per
  * event, never a blocking call. Callers: session (submit).
  */

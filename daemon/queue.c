@@ -6,7 +6,8 @@
  * never hold the same alert), at most max_in_flight unacked; an ack removes
  * them, a disconnect or an expired lease (ack_timeout) makes them deliverable
  * again. Also runs the ESCALATIE check. Wake-ups come from the commits that
- * raised the alerts (queue_notify), never from a polling loop.
+ * raised the alerts (queue_notify), never from a polling loop; other instances
+ * on the same database hear of them through NOTIFY overstap_alert.
  */
 #include "queue.h"
 
