@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin.h"
 #include "clock.h"
@@ -166,9 +167,20 @@ int main(int argc, char **argv)
 	metrics_init();
 	signal(SIGPIPE, SIG_IGN);
 
-	if (!store_migrate(cfg.conninfo, err, sizeof err)) {
-		log_error("main", "migrations: %s", err);
-		return 1;
+	/* At start-up, before the loop: PostgreSQL may still be starting (boot
+	 * order). The daemon waits for it with back-off rather than exit; a
+	 * migration that fails for any other reason stops it. --migrate fails at
+	 * once. */
+	long wait_ms = 250;
+	while (!store_migrate(cfg.conninfo, err, sizeof err)) {
+		if (migrate_only || strncmp(err, "cannot connect", 14) != 0) {
+			log_error("main", "migrations: %s", err);
+			return 1;
+		}
+		log_warn("main", "waiting for the database (retry in %ld ms): %s", wait_ms, err);
+		struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		wait_ms = wait_ms * 2 > cfg.reconnect_max_ms ? cfg.reconnect_max_ms : wait_ms * 2;
 	}
 	if (migrate_only) {
 		log_info("main", "migrations up to date");

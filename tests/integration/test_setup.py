@@ -411,6 +411,20 @@ class DurabilityTest(h.TestCase):
         h.wait_until(lambda: d.healthz() == 200, timeout=30, what="/healthz 200 after PostgreSQL is back")
         self.assertEqual(d.stop(), 0)
 
+    def test_daemon_started_before_postgres_waits_for_it(self):
+        self.addCleanup(h.pg_start)
+        h.pg_stop("fast")
+        d = h.Daemon(self.db, config={"database.reconnect_max_ms": "500"}, start=False)
+        self.addCleanup(d.close)
+        d.start(wait=False)
+        h.wait_until(lambda: "waiting for the database" in d.log, timeout=20, what="the daemon waiting")
+        self.assertTrue(d.running(), "the daemon gave up instead of waiting")
+        h.pg_start()
+        d.wait_healthy(timeout=30)
+        with h.Client(d, *VO) as c:
+            self.assertResults(c.push([h.make_update("OVERSTAPPER_GEREGISTREERD")]), ["ACCEPTED"])
+        self.assertEqual(d.stop(), 0)
+
 
 if __name__ == "__main__":
     unittest.main()
