@@ -294,15 +294,10 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		default: {
-			int r = ch == '?' ? -2 : client_opts_apply(&copts, ch, optarg, err, sizeof err);
-			if (r == 1)
-				break;
-			if (r == -1)
-				fprintf(stderr, "%s: %s\n", PROG, err);
-			fprintf(stderr, "Try '%s --help'.\n", PROG);
-			return 2;
-		}
+		default:
+			if (!client_opts_getopt(&copts, ch, optarg))
+				return 2;
+			break;
 		}
 	}
 	if (optind + 1 != argc) {

@@ -271,15 +271,10 @@ int main(int argc, char **argv)
 			}
 			r.window = v;
 			break;
-		default: {
-			int rc = ch == '?' ? -2 : client_opts_apply(&copts, ch, optarg, err, sizeof err);
-			if (rc == 1)
-				break;
-			if (rc == -1)
-				fprintf(stderr, "%s: %s\n", PROG, err);
-			fprintf(stderr, "Try '%s --help'.\n", PROG);
-			return 2;
-		}
+		default:
+			if (!client_opts_getopt(&copts, ch, optarg))
+				return 2;
+			break;
 		}
 	}
 	if (optind != argc) {

@@ -592,7 +592,6 @@ int main(int argc, char **argv)
 		{ "help", 0, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char err[1400];
 	int ch;
 	while ((ch = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
 		switch (ch) {
@@ -605,15 +604,10 @@ int main(int argc, char **argv)
 		case 'd': db = optarg; break;
 		case 'f': config_path = optarg; break;
 		case 'k': calendar = optarg; break;
-		default: {
-			int r = ch == '?' ? -2 : client_opts_apply(&copts, ch, optarg, err, sizeof err);
-			if (r == 1)
-				break;
-			if (r == -1)
-				fprintf(stderr, "%s: %s\n", PROG, err);
-			fprintf(stderr, "Try '%s --help'.\n", PROG);
-			return 2;
-		}
+		default:
+			if (!client_opts_getopt(&copts, ch, optarg))
+				return 2;
+			break;
 		}
 	}
 	int nargs = argc - optind;

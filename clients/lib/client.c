@@ -168,6 +168,18 @@ static bool readable(const char *path, const char *what, const char *opt, const 
 	return true;
 }
 
+bool client_opts_getopt(struct client_opts *o, int ch, const char *arg)
+{
+	char err[1400];
+	int r = ch == '?' ? -2 : client_opts_apply(o, ch, arg, err, sizeof err);
+	if (r == 1)
+		return true;
+	if (r == -1)
+		fprintf(stderr, "%s: %s\n", o->prog, err);
+	fprintf(stderr, "Try '%s --help'.\n", o->prog);
+	return false;
+}
+
 bool client_opts_check(const struct client_opts *o, char *err, size_t errlen)
 {
 	if (o->port <= 0 || o->port > 65535) {

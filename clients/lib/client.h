@@ -62,6 +62,10 @@ void client_opts_init(struct client_opts *o, const char *prog);
 /* Applies one CLIENT_OPT_* option. 1: applied; 0: not a connection option;
  * -1: bad value (message in err). */
 int client_opts_apply(struct client_opts *o, int id, const char *arg, char *err, size_t errlen);
+/* The default case of a client's getopt loop: applies a connection option,
+ * or prints why not (and "Try 'PROG --help'.") and returns false, after which
+ * the client exits 2. ch '?' is getopt's unknown option. */
+bool client_opts_getopt(struct client_opts *o, int ch, const char *arg);
 /* Checks that the certificate, key and CA are named and readable. */
 bool client_opts_check(const struct client_opts *o, char *err, size_t errlen);
 
