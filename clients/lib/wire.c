@@ -117,37 +117,10 @@ const char *wire_group_by_name(int value)
 
 /* ---- time ------------------------------------------------------------------ */
 
-static bool digits(const char **p, int n, int *out)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		char ch = (*p)[i];
-		if (ch < '0' || ch > '9')
-			return false;
-		v = v * 10 + (ch - '0');
-	}
-	*p += n;
-	*out = v;
-	return true;
-}
-
-static bool date_ok(int y, int m, int d)
-{
-	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	if (y < 1900 || y > 9999 || m < 1 || m > 12 || d < 1)
-		return false;
-	int max = mdays[m - 1];
-	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		max = 29;
-	return d <= max;
-}
-
 bool wire_date_valid(const char *s)
 {
-	const char *p = s;
-	int y, m, d;
-	return digits(&p, 4, &y) && *p++ == '-' && digits(&p, 2, &m) && *p++ == '-' && digits(&p, 2, &d) &&
-	       *p == '\0' && date_ok(y, m, d);
+	int64_t t;
+	return strlen(s) == 10 && clock_parse_iso(s, &t); /* exactly YYYY-MM-DD */
 }
 
 bool wire_time_parse(const char *s, int64_t *out)
