@@ -77,7 +77,6 @@ static const struct {
 	[OVERSTAP__V1__GROUP_BY__GROUP_BY_VO_SOORT] = GROUPING("vo_soort", "s.vo_soort::text", "a.k", "''", ""),
 };
 #define N_GROUPINGS (sizeof groupings / sizeof groupings[0])
-#define N_GROUPINGS_MAX 8
 #define N_COUNTS 10
 #define CACHE_COHORTS 8
 
@@ -105,7 +104,7 @@ struct cohort_figures {
 	uint64_t gen;      /* +1 per mark */
 	uint64_t epoch;    /* +1 per invalidation: older computations are not kept */
 	uint32_t complete; /* bit per grouping: every school with pupils is in schools[] */
-	uint64_t region_complete[N_GROUPINGS_MAX]; /* bit per region number: all its schools are */
+	uint64_t region_complete[N_GROUPINGS]; /* bit per region number: all its schools are */
 	int64_t filled_at; /* clock_mono_us() of the first computation kept since the last clear */
 	uint64_t used;
 	struct school_cells **schools;
@@ -299,12 +298,6 @@ static void req_free(struct compute_req *req)
 	free(req);
 }
 
-static char *dup_or_empty(const char *s)
-{
-	char *d = strdup(s);
-	return d;
-}
-
 /* "39" → 39; the caller checked two digits. */
 static int region_number(const char *region)
 {
@@ -351,8 +344,8 @@ static bool keep_result(struct compute_req *req, struct cohort_figures *cf, cons
 			return false;
 		sc->cells[g] = cells;
 		struct cell *c = &cells[sc->n[g]];
-		c->key = dup_or_empty(PQgetvalue(res, r, 2));
-		c->label = dup_or_empty(PQgetvalue(res, r, 3));
+		c->key = strdup(PQgetvalue(res, r, 2));
+		c->label = strdup(PQgetvalue(res, r, 3));
 		if (!c->key || !c->label) {
 			free(c->key);
 			free(c->label);
@@ -489,7 +482,6 @@ static void computed(const PGresult *res, const char *error, void *arg)
 			answer(req, &tmp);
 		else
 			req->done(NULL, "out of memory", req->arg);
-		tmp.epoch = 0;
 		cohort_clear(&tmp);
 		keymap_free(&tmp.index);
 		req_free(req);
@@ -522,14 +514,13 @@ void stats_compute(struct stats *st, uint32_t cohort, Overstap__V1__GroupBy by, 
 		done(NULL, "out of memory", arg);
 		return;
 	}
+	int64_t ttl_us = st->srv->cfg->stats_cache_ttl * 1000000LL;
+	if (cf->filled_at && clock_mono_us() - cf->filled_at >= ttl_us)
+		cohort_clear(cf); /* too old: another instance may have written */
 	*req = (struct compute_req){ .st = st, .cohort = cohort, .by = by, .is_admin = is_admin, .done = done,
 				     .arg = arg, .gen = cf->gen, .epoch = cf->epoch };
 	snprintf(req->region, sizeof req->region, "%s", region);
 	uint32_t bit = 1u << by;
-	int64_t ttl_us = st->srv->cfg->stats_cache_ttl * 1000000LL;
-	if (cf->filled_at && clock_mono_us() - cf->filled_at >= ttl_us)
-		cohort_clear(cf); /* too old: another instance may have written */
-	req->epoch = cf->epoch;
 	bool known = cf->complete & bit;
 	if (!known && region[0])
 		known = region_cacheable(region) && (cf->region_complete[by] & (1ull << region_number(region)));
