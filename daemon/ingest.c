@@ -175,7 +175,6 @@ struct group {
 	bool had_zomerlek, had_niet_gestart;
 	int64_t version; /* of the stored state; 0 when there is none */
 	uint32_t facts_off, facts_len; /* old facts in txn.facts */
-	bool cached; /* the old state came from the state cache, not a SELECT */
 };
 
 /* A state written by the group in flight: into the state cache after COMMIT. */
@@ -663,19 +662,27 @@ static void cache_put(struct pupil_cache *c, uint32_t key, int64_t id)
 	}
 }
 
+/* Makes room for `need` bytes in a growing byte buffer; false when out of memory. */
+static bool bytes_reserve(uint8_t **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return true;
+	size_t n = *cap ? *cap : 65536;
+	while (n < need)
+		n *= 2;
+	uint8_t *p = realloc(*buf, n);
+	if (!p)
+		return false;
+	*buf = p;
+	*cap = n;
+	return true;
+}
+
 /* Appends old facts to the group's buffer; returns their offset. */
 static uint32_t facts_append(struct shard *ing, const void *bytes, size_t len)
 {
-	if (ing->facts_len + len > ing->facts_cap) {
-		size_t cap = ing->facts_cap ? ing->facts_cap : 65536;
-		while (cap < ing->facts_len + len)
-			cap *= 2;
-		uint8_t *p = realloc(ing->facts, cap);
-		if (!p)
-			abort(); /* out of memory in the middle of a group */
-		ing->facts = p;
-		ing->facts_cap = cap;
-	}
+	if (!bytes_reserve(&ing->facts, &ing->facts_cap, ing->facts_len + len))
+		abort(); /* out of memory in the middle of a group */
 	memcpy(ing->facts + ing->facts_len, bytes, len);
 	uint32_t off = (uint32_t)ing->facts_len;
 	ing->facts_len += len;
@@ -693,12 +700,11 @@ static bool send_step0(struct shard *ing, struct store_job *job)
 		const struct item *it = group_item(ing, &ing->groups[g], 0);
 		int64_t id = cache_get(ing->cache, pgn_key(it->ev.pgn));
 		ing->groups[g].pupil_id = id;
-		ing->groups[g].cached = false;
 		const struct statecache_entry *known = id ? statecache_get(ing->states, id, it->ev.cohort) : NULL;
 		if (known) {
 			/* the state we committed last: no SELECT (the write checks its version) */
 			struct group *gr = &ing->groups[g];
-			gr->cached = gr->exists = true;
+			gr->exists = true;
 			gr->version = known->version;
 			gr->had_zomerlek = known->had_zomerlek;
 			gr->had_niet_gestart = known->had_niet_gestart;
@@ -737,12 +743,15 @@ static bool send_step0(struct shard *ing, struct store_job *job)
 		pgarray_add_text(&e[11], ev->mbo_instelling);
 		pgarray_add_int(&e[12], ev->niveau);
 		pgarray_add_int(&e[13], ev->leerweg);
-		int64_t id = cache_get(ing->cache, pgn_key(ev->pgn));
-		if (id)
-			pgarray_add_int(&a[19], id);
-		else
-			pgarray_add_null(&a[19]);
 	}
+	/* each event's pupil id as its group found it (groups cover order[] in sequence) */
+	for (size_t g = 0; g < ing->n_groups; g++)
+		for (uint32_t k = 0; k < ing->groups[g].count; k++) {
+			if (ing->groups[g].pupil_id)
+				pgarray_add_int(&a[19], ing->groups[g].pupil_id);
+			else
+				pgarray_add_null(&a[19]);
+		}
 	for (size_t k = 0; k < ing->n_order; k++)
 		pgarray_add_text(&e[14], ing->items[ing->order[k]].ev.reason);
 	char received[24];
@@ -904,16 +913,8 @@ static void written_add(struct shard *ing, int64_t pupil_id, uint32_t cohort, in
 		ing->written = p;
 		ing->cap_written = cap;
 	}
-	if (ing->wbytes_len + len > ing->wbytes_cap) {
-		size_t cap = ing->wbytes_cap ? ing->wbytes_cap : 65536;
-		while (cap < ing->wbytes_len + len)
-			cap *= 2;
-		uint8_t *p = realloc(ing->wbytes, cap);
-		if (!p)
-			return;
-		ing->wbytes = p;
-		ing->wbytes_cap = cap;
-	}
+	if (!bytes_reserve(&ing->wbytes, &ing->wbytes_cap, ing->wbytes_len + len))
+		return;
 	memcpy(ing->wbytes + ing->wbytes_len, facts, len);
 	ing->written[ing->n_written++] = (struct written){ pupil_id, cohort, version, zl, ng,
 							   (uint32_t)ing->wbytes_len, (uint32_t)len };
