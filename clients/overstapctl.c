@@ -5,7 +5,8 @@
  * (import-regions, import-duo-vo: idempotent upserts in one transaction) and
  * for verify, which rebuilds every pupil state from the event log with the
  * daemon's own pure merge (overstap.c, rules.c) and compares it with the live
- * states. Never prints personal data except the pupil asked for by PGN.
+ * states, and checks that every event, state and alert names a pupil row.
+ * Never prints personal data except the pupil asked for by PGN.
  * Exit 0 ok, 1 the server refused or verify found differences, 2 usage,
  * file, connection or database errors.
  */
@@ -47,7 +48,8 @@ static void usage(FILE *f)
 		"                                      schools (BRIN + vestiging 00), gemeenten, their region\n"
 		"  verify [--config FILE] [--calendar MM-DD,MM-DD,MM-DD]\n"
 		"                                      rebuild every pupil state from the event log and\n"
-		"                                      compare with the live states; the calendar\n"
+		"                                      compare with the live states, and check that\n"
+		"                                      every event, state and alert names a pupil; the calendar\n"
 		"                                      (aanmelddatum, zomer, teldatum) from the daemon's\n"
 		"                                      config FILE (which also gives the conninfo), from\n"
 		"                                      --calendar, else the defaults 04-01,08-01,10-01\n"
@@ -494,6 +496,32 @@ static bool parse_calendar(const char *s, struct rules_calendar *cal)
 	return true;
 }
 
+/* Events, states and alerts whose pupil_id names no pupil row (the schema has
+ * no foreign keys on these hot tables: this is where their absence is
+ * checked). Prints one line per table that has any; returns their sum. */
+static long count_orphans(PGconn *pg, bool *ok)
+{
+	static const char *const tables[] = { "event", "pupil_state", "alert" };
+	long total = 0;
+	for (size_t i = 0; i < sizeof tables / sizeof *tables && *ok; i++) {
+		char sql[200];
+		snprintf(sql, sizeof sql,
+			 "SELECT count(*) FROM %s x WHERE NOT EXISTS (SELECT 1 FROM pupil p WHERE p.id = x.pupil_id)",
+			 tables[i]);
+		PGresult *res = PQexec(pg, sql);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			*ok = db_ok(pg, res, sql);
+			return total;
+		}
+		long n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+		if (n > 0)
+			printf("%s: %ld rows name a pupil_id that is not in pupil\n", tables[i], n);
+		total += n;
+	}
+	return total;
+}
+
 static int cmd_verify(const char *conninfo, const char *config_path, const char *calendar)
 {
 	static struct config cfg;
@@ -521,6 +549,7 @@ static int cmd_verify(const char *conninfo, const char *config_path, const char 
 		  db_exec(pg, "DECLARE st NO SCROLL CURSOR FOR SELECT pupil_id, cohort, facts, status, registered, "
 			      "left_vo, has_ddd, vo_school, vo_soort, woongemeente, mbo_instelling, crebo, "
 			      "first_aangemeld_at, updated_at FROM pupil_state ORDER BY pupil_id, cohort");
+	long orphans = ok ? count_orphans(pg, &ok) : 0;
 	while (ok) {
 		bool has_ev = cursor_row(&ev), has_st = cursor_row(&st);
 		if (ev.failed || st.failed) {
@@ -570,7 +599,7 @@ static int cmd_verify(const char *conninfo, const char *config_path, const char 
 	if (v.shown < v.differ)
 		printf("... (first %d differences shown)\n", MAX_SHOWN_DIFFS);
 	printf("checked %ld pupil states, %ld differ\n", v.checked, v.differ);
-	return v.differ ? 1 : 0;
+	return v.differ || orphans ? 1 : 0;
 }
 
 /* ---- arguments ---------------------------------------------------------------------------- */

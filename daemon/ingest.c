@@ -10,7 +10,9 @@
  *   step 1: merge (overstap) and evaluate rules in C; write states if their
  *           version is unchanged (else 40001 and the group runs again),
  *           personal data, resolved and raised alerts; COMMIT
- * Acks go out in finish(), after COMMIT returned. Never a round trip per
+ * Acks go out in finish(), after COMMIT returned; only then do the pupil ids
+ * and states the group learned enter the caches (a rolled-back group leaves
+ * nothing behind). Never a round trip per
  * event, never a blocking call. Callers: session (submit).
  */
 #include "ingest.h"
@@ -186,6 +188,13 @@ struct written {
 	uint32_t off, len; /* in shard.wbytes */
 };
 
+/* A pupil id the group in flight learned (its own insert, or a row it read):
+ * into the PGN cache only after COMMIT, for a rolled-back insert leaves no row. */
+struct learned {
+	uint32_t key;
+	int64_t id;
+};
+
 /* States kept in memory for ingest (statecache.h): at most this many. */
 #define STATE_CACHE_MAX (512u << 10)
 
@@ -210,6 +219,8 @@ struct shard {
 	size_t n_written, cap_written;
 	uint8_t *wbytes;
 	size_t wbytes_len, wbytes_cap;
+	struct learned *learned;
+	size_t n_learned, cap_learned;
 	int lane;
 	struct item *queued;
 	size_t n_queued, cap_queued;
@@ -565,6 +576,7 @@ static void txn_reset(struct store_job *job)
 	ing->facts_len = 0;
 	ing->n_wake = 0;
 	ing->n_written = ing->wbytes_len = 0;
+	ing->n_learned = 0;
 	/* a retry (a serialization failure: a state changed under us): nothing
 	 * kept is to be trusted */
 	if (job->attempts > 0)
@@ -781,6 +793,19 @@ static bool send_step0(struct shard *ing, struct store_job *job)
 	return ok;
 }
 
+static void learned_add(struct shard *ing, uint32_t key, int64_t id)
+{
+	if (ing->n_learned == ing->cap_learned) {
+		size_t cap = ing->cap_learned ? ing->cap_learned * 2 : 1024;
+		struct learned *p = realloc(ing->learned, cap * sizeof *p);
+		if (!p)
+			return; /* a cache: doing without is fine */
+		ing->learned = p;
+		ing->cap_learned = cap;
+	}
+	ing->learned[ing->n_learned++] = (struct learned){ key, id };
+}
+
 static void on_result_step0(struct shard *ing, int index, const PGresult *res)
 {
 	int rows = PQntuples(res);
@@ -789,7 +814,7 @@ static void on_result_step0(struct shard *ing, int index, const PGresult *res)
 			int64_t id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
 			const char *pgn = PQgetvalue(res, r, 1);
 			if (strlen(pgn) == 9)
-				cache_put(ing->cache, pgn_key(pgn), id);
+				learned_add(ing, pgn_key(pgn), id);
 			/* every cohort group of this pgn (groups sort by pgn, then cohort) */
 			size_t lo = 0, hi = ing->n_groups;
 			while (lo < hi) {
@@ -1138,6 +1163,8 @@ static void txn_finish(struct store_job *job, bool ok, const char *error)
 		metrics.commit_failures++;
 	}
 	if (ok) {
+		for (size_t i = 0; i < ing->n_learned; i++)
+			cache_put(ing->cache, ing->learned[i].key, ing->learned[i].id);
 		for (size_t i = 0; i < ing->n_written; i++) {
 			const struct written *w = &ing->written[i];
 			statecache_put(ing->states, w->pupil_id, w->cohort, w->version, w->had_zomerlek,
@@ -1147,6 +1174,7 @@ static void txn_finish(struct store_job *job, bool ok, const char *error)
 		statecache_clear(ing->states);
 	}
 	ing->n_written = ing->wbytes_len = 0;
+	ing->n_learned = 0;
 	if (ok)
 		for (size_t i = 0; i < ing->n_touched; i++)
 			stats_mark(ing->srv->stats, ing->touched[i].cohort, ing->touched[i].school);
@@ -1255,6 +1283,7 @@ static void shard_free(struct shard *ing)
 	free(ing->touched);
 	free(ing->written);
 	free(ing->wbytes);
+	free(ing->learned);
 	keymap_free(&ing->event_map);
 	for (int i = 0; i < N_ARRAYS; i++)
 		pgarray_free(&ing->a[i]);

@@ -394,12 +394,59 @@ class DurabilityTest(h.TestCase):
         all_ids = {u.event_id for b in batches for u in b}
         self.assertEqual(acked, all_ids, "every batch was acked in the end")
         self.assertEqual(event_ids_in_db(self.db, "25LX00", sorted(acked)), acked)
+        r = h.run_tool("overstapctl", ["verify", "--db", self.db])
+        self.assertEqual(r.returncode, 0, "every event names a pupil and every state equals its rebuild:\n"
+                         + r.stdout + r.stderr)
         # still serving
         h.wait_until(lambda: d.healthz() == 200, timeout=30, what="/healthz 200 again")
         with h.Client(d, *VO) as c:
             self.assertEqual(c.ping(4).pong.t, 4)
             self.assertResults(c.push([h.make_update("OVERSTAPPER_GEREGISTREERD")]), ["ACCEPTED"])
         self.assertEqual(d.stop(), 0)
+
+    def test_a_group_that_runs_again_keeps_every_pupil(self):
+        """A group whose transaction fails and runs again (here a serialization
+        failure injected once into the state write, after the group inserted
+        its new pupils) must not remember pupil ids from the rolled-back
+        insert: every event and state names a pupil row, and the pupils
+        answer PupilQuery — also after a second batch about the same pupils."""
+        db = h.fresh_database("it_setup_retry")
+        h.psql(db, "CREATE SEQUENCE it_fail_once; "
+                   "CREATE FUNCTION it_fail_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "IF nextval('it_fail_once') = 1 THEN "
+                   "RAISE EXCEPTION 'injected by the test' USING ERRCODE = '40001'; END IF; "
+                   "RETURN NULL; END $$; "
+                   "CREATE TRIGGER it_fail_once BEFORE INSERT ON pupil_state "
+                   "FOR EACH STATEMENT EXECUTE FUNCTION it_fail_once()")
+        d = self.start_daemon(db)
+        pgns = h.make_pgns(20)
+        cohort = h.default_cohort()
+        c = self.client(d, *VO)
+        self.assertResults(c.push([h.make_update("OVERSTAPPER_GEREGISTREERD", pgn=p, cohort=cohort) for p in pgns]),
+                           ["ACCEPTED"] * len(pgns))
+        self.assertGreaterEqual(int(h.psql_value(db, "SELECT last_value FROM it_fail_once")), 2,
+                                "the injected failure fired and the group ran again")
+        self.assertIn("retrying", d.log)
+        self.assertResults(c.push([h.make_update("KEUZE_GEREGISTREERD", pgn=p, cohort=cohort) for p in pgns]),
+                           ["ACCEPTED"] * len(pgns))
+        self.assertEqual(h.psql_value(db, "SELECT count(*) FROM event e WHERE NOT EXISTS "
+                                          "(SELECT 1 FROM pupil p WHERE p.id = e.pupil_id)"), "0")
+        states = h.psql(db, "SELECT p.pgn, s.status FROM pupil_state s JOIN pupil p ON p.id = s.pupil_id "
+                            f"WHERE s.cohort = {cohort}")
+        self.assertEqual({r[0] for r in states}, set(pgns))
+        with h.Client(d, "admin", "ops") as a:
+            for p in pgns:
+                env = a.request(pb.PupilQuery(pgn=p, cohort=cohort))
+                self.assertEqual(env.WhichOneof("body"), "pupil_reply", f"{p}: {env}")
+                self.assertEqual(pb.Status.Name(env.pupil_reply.status), "STATUS_KEUZE", p)
+                self.assertEqual(len(env.pupil_reply.timeline), 2, p)
+        r = h.run_tool("overstapctl", ["verify", "--db", db])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # and verify does see an event that names no pupil
+        h.psql(db, "UPDATE event SET pupil_id = -1 WHERE event_id = (SELECT min(event_id) FROM event)")
+        r = h.run_tool("overstapctl", ["verify", "--db", db])
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("event: 1 rows name a pupil_id that is not in pupil", r.stdout)
 
     def test_healthz_is_503_while_postgres_is_down(self):
         d = self.start_daemon(self.db, config={"database.reconnect_max_ms": "500"})
