@@ -121,11 +121,14 @@ static const char SQL_RESOLVE[] =
 	"  mbo_instelling, crebo, reason, raised_at, resolves_alert_id) "
 	"SELECT recipient, 5, pupil_id, cohort, region, vo_school, woongemeente, status, mbo_instelling, "
 	"  crebo, 'alsnog geplaatst of andere bestemming', $4::bigint, id FROM r "
+	"WHERE (SELECT overstap_alert_order(count(*)) FROM r) "
 	"RETURNING id, recipient, kind";
 
 /* Raise alerts, routed: rmc:<region of woongemeente, else of the vo school's
  * gemeente> and vo:<school>; at most one open per (pupil, cohort, kind,
- * recipient) by the partial unique index. */
+ * recipient) by the partial unique index. Like every statement that inserts
+ * alerts, it takes overstap_alert_order() first (sql/002_alert_order.sql): ids
+ * in commit order, so a queue is delivered in alert_id order. */
 static const char SQL_RAISE[] =
 	"INSERT INTO alert (recipient, kind, pupil_id, cohort, region, vo_school, woongemeente, status, "
 	"  mbo_instelling, crebo, reason, raised_at) "
@@ -141,7 +144,7 @@ static const char SQL_RAISE[] =
 	"  (CASE WHEN u.rcpt & 1 <> 0 AND coalesce(gw.region, gs.region) IS NOT NULL "
 	"        THEN 'rmc:' || coalesce(gw.region, gs.region) END), "
 	"  (CASE WHEN u.rcpt & 2 <> 0 AND u.vo_school <> '' THEN 'vo:' || u.vo_school END)) AS r(recipient) "
-	"WHERE r.recipient IS NOT NULL "
+	"WHERE r.recipient IS NOT NULL AND (SELECT overstap_alert_order()) "
 	"ON CONFLICT (pupil_id, cohort, kind, recipient) WHERE resolved_at IS NULL AND kind IN (1, 2, 3) "
 	"DO NOTHING "
 	"RETURNING id, recipient, kind";

@@ -73,7 +73,7 @@ static const char SQL_ESCALATE[] =
 	"  raised_at, escalated_alert_id) "
 	"SELECT 'projectteam:' || region, 4, pupil_id, cohort, region, vo_school, status, "
 	"  CASE kind WHEN 1 THEN 'zomerlek' ELSE 'niet gestart' END || ' niet opgepakt binnen de termijn', "
-	"  $1::bigint, id FROM e "
+	"  $1::bigint, id FROM e WHERE (SELECT overstap_alert_order(count(*)) FROM e) "
 	"RETURNING id, recipient, kind";
 
 struct sub {

@@ -60,7 +60,7 @@ static const char SQL_SWEEP[] =
 	"                THEN 'rmc:' || coalesce(gw.region, gs.region) END), "
 	"          (CASE WHEN $7::int & 2 <> 0 AND m.vo_school <> '' THEN 'vo:' || m.vo_school END)) "
 	"          AS r(recipient) "
-	"        WHERE r.recipient IS NOT NULL "
+	"        WHERE r.recipient IS NOT NULL AND (SELECT overstap_alert_order(count(*)) FROM upd) "
 	"        ON CONFLICT (pupil_id, cohort, kind, recipient) "
 	"          WHERE resolved_at IS NULL AND kind IN (1, 2, 3) DO NOTHING "
 	"        RETURNING id, recipient) "

@@ -358,6 +358,41 @@ class DeliveryTest(h.TestCase):
         rmc.ack([a.alert_id for a in got])
         wait_acked(self.db, [a.alert_id for a in got])
 
+    def test_alerts_raised_by_concurrent_transactions_arrive_in_alert_id_order(self):
+        """Alert ids come from a sequence at insert, not at commit: without
+        ordering, a transaction holding id 24 could commit before the one
+        holding 23, and a subscriber would get 24 first. Four mbo connections
+        report NIET_GESTART in small batches at once (groups on both ingest
+        shards committing side by side); the subscriber must see every alert
+        in increasing alert_id order."""
+        n_conn, per_conn, per_batch = 4, 50, 1
+        pgns = h.make_pgns(n_conn * per_conn)
+        register(self.daemon, pgns)
+        sub = self.subscribe(*RMC39, max_in_flight=len(pgns))
+        errors = []
+
+        def report(mine):
+            try:
+                with h.Client(self.daemon, *MBO) as mbo:
+                    for i in range(0, len(mine), per_batch):
+                        push_ok(mbo, niet_gestart_updates(mine[i:i + per_batch]))
+            except Exception as e:  # noqa: BLE001 — reported below
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=report, args=(pgns[k * per_conn:(k + 1) * per_conn],))
+                   for k in range(n_conn)]
+        for t in threads:
+            t.start()
+        got = sub.take_ids(len(pgns), timeout=30)
+        for t in threads:
+            t.join(timeout=60)
+        self.assertEqual(errors, [])
+        inversions = [(a, b) for a, b in zip(got, got[1:]) if b <= a]
+        self.assertEqual(inversions, [], "delivered out of alert_id order")
+        self.assertEqual(got, alert_ids(self.db, "rmc:39", pgns))
+        sub.ack(got)
+        wait_acked(self.db, got)
+
     # ---- several subscribers -----------------------------------------------------------------
 
     def test_two_subscribers_on_one_queue_never_hold_the_same_alert(self):
