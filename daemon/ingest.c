@@ -144,7 +144,7 @@ static const char SQL_RAISE[] =
 	"  (CASE WHEN u.rcpt & 1 <> 0 AND coalesce(gw.region, gs.region) IS NOT NULL "
 	"        THEN 'rmc:' || coalesce(gw.region, gs.region) END), "
 	"  (CASE WHEN u.rcpt & 2 <> 0 AND u.vo_school <> '' THEN 'vo:' || u.vo_school END)) AS r(recipient) "
-	"WHERE r.recipient IS NOT NULL AND (SELECT overstap_alert_order()) "
+	"WHERE r.recipient IS NOT NULL AND (SELECT overstap_alert_order(1)) "
 	"ON CONFLICT (pupil_id, cohort, kind, recipient) WHERE resolved_at IS NULL AND kind IN (1, 2, 3) "
 	"DO NOTHING "
 	"RETURNING id, recipient, kind";

@@ -7,13 +7,16 @@
 -- after it. Every statement that inserts alerts calls overstap_alert_order()
 -- once before its first row: a transaction-level advisory lock, so the
 -- transactions that insert alerts take their ids one after another, each after
--- the previous one committed. Callers pass a count over the rows they lock
--- first (the states or alerts they update), so every transaction takes its row
--- locks before this lock and never the other way round: no deadlock.
-CREATE FUNCTION overstap_alert_order(locked_rows bigint DEFAULT 0) RETURNS boolean
+-- the previous one committed. Callers pass the number of rows they may insert,
+-- counted over the rows they update first (states, alerts): so every
+-- transaction takes its row locks before this lock, never the other way round
+-- (no deadlock), and a statement with nothing to insert takes no lock at all.
+CREATE FUNCTION overstap_alert_order(candidates bigint) RETURNS boolean
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    -- (namespace, key): 0x6f767374 = 'ovst', 1 = the alert order
-    PERFORM pg_advisory_xact_lock(1870033780, 1);
+    IF candidates > 0 THEN
+        -- (namespace, key): 0x6f767374 = 'ovst', 1 = the alert order
+        PERFORM pg_advisory_xact_lock(1870033780, 1);
+    END IF;
     RETURN true;
 END $$;
