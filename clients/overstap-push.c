@@ -275,21 +275,18 @@ int main(int argc, char **argv)
 	char err[1400];
 	int ch;
 	while ((ch = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
-		char *end;
 		switch (ch) {
 		case 'h':
 			usage(stdout);
 			return 0;
 		case 'b':
-			batch_size = strtol(optarg, &end, 10);
-			if (*end || end == optarg || batch_size < 1 || batch_size > MAX_BATCH) {
+			if (!client_parse_long(optarg, 1, MAX_BATCH, &batch_size)) {
 				fprintf(stderr, "%s: --batch must be a number from 1 to %d\n", PROG, MAX_BATCH);
 				return 2;
 			}
 			break;
 		case 'w':
-			window = strtol(optarg, &end, 10);
-			if (*end || end == optarg || window < 1 || window > 64) {
+			if (!client_parse_long(optarg, 1, 64, &window)) {
 				fprintf(stderr, "%s: --window must be a number from 1 to 64\n", PROG);
 				return 2;
 			}

@@ -5,7 +5,6 @@
  * region; an admin certificate any region (--region) or the nation.
  * Exit 0 shown, 1 the server refused, 2 usage or connection errors.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,15 +55,12 @@ int main(int argc, char **argv)
 	char err[1400];
 	int ch;
 	while ((ch = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
-		char *end;
 		switch (ch) {
 		case 'h':
 			usage(stdout);
 			return 0;
 		case 'c':
-			errno = 0;
-			cohort = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || cohort < 1990 || cohort > 2200) {
+			if (!client_parse_long(optarg, 1990, 2200, &cohort)) {
 				fprintf(stderr, "%s: --cohort must be a year, not '%s'\n", PROG, optarg);
 				return 2;
 			}

@@ -58,17 +58,6 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static bool parse_num(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
-
 struct rmc {
 	bool json;
 	FILE *out;
@@ -251,21 +240,21 @@ int main(int argc, char **argv)
 			out_path = optarg;
 			break;
 		case 'm':
-			if (!parse_num(optarg, 1, 1000000000L, &v)) {
+			if (!client_parse_long(optarg, 1, 1000000000L, &v)) {
 				fprintf(stderr, "%s: --max must be a number of alerts, at least 1\n", PROG);
 				return 2;
 			}
 			r.max = v;
 			break;
 		case 'i':
-			if (!parse_num(optarg, 1, 100000000L, &v)) {
+			if (!client_parse_long(optarg, 1, 100000000L, &v)) {
 				fprintf(stderr, "%s: --idle-exit must be whole seconds, at least 1\n", PROG);
 				return 2;
 			}
 			r.idle_ms = v * 1000;
 			break;
 		case 'w':
-			if (!parse_num(optarg, 1, 10000, &v)) {
+			if (!client_parse_long(optarg, 1, 10000, &v)) {
 				fprintf(stderr, "%s: --window must be a number from 1 to 10000\n", PROG);
 				return 2;
 			}

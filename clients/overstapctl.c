@@ -10,7 +10,6 @@
  * Exit 0 ok, 1 the server refused or verify found differences, 2 usage,
  * file, connection or database errors.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -685,10 +684,8 @@ int main(int argc, char **argv)
 			return usage_error("PGN must be 9 digits, not '%s'", pgn);
 		if (!cohort_text)
 			return usage_error("pupil needs --cohort C%s", "");
-		char *end;
-		errno = 0;
-		long cohort = strtol(cohort_text, &end, 10);
-		if (errno || end == cohort_text || *end || cohort < 1990 || cohort > 2200)
+		long cohort;
+		if (!client_parse_long(cohort_text, 1990, 2200, &cohort))
 			return usage_error("--cohort must be a year, not '%s'", cohort_text);
 		return cmd_pupil(&copts, pgn, (uint32_t)cohort, json);
 	}

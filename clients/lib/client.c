@@ -83,7 +83,7 @@ void client_opts_init(struct client_opts *o, const char *prog)
 	copy_env(o->ca, sizeof o->ca, "OVERSTAP_CA");
 }
 
-static bool parse_long(const char *s, long lo, long hi, long *out)
+bool client_parse_long(const char *s, long lo, long hi, long *out)
 {
 	char *end;
 	errno = 0;
@@ -116,7 +116,7 @@ int client_opts_apply(struct client_opts *o, int id, const char *arg, char *err,
 		snprintf(o->host, sizeof o->host, "%s", arg);
 		return 1;
 	case CLIENT_OPT_PORT:
-		if (!parse_long(arg, 1, 65535, &v)) {
+		if (!client_parse_long(arg, 1, 65535, &v)) {
 			snprintf(err, errlen, "--port must be a number from 1 to 65535, not '%s'", arg);
 			return -1;
 		}
@@ -136,14 +136,14 @@ int client_opts_apply(struct client_opts *o, int id, const char *arg, char *err,
 		snprintf(o->servername, sizeof o->servername, "%s", arg);
 		return 1;
 	case CLIENT_OPT_TIMEOUT:
-		if (!parse_long(arg, 1, 86400, &v)) {
+		if (!client_parse_long(arg, 1, 86400, &v)) {
 			snprintf(err, errlen, "--timeout must be whole seconds from 1 to 86400, not '%s'", arg);
 			return -1;
 		}
 		o->timeout_ms = (int)v * 1000;
 		return 1;
 	case CLIENT_OPT_RETRIES:
-		if (!parse_long(arg, 0, 1000, &v)) {
+		if (!client_parse_long(arg, 0, 1000, &v)) {
 			snprintf(err, errlen, "--retries must be a number from 0 to 1000, not '%s'", arg);
 			return -1;
 		}

@@ -66,6 +66,8 @@ int client_opts_apply(struct client_opts *o, int id, const char *arg, char *err,
  * or prints why not (and "Try 'PROG --help'.") and returns false, after which
  * the client exits 2. ch '?' is getopt's unknown option. */
 bool client_opts_getopt(struct client_opts *o, int ch, const char *arg);
+/* A whole decimal number from lo to hi (nothing before or after it). */
+bool client_parse_long(const char *s, long lo, long hi, long *out);
 /* Checks that the certificate, key and CA are named and readable. */
 bool client_opts_check(const struct client_opts *o, char *err, size_t errlen);
 
