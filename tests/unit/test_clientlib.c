@@ -712,14 +712,9 @@ static void test_connection_options_from_environment_and_flags(void)
 
 /* ---- registration ---------------------------------------------------------------------------------- */
 
-#define T(fn) { #fn, fn }
-
 static void register_suites(void)
 {
-	static const struct {
-		const char *name;
-		CU_TestFunc fn;
-	} csv_tests[] = {
+	static const struct cu_test csv_tests[] = {
 		T(test_csv_good_rows_fill_every_field),
 		T(test_csv_columns_in_any_order_and_enums_by_any_name),
 		T(test_csv_empty_optional_fields_are_defaults),
@@ -771,12 +766,8 @@ static void register_suites(void)
 		T(test_stats_csv_quotes_labels_and_leaves_suppressed_empty),
 		T(test_connection_options_from_environment_and_flags),
 	};
-	CU_pSuite s = CU_add_suite("clientlib_csv", NULL, NULL);
-	for (size_t i = 0; s && i < sizeof csv_tests / sizeof csv_tests[0]; i++)
-		CU_add_test(s, csv_tests[i].name, csv_tests[i].fn);
-	s = CU_add_suite("clientlib", NULL, NULL);
-	for (size_t i = 0; s && i < sizeof other_tests / sizeof other_tests[0]; i++)
-		CU_add_test(s, other_tests[i].name, other_tests[i].fn);
+	ADD_TESTS("clientlib_csv", NULL, csv_tests);
+	ADD_TESTS("clientlib", NULL, other_tests);
 }
 
 int main(void)

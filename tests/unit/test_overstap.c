@@ -1925,13 +1925,7 @@ static void test_rebuild_from_decoded_state_equals_live_state(void)
 
 /* ---- registration --------------------------------------------------------- */
 
-#define T(fn) { #fn, fn }
-struct test_entry {
-	const char *name;
-	void (*fn)(void);
-};
-
-static const struct test_entry FIELD_TESTS[] = {
+static const struct cu_test FIELD_TESTS[] = {
 	T(test_bsn_passes_eleven_test),
 	T(test_bsn_with_wrong_check_digit_is_invalid),
 	T(test_bsn_may_start_with_10),
@@ -1956,7 +1950,7 @@ static const struct test_entry FIELD_TESTS[] = {
 	T(test_bestemming_vo_soort_leerweg_numbers_equal_proto),
 };
 
-static const struct test_entry VALIDATION_TESTS[] = {
+static const struct cu_test VALIDATION_TESTS[] = {
 	T(test_valid_registration_is_copied),
 	T(test_valid_keuze_mbo_with_all_details),
 	T(test_valid_keuze_mbo_without_details),
@@ -2020,7 +2014,7 @@ static const struct test_entry VALIDATION_TESTS[] = {
 	T(test_first_failing_rule_decides_the_code),
 };
 
-static const struct test_entry MERGE_TESTS[] = {
+static const struct cu_test MERGE_TESTS[] = {
 	T(test_init_state_is_empty),
 	T(test_registration_sets_vo_facts),
 	T(test_duplicate_event_changes_nothing),
@@ -2043,7 +2037,7 @@ static const struct test_entry MERGE_TESTS[] = {
 	T(test_mbo_instelling_ties_by_lowest_brin),
 };
 
-static const struct test_entry STATUS_TESTS[] = {
+static const struct cu_test STATUS_TESTS[] = {
 	T(test_status_geen_keuze_when_registered_only),
 	T(test_status_keuze_for_mbo_keuze),
 	T(test_status_andere_bestemming_for_each_destination),
@@ -2073,7 +2067,7 @@ static const struct test_entry STATUS_TESTS[] = {
 	T(test_status_later_fact_of_same_instelling_replaces),
 };
 
-static const struct test_entry ENCODING_TESTS[] = {
+static const struct cu_test ENCODING_TESTS[] = {
 	T(test_encode_decode_round_trip),
 	T(test_encode_decode_empty_state),
 	T(test_encode_full_state_fits),
@@ -2091,30 +2085,19 @@ static const struct test_entry ENCODING_TESTS[] = {
 	T(test_decode_of_random_bytes_never_crashes),
 };
 
-static const struct test_entry PROPERTY_TESTS[] = {
+static const struct cu_test PROPERTY_TESTS[] = {
 	T(test_every_permutation_with_duplicates_gives_same_bytes),
 	T(test_rebuild_from_decoded_state_equals_live_state),
 };
 
-static void add_suite(const char *name, const struct test_entry *tests, size_t n)
-{
-	CU_pSuite s = CU_add_suite(name, NULL, NULL);
-	if (!s)
-		return;
-	for (size_t i = 0; i < n; i++)
-		CU_add_test(s, tests[i].name, tests[i].fn);
-}
-
-#define ADD(name, arr) add_suite(name, arr, sizeof arr / sizeof arr[0])
-
 static void register_suites(void)
 {
-	ADD("overstap fields", FIELD_TESTS);
-	ADD("overstap validation", VALIDATION_TESTS);
-	ADD("overstap merge", MERGE_TESTS);
-	ADD("overstap status", STATUS_TESTS);
-	ADD("overstap encoding", ENCODING_TESTS);
-	ADD("overstap property", PROPERTY_TESTS);
+	ADD_TESTS("overstap fields", NULL, FIELD_TESTS);
+	ADD_TESTS("overstap validation", NULL, VALIDATION_TESTS);
+	ADD_TESTS("overstap merge", NULL, MERGE_TESTS);
+	ADD_TESTS("overstap status", NULL, STATUS_TESTS);
+	ADD_TESTS("overstap encoding", NULL, ENCODING_TESTS);
+	ADD_TESTS("overstap property", NULL, PROPERTY_TESTS);
 }
 
 int main(void)

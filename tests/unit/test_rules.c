@@ -631,13 +631,7 @@ static void test_outcome_is_cleared(void)
 
 /* ---- registration --------------------------------------------------------- */
 
-#define T(fn) { #fn, fn }
-struct test_entry {
-	const char *name;
-	void (*fn)(void);
-};
-
-static const struct test_entry CALENDAR_TESTS[] = {
+static const struct cu_test CALENDAR_TESTS[] = {
 	T(test_default_calendar),
 	T(test_deadlines_of_2031_are_midnight_summer_time),
 	T(test_deadlines_of_other_cohorts),
@@ -650,7 +644,7 @@ static const struct test_entry CALENDAR_TESTS[] = {
 	T(test_status_at_follows_a_custom_teldatum),
 };
 
-static const struct test_entry SWEEP_TESTS[] = {
+static const struct cu_test SWEEP_TESTS[] = {
 	T(test_aanmelddatum_sweep),
 	T(test_zomer_sweep),
 	T(test_teldatum_sweep),
@@ -658,7 +652,7 @@ static const struct test_entry SWEEP_TESTS[] = {
 	T(test_sweep_for_unknown_deadline_is_null),
 };
 
-static const struct test_entry EVALUATE_TESTS[] = {
+static const struct cu_test EVALUATE_TESTS[] = {
 	T(test_geen_aanmelding_for_pupil_registered_after_zomer_when_diploma_came_first),
 	T(test_late_reported_diploma_in_november_raises_zomerlek),
 	T(test_geen_aanmelding_a_minute_before_aanmelddatum),
@@ -692,22 +686,11 @@ static const struct test_entry EVALUATE_TESTS[] = {
 	T(test_outcome_is_cleared),
 };
 
-static void add_suite(const char *name, const struct test_entry *tests, size_t n)
-{
-	CU_pSuite s = CU_add_suite(name, setup, NULL);
-	if (!s)
-		return;
-	for (size_t i = 0; i < n; i++)
-		CU_add_test(s, tests[i].name, tests[i].fn);
-}
-
-#define ADD(name, arr) add_suite(name, arr, sizeof arr / sizeof arr[0])
-
 static void register_suites(void)
 {
-	ADD("rules calendar", CALENDAR_TESTS);
-	ADD("rules sweeps", SWEEP_TESTS);
-	ADD("rules evaluate", EVALUATE_TESTS);
+	ADD_TESTS("rules calendar", setup, CALENDAR_TESTS);
+	ADD_TESTS("rules sweeps", setup, SWEEP_TESTS);
+	ADD_TESTS("rules evaluate", setup, EVALUATE_TESTS);
 }
 
 int main(void)
