@@ -101,7 +101,7 @@ $(B)/overstapd: $(B)/obj/daemon/main.o $(DAEMON_O)
 # Clients: the client library, plus the pure daemon modules overstapctl verify
 # rebuilds states with (overstap, rules) and reads the daemon's calendar with
 # (config, and what it uses: log, clock). .SECONDARY keeps the objects.
-CLIENT_DAEMON_O := $(patsubst %,$(B)/obj/daemon/%.o,frame overstap rules config log clock)
+CLIENT_DAEMON_O := $(patsubst %,$(B)/obj/daemon/%.o,frame overstap rules config log clock tls)
 $(B)/%: $(B)/obj/clients/%.o $(CLIENTLIB_O) $(PROTO_O) $(CLIENT_DAEMON_O)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 

@@ -6,6 +6,9 @@
  * --pipeline batches in flight per connection. Reports events/s, ack latency
  * percentiles (send of a batch → its BatchAck, i.e. after COMMIT), results.
  * --idle N only opens N connections and holds them (memory measurement).
+ * Identities: --cert/--key (one certificate; role and organisation read from
+ * its subject, as the daemon does: tls.c), else --identity ROLE:ORG files in
+ * --pki DIR (several at once; the benchmark's mix of vo and mbo).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,22 +31,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "frame.h"
 #include "overstap.pb-c.h"
+#include "tls.h"
 
 #define MAX_IDENTITIES 64
 #define MAX_PIPELINE 64
 
 struct identity_opt {
 	char role[16];
-	char org[16];
+	char org[OVERSTAP_ORG_MAX + 1];
+	char crt[CLIENT_PATH_MAX], key[CLIENT_PATH_MAX];
 };
 
 struct opts {
-	const char *host;
-	int port;
+	struct client_opts conn; /* --host --port --cert --key --ca (DESIGN §6.1) */
 	const char *pki;
-	const char *ca;
 	struct identity_opt ids[MAX_IDENTITIES];
 	int n_ids;
 	int connections;
@@ -106,9 +110,11 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: overstap-bench [options]\n"
 		"  --host H --port P        daemon address (OVERSTAP_HOST, OVERSTAP_PORT; 127.0.0.1:7443)\n"
+		"  --cert FILE --key FILE   one identity, role and organisation from the certificate\n"
+		"                           (OVERSTAP_CERT, OVERSTAP_KEY; unless --pki or --identity is given)\n"
+		"  --ca FILE                CA certificate (OVERSTAP_CA; with --pki: DIR/ca.crt)\n"
 		"  --pki DIR                certificates DIR/<role>-<org>.{crt,key} and DIR/ca.crt (var/pki)\n"
-		"  --ca FILE                CA certificate (default DIR/ca.crt)\n"
-		"  --identity ROLE:ORG      a vo or mbo identity (repeatable; default vo:25LX00 and mbo:25LP)\n"
+		"  --identity ROLE:ORG      a vo or mbo identity in DIR (repeatable; default vo:25LX00 and mbo:25LP)\n"
 		"  --connections N          concurrent connections (8)\n"
 		"  --batch N                updates per StatusBatch (500)\n"
 		"  --pipeline N             batches in flight per connection (4)\n"
@@ -477,11 +483,38 @@ static double percentile(double p)
 	return (double)lat_us[k - 1] / 1000.0;
 }
 
+/* --cert/--key: the one identity, its role and organisation read from the
+ * certificate's subject by the daemon's own check (tls.c). */
+static bool cert_identity(struct identity_opt *id)
+{
+	if (!o.conn.key[0]) {
+		fprintf(stderr, "overstap-bench: --cert needs --key (or OVERSTAP_KEY)\n");
+		return false;
+	}
+	FILE *f = fopen(o.conn.cert, "r");
+	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	if (f)
+		fclose(f);
+	struct identity who;
+	char why[200];
+	bool ok = x && tls_certificate_identity(x, &who, why, sizeof why);
+	if (!x)
+		snprintf(why, sizeof why, "%s", f ? "not a PEM certificate" : strerror(errno));
+	X509_free(x);
+	if (!ok) {
+		fprintf(stderr, "overstap-bench: certificate %s: %s\n", o.conn.cert, why);
+		return false;
+	}
+	snprintf(id->role, sizeof id->role, "%s", overstap_role_name(who.role));
+	snprintf(id->org, sizeof id->org, "%s", who.org);
+	snprintf(id->crt, sizeof id->crt, "%s", o.conn.cert);
+	snprintf(id->key, sizeof id->key, "%s", o.conn.key);
+	return true;
+}
+
 static bool open_conn(struct conn *c, const struct sockaddr_in *sin)
 {
-	char crt[1024], key[1024];
-	snprintf(crt, sizeof crt, "%s/%s-%s.crt", o.pki, c->id->role, c->id->org);
-	snprintf(key, sizeof key, "%s/%s-%s.key", o.pki, c->id->role, c->id->org);
+	const char *crt = c->id->crt, *key = c->id->key;
 	SSL *ssl = SSL_new(ctx);
 	if (!ssl || SSL_use_certificate_chain_file(ssl, crt) != 1 || SSL_use_PrivateKey_file(ssl, key, SSL_FILETYPE_PEM) != 1) {
 		fprintf(stderr, "overstap-bench: certificate %s or key %s: %s\n", crt, key,
@@ -505,8 +538,8 @@ static bool open_conn(struct conn *c, const struct sockaddr_in *sin)
 
 int main(int argc, char **argv)
 {
-	o.host = getenv("OVERSTAP_HOST") ? getenv("OVERSTAP_HOST") : "127.0.0.1";
-	o.port = getenv("OVERSTAP_PORT") ? atoi(getenv("OVERSTAP_PORT")) : 7443;
+	client_opts_init(&o.conn, "overstap-bench");
+	bool pki_given = false, cert_given = false, ca_given = false;
 	o.pki = "var/pki";
 	o.connections = 8;
 	o.batch = 500;
@@ -520,8 +553,8 @@ int main(int argc, char **argv)
 	gmtime_r(&t, &tm);
 	o.cohort = tm.tm_year + 1900 + 1;
 	static const struct option lopts[] = {
-		{ "host", required_argument, NULL, 'H' },	 { "port", required_argument, NULL, 'P' },
-		{ "pki", required_argument, NULL, 'k' },	 { "ca", required_argument, NULL, 'a' },
+		CLIENT_LONG_OPTIONS,
+		{ "pki", required_argument, NULL, 'k' },
 		{ "identity", required_argument, NULL, 'i' },	 { "connections", required_argument, NULL, 'c' },
 		{ "batch", required_argument, NULL, 'b' },	 { "pipeline", required_argument, NULL, 'p' },
 		{ "rate", required_argument, NULL, 'r' },	 { "duration", required_argument, NULL, 'd' },
@@ -536,19 +569,17 @@ int main(int argc, char **argv)
 	int ch;
 	while ((ch = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
 		switch (ch) {
-		case 'H': o.host = optarg; break;
-		case 'P': o.port = atoi(optarg); break;
-		case 'k': o.pki = optarg; break;
-		case 'a': o.ca = optarg; break;
+		case 'k': o.pki = optarg; pki_given = true; break;
 		case 'i': {
 			const char *colon = strchr(optarg, ':');
-			if (!colon || o.n_ids == MAX_IDENTITIES || colon - optarg >= 16 || strlen(colon + 1) >= 16) {
+			if (!colon || o.n_ids == MAX_IDENTITIES || colon - optarg >= 16 || strlen(colon + 1) > OVERSTAP_ORG_MAX) {
 				fprintf(stderr, "overstap-bench: --identity ROLE:ORG, e.g. vo:25LX00\n");
 				return 2;
 			}
 			snprintf(o.ids[o.n_ids].role, 16, "%.*s", (int)(colon - optarg), optarg);
-			snprintf(o.ids[o.n_ids].org, 16, "%s", colon + 1);
+			snprintf(o.ids[o.n_ids].org, sizeof o.ids[o.n_ids].org, "%s", colon + 1);
 			o.n_ids++;
+			pki_given = true;
 			break;
 		}
 		case 'c': o.connections = atoi(optarg); break;
@@ -578,7 +609,12 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		default:
+			cert_given |= ch == CLIENT_OPT_CERT;
+			ca_given |= ch == CLIENT_OPT_CA;
+			if (!client_opts_getopt(&o.conn, ch, optarg))
+				return 2;
+			break;
 		}
 	}
 	if (optind != argc || o.connections < 1 || o.connections > 100000 || o.batch < 1 || o.batch > 10000 ||
@@ -586,22 +622,40 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!o.n_ids) {
-		o.ids[0] = (struct identity_opt){ "vo", "25LX00" };
-		o.ids[1] = (struct identity_opt){ "mbo", "25LP" };
-		o.n_ids = 2;
+	char cafile[CLIENT_PATH_MAX];
+	if (cert_given && pki_given) {
+		fprintf(stderr, "overstap-bench: --cert names one identity; --pki and --identity name others\n");
+		return 2;
+	}
+	if (o.conn.cert[0] && !pki_given) {
+		if (!cert_identity(&o.ids[0]))
+			return 2;
+		o.n_ids = 1;
+		snprintf(cafile, sizeof cafile, "%s", o.conn.ca);
+	} else {
+		if (!o.n_ids) {
+			o.ids[0] = (struct identity_opt){ .role = "vo", .org = "25LX00" };
+			o.ids[1] = (struct identity_opt){ .role = "mbo", .org = "25LP" };
+			o.n_ids = 2;
+		}
+		for (int i = 0; i < o.n_ids; i++) {
+			struct identity_opt *id = &o.ids[i];
+			snprintf(id->crt, sizeof id->crt, "%s/%s-%s.crt", o.pki, id->role, id->org);
+			snprintf(id->key, sizeof id->key, "%s/%s-%s.key", o.pki, id->role, id->org);
+		}
+		snprintf(cafile, sizeof cafile, "%s/ca.crt", o.pki);
+		if (ca_given)
+			snprintf(cafile, sizeof cafile, "%s", o.conn.ca);
 	}
 	static char runid[32];
 	if (!o.run_id) {
 		snprintf(runid, sizeof runid, "b%lx%x", (unsigned long)time(NULL), o.seed & 0xffff);
 		o.run_id = runid;
 	}
-	char cafile[1024];
-	snprintf(cafile, sizeof cafile, "%s/ca.crt", o.pki);
 	ctx = SSL_CTX_new(TLS_client_method());
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	if (SSL_CTX_load_verify_locations(ctx, o.ca ? o.ca : cafile, NULL) != 1) {
-		fprintf(stderr, "overstap-bench: CA %s: %s\n", o.ca ? o.ca : cafile, ERR_error_string(ERR_get_error(), NULL));
+	if (SSL_CTX_load_verify_locations(ctx, cafile, NULL) != 1) {
+		fprintf(stderr, "overstap-bench: CA '%s': %s\n", cafile, ERR_error_string(ERR_get_error(), NULL));
 		return 2;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
@@ -609,8 +663,9 @@ int main(int argc, char **argv)
 	X509_VERIFY_PARAM_set1_host(SSL_CTX_get0_param(ctx), "localhost", 0);
 	struct sockaddr_in sin = { 0 };
 	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)o.port);
-	if (inet_pton(AF_INET, strcmp(o.host, "localhost") == 0 ? "127.0.0.1" : o.host, &sin.sin_addr) != 1) {
+	sin.sin_port = htons((uint16_t)o.conn.port);
+	const char *host = o.conn.host;
+	if (inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, &sin.sin_addr) != 1) {
 		fprintf(stderr, "overstap-bench: --host must be an IPv4 address\n");
 		return 2;
 	}

@@ -2,7 +2,8 @@
  *
  * Owns the OpenSSL server configuration. Never reads identity from anything
  * but the verified client certificate; rejects names with embedded NULs or
- * characters outside a safe set. Callers: main (context), session (identity).
+ * characters outside a safe set. Callers: main (context), session (identity),
+ * overstap-bench (the identity its --cert names).
  */
 #include "tls.h"
 
@@ -114,6 +115,12 @@ bool tls_peer_identity(SSL *ssl, struct identity *out, char *why, size_t whylen)
 		snprintf(why, whylen, "no client certificate");
 		return false;
 	}
+	return tls_certificate_identity(cert, out, why, whylen);
+}
+
+bool tls_certificate_identity(X509 *cert, struct identity *out, char *why, size_t whylen)
+{
+	memset(out, 0, sizeof *out);
 	X509_NAME *subject = X509_get_subject_name(cert);
 	char ou[32];
 	if (!subject_field(subject, NID_organizationalUnitName, ou, sizeof ou)) {

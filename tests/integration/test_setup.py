@@ -6,6 +6,7 @@ Pushing and acknowledgement, idempotency, validation per update, roles and
 scopes, refused handshakes, framing errors, Ping/Pong, unknown messages,
 durability across kill -9 and across a PostgreSQL restart, and a clean SIGTERM.
 """
+import json
 import struct
 import threading
 import time
@@ -72,6 +73,41 @@ class WireTest(h.TestCase):
         status = h.psql_value(self.db, "SELECT s.status FROM pupil_state s JOIN pupil p ON p.id = s.pupil_id "
                                        f"WHERE p.pgn = '{pgn}' AND s.cohort = {reg.cohort}")
         self.assertEqual(status, str(pb.STATUS_KEUZE))
+
+    def test_overstap_bench_takes_the_connection_options_of_every_client(self):
+        """DESIGN §6.1: --host/--port/--cert/--key/--ca (and OVERSTAP_*) for
+        overstap-bench too; its identity is read from the certificate. --pki
+        with --identity still names several certificates by role and code."""
+        run = h.new_event_id("bench")
+        env = self.daemon.tool_env(*VO)
+        r = h.run_tool("overstap-bench", ["--events", "300", "--connections", "2", "--batch", "50",
+                                          "--run-id", run, "--json"], env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual((out["accepted"], out["rejected"], out["errors"]), (300, 0, 0), out)
+        self.assertEqual(h.psql(self.db, f"SELECT org, count(*) FROM event WHERE event_id LIKE '{run}-%' "
+                                         "GROUP BY org"), [["25LX00", "300"]])
+        # the same through the flags, with the mbo certificate
+        run2 = h.new_event_id("bench")
+        m = self.daemon.tool_env(*MBO)
+        r = h.run_tool("overstap-bench", ["--host", "127.0.0.1", "--port", m["OVERSTAP_PORT"],
+                                          "--cert", m["OVERSTAP_CERT"], "--key", m["OVERSTAP_KEY"],
+                                          "--ca", m["OVERSTAP_CA"], "--events", "100", "--batch", "50",
+                                          "--run-id", run2, "--json"])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(h.psql(self.db, f"SELECT org, count(*) FROM event WHERE event_id LIKE '{run2}-%' "
+                                         "GROUP BY org"), [["25LP", "100"]])
+        # --pki names its identities; the certificate of the environment is not used then
+        run3 = h.new_event_id("bench")
+        r = h.run_tool("overstap-bench", ["--pki", str(h.PKI), "--identity", "mbo:25LP", "--events", "100",
+                                          "--batch", "50", "--run-id", run3, "--json"], env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(h.psql(self.db, f"SELECT org, count(*) FROM event WHERE event_id LIKE '{run3}-%' "
+                                         "GROUP BY org"), [["25LP", "100"]])
+        # a certificate that names no role is refused before connecting
+        r = h.run_tool("overstap-bench", ["--cert", m["OVERSTAP_CA"], "--events", "10"], env=env)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("no single valid OU", r.stderr)
 
     def test_resend_is_duplicate_and_changes_nothing(self):
         pgn = h.make_pgns(1)[0]
