@@ -15,7 +15,7 @@ CC       ?= cc
 PKGS     := libevent libevent_openssl libpq openssl libprotobuf-c inih jansson
 CFLAGS   := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g \
             -fno-omit-frame-pointer $(SAN) -MMD -MP \
-            -Idaemon -Iclients/lib -I$(B)/gen \
+            -Icommon -I$(B)/gen \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  := $(SAN)
 LIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lm
@@ -26,11 +26,14 @@ PROTO_H  := $(B)/gen/overstap.pb-c.h
 PROTO_O  := $(B)/obj/gen/overstap.pb-c.o
 MIGRATIONS_C := $(B)/gen/migrations.c
 
+# Code the daemon and the client library share (the pure domain core, the
+# framing, calendar and UTF-8): common/. Neither side reaches into the other.
+COMMON_O    := $(patsubst %.c,$(B)/obj/%.o,$(wildcard common/*.c)) $(PROTO_O)
 # The daemon: every daemon/*.c; main.c only in the daemon binary itself.
 DAEMON_SRC  := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
-DAEMON_O    := $(DAEMON_SRC:%.c=$(B)/obj/%.o) $(PROTO_O) $(B)/obj/gen/migrations.o
+DAEMON_O    := $(DAEMON_SRC:%.c=$(B)/obj/%.o) $(COMMON_O) $(B)/obj/gen/migrations.o
 # The client library a school-system vendor could link.
-CLIENTLIB_O := $(patsubst %.c,$(B)/obj/%.o,$(wildcard clients/lib/*.c))
+CLIENTLIB_O := $(patsubst %.c,$(B)/obj/%.o,$(wildcard clients/lib/*.c)) $(COMMON_O)
 CLIENTS     := $(patsubst clients/%.c,$(B)/%,$(wildcard clients/*.c))
 # Unit tests: one CUnit binary per tests/unit/test_*.c.
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -87,6 +90,13 @@ $(MIGRATIONS_C): $(sort $(wildcard sql/*.sql)) scripts/embed-sql.sh
 	@mkdir -p $(B)/gen
 	bash scripts/embed-sql.sh $@ $(sort $(wildcard sql/*.sql))
 
+# Who may include whom: common/ only itself; daemon/ also daemon/; clients/
+# also clients/lib (overstapctl also the daemon's config); the tests all.
+$(B)/obj/daemon/%.o: CFLAGS += -Idaemon
+$(B)/obj/clients/%.o: CFLAGS += -Iclients/lib
+$(B)/obj/clients/overstapctl.o: CFLAGS += -Idaemon
+$(B)/obj/tests/%.o: CFLAGS += -Idaemon -Iclients/lib
+
 $(B)/obj/gen/%.o: $(B)/gen/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -96,19 +106,21 @@ $(B)/obj/%.o: %.c $(PROTO_H)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(B)/overstapd: $(B)/obj/daemon/main.o $(DAEMON_O)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(sort $^) $(LIBS)
 
-# Clients: the client library, plus the pure daemon modules overstapctl verify
-# rebuilds states with (overstap, rules) and reads the daemon's calendar with
-# (config, and what it uses: log, clock). .SECONDARY keeps the objects.
-CLIENT_DAEMON_O := $(patsubst %,$(B)/obj/daemon/%.o,frame overstap rules config log clock tls)
-$(B)/%: $(B)/obj/clients/%.o $(CLIENTLIB_O) $(PROTO_O) $(CLIENT_DAEMON_O)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+# Clients: the client library (and common/). overstapctl also reads the
+# daemon's config file for its calendar (verify): config and what it uses.
+# .SECONDARY keeps the objects.
+CTL_DAEMON_O := $(patsubst %,$(B)/obj/daemon/%.o,config log clock)
+$(B)/overstapctl: $(B)/obj/clients/overstapctl.o $(CLIENTLIB_O) $(CTL_DAEMON_O)
+	$(CC) $(LDFLAGS) -o $@ $(sort $^) $(LIBS)
+$(B)/%: $(B)/obj/clients/%.o $(CLIENTLIB_O)
+	$(CC) $(LDFLAGS) -o $@ $(sort $^) $(LIBS)
 
 .SECONDARY:
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(DAEMON_O) $(CLIENTLIB_O)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(TESTLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(sort $^) $(TESTLIBS)
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -32,9 +32,10 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "errcodes.h"
 #include "frame.h"
 #include "overstap.pb-c.h"
-#include "tls.h"
+#include "certid.h"
 
 #define MAX_IDENTITIES 64
 #define MAX_PIPELINE 64
@@ -497,7 +498,7 @@ static bool cert_identity(struct identity_opt *id)
 		fclose(f);
 	struct identity who;
 	char why[200];
-	bool ok = x && tls_certificate_identity(x, &who, why, sizeof why);
+	bool ok = x && certid_read(x, &who, why, sizeof why);
 	if (!x)
 		snprintf(why, sizeof why, "%s", f ? "not a PEM certificate" : strerror(errno));
 	X509_free(x);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "client.h"
+#include "errcodes.h"
 #include "updcsv.h"
 #include "wire.h"
 
@@ -127,7 +128,7 @@ static bool split_large(struct push *p, Overstap__V1__StatusUpdate **ptrs)
 		if (b->state == B_DONE || packed_size(p, b, ptrs) <= p->max_frame)
 			continue;
 		if (b->n == 1) {
-			set_result(p, b->idx[0], OUT_REJECTED, "FRAME_TOO_LARGE",
+			set_result(p, b->idx[0], OUT_REJECTED, ERR_FRAME_TOO_LARGE,
 				   "this update alone is larger than the server's frame limit");
 			b->state = B_DONE;
 			continue;
@@ -189,7 +190,7 @@ static bool on_ack(struct push *p, struct batch *b, const Overstap__V1__BatchAck
 			progress = true;
 			break;
 		default:
-			if (strcmp(r->error_code, "INTERNAL") == 0 && b->internal_retries < MAX_INTERNAL_RETRIES && retry) {
+			if (strcmp(r->error_code, ERR_INTERNAL) == 0 && b->internal_retries < MAX_INTERNAL_RETRIES && retry) {
 				retry[n_retry++] = i;
 				break;
 			}
@@ -210,7 +211,7 @@ static bool on_ack(struct push *p, struct batch *b, const Overstap__V1__BatchAck
 static bool on_error(struct push *p, struct batch *b, const Overstap__V1__Error *e)
 {
 	b->state = B_DONE;
-	if (strcmp(e->code, "INTERNAL") == 0 && b->internal_retries < MAX_INTERNAL_RETRIES) {
+	if (strcmp(e->code, ERR_INTERNAL) == 0 && b->internal_retries < MAX_INTERNAL_RETRIES) {
 		backoff(b->internal_retries + 1);
 		add_batch(p, b->idx, b->n, b->internal_retries + 1);
 		return false;
@@ -414,7 +415,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s: the server closed the connection: %s %s\n", PROG, e->code, e->message);
 			requeue_in_flight(&p);
 			client_close(c);
-			if (strcmp(e->code, "FRAME_TOO_LARGE") == 0 && p.max_frame > 1024) {
+			if (strcmp(e->code, ERR_FRAME_TOO_LARGE) == 0 && p.max_frame > 1024) {
 				p.max_frame /= 2;
 				split_large(&p, ptrs);
 			} else if (++failures > copts.retries) {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "overstap.h"
 #include "render.h"
 #include "wire.h"
 
@@ -60,7 +61,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'c':
-			if (!client_parse_long(optarg, 1990, 2200, &cohort)) {
+			if (!client_parse_long(optarg, OVERSTAP_COHORT_MIN, OVERSTAP_COHORT_MAX, &cohort)) {
 				fprintf(stderr, "%s: --cohort must be a year, not '%s'\n", PROG, optarg);
 				return 2;
 			}

@@ -685,7 +685,7 @@ int main(int argc, char **argv)
 		if (!cohort_text)
 			return usage_error("pupil needs --cohort C%s", "");
 		long cohort;
-		if (!client_parse_long(cohort_text, 1990, 2200, &cohort))
+		if (!client_parse_long(cohort_text, OVERSTAP_COHORT_MIN, OVERSTAP_COHORT_MAX, &cohort))
 			return usage_error("--cohort must be a year, not '%s'", cohort_text);
 		return cmd_pupil(&copts, pgn, (uint32_t)cohort, json);
 	}

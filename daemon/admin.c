@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 
+#include "civil.h"
 #include "clock.h"
 #include "log.h"
 #include "overstap.h"
@@ -28,7 +29,7 @@ static void reply(struct session *s, uint64_t seq, const char *message, uint32_t
 static void set_clock(struct session *s, uint64_t seq, int64_t at)
 {
 	char when[32], now[32];
-	clock_format_iso(at, when, sizeof when);
+	civil_format_iso(at, when, sizeof when);
 	if (clock_mode() != CLOCK_MANUAL) {
 		log_warn("admin", "org=%s set_clock refused: clock is in system mode", session_identity(s)->org);
 		session_send_error(s, seq, ERR_PERMISSION_DENIED,
@@ -36,7 +37,7 @@ static void set_clock(struct session *s, uint64_t seq, int64_t at)
 		return;
 	}
 	if (at < clock_now()) {
-		clock_format_iso(clock_now(), now, sizeof now);
+		civil_format_iso(clock_now(), now, sizeof now);
 		char msg[128];
 		snprintf(msg, sizeof msg, "the clock only moves forward: it is %s, asked %s", now, when);
 		session_send_error(s, seq, ERR_BAD_REQUEST, msg);
@@ -54,7 +55,7 @@ static void sweep_done(struct session *s, uint64_t seq, bool ok, const char *mes
 	if (ok)
 		reply(s, seq, message, alerts);
 	else
-		session_send_error(s, seq, "INTERNAL", message);
+		session_send_error(s, seq, ERR_INTERNAL, message);
 }
 
 void admin_request(struct server *srv, struct session *s, uint64_t seq, const Overstap__V1__AdminRequest *req)
@@ -68,7 +69,7 @@ void admin_request(struct server *srv, struct session *s, uint64_t seq, const Ov
 		sweeper_run_until(srv->sweeper, req->sweep->at, s, seq, sweep_done);
 		return;
 	default:
-		session_send_error(s, seq, "BAD_REQUEST", "AdminRequest without an operation");
+		session_send_error(s, seq, ERR_BAD_REQUEST, "AdminRequest without an operation");
 		return;
 	}
 }

@@ -28,10 +28,4 @@ bool clock_set(int64_t at);
 typedef void (*clock_listener)(void *arg);
 void clock_on_change(clock_listener fn, void *arg);
 
-/* ISO 8601 in UTC: 2030-09-01T00:00:00Z, also with an offset (+02:00) or a
- * plain date (00:00 UTC). Returns false when malformed. */
-bool clock_parse_iso(const char *s, int64_t *out);
-/* Formats unix seconds as 2030-09-01T00:00:00Z into buf (>= 21 bytes). */
-void clock_format_iso(int64_t t, char *buf, unsigned len);
-
 #endif

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "civil.h"
+
 enum key_type { T_STRING, T_INT, T_DURATION, T_LOGLEVEL, T_CLOCKMODE, T_TIME, T_MONTHDAY, T_PCT };
 
 struct key {
@@ -236,7 +238,7 @@ static int handle(void *user, const char *section, const char *name, const char 
 	case T_TIME:
 		if (value[0] == '\0')
 			return 1;
-		if (!clock_parse_iso(value, &cfg->clock_start))
+		if (!civil_parse_iso(value, &cfg->clock_start))
 			return fail(ctx, "bad value for [%s] %s: '%s' (ISO 8601, e.g. 2030-09-01T00:00:00Z)", section, name, value);
 		cfg->has_clock_start = true;
 		return 1;

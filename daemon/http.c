@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "civil.h"
 #include "clock.h"
 #include "config.h"
 #include "dashboard.h"
@@ -238,10 +239,9 @@ static bool parse_query(struct evhttp_request *req, struct pending *p, bool want
 	const char *problem = NULL;
 	if (!ok)
 		problem = "malformed query string";
-	else if (!cohort || *end || c < 1990 || c > 2200)
+	else if (!cohort || *end || c < 0 || !overstap_cohort_is_year((uint32_t)c))
 		problem = "cohort=YEAR is required";
-	else if (region && region[0] &&
-		 (strlen(region) != 2 || region[0] < '0' || region[0] > '9' || region[1] < '0' || region[1] > '9'))
+	else if (region && region[0] && !overstap_region_is_valid(region))
 		problem = "region is a two-digit RMC region code";
 	else if (want_by && by && by[0]) {
 		Overstap__V1__GroupBy g;
@@ -382,7 +382,7 @@ static void dashboard_cb(struct evhttp_request *req, void *arg)
 	}
 	/* default cohort: the one starting in mbo next (from August on, next year's) */
 	char now[32];
-	clock_format_iso(clock_now(), now, sizeof now);
+	civil_format_iso(clock_now(), now, sizeof now);
 	int year = atoi(now), month = atoi(now + 5);
 	int cohort = month >= 8 ? year + 1 : year;
 	struct evbuffer *body = evbuffer_new();

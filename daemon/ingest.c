@@ -34,6 +34,7 @@
 #include "server.h"
 #include "session.h"
 #include "statecache.h"
+#include "utf8.h"
 #include "stats.h"
 #include "store.h"
 
@@ -268,28 +269,6 @@ struct ingest {
 
 /* ---- batches and acks ----------------------------------------------------- */
 
-static bool utf8_ok(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-	while (i < len) {
-		unsigned c = p[i];
-		size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-		if (n == 0 || i + n > len || (n == 2 && c < 0xc2))
-			return false;
-		uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
-		for (size_t k = 1; k < n; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-			return false;
-		i += n;
-	}
-	return true;
-}
-
 static void batch_send_ack(struct batch *b)
 {
 	Overstap__V1__Envelope env = OVERSTAP__V1__ENVELOPE__INIT;
@@ -414,7 +393,7 @@ void ingest_submit(struct ingest *top, struct session *s, uint64_t seq,
 			free(b->id_arena);
 		}
 		free(b);
-		session_send_error(s, seq, "INTERNAL", "out of memory, send again later");
+		session_send_error(s, seq, ERR_INTERNAL, "out of memory, send again later");
 		return;
 	}
 	b->session = s;
@@ -434,7 +413,7 @@ void ingest_submit(struct ingest *top, struct session *s, uint64_t seq,
 		b->result_ptrs[i] = r;
 		/* echo the event id when it can be echoed as a valid string */
 		size_t len = strnlen(u->event_id, OVERSTAP_EVENT_ID_MAX + 1);
-		if (len <= OVERSTAP_EVENT_ID_MAX && utf8_ok(u->event_id, len)) {
+		if (len <= OVERSTAP_EVENT_ID_MAX && utf8_valid(u->event_id, len, NULL)) {
 			memcpy(id, u->event_id, len);
 		} else {
 			len = 0;
@@ -449,7 +428,7 @@ void ingest_submit(struct ingest *top, struct session *s, uint64_t seq,
 		struct overstap_error err;
 		if (!it) {
 			metrics.events_rejected++;
-			batch_item_done(b, i, OVERSTAP__V1__RESULT__RESULT_REJECTED, "INTERNAL",
+			batch_item_done(b, i, OVERSTAP__V1__RESULT__RESULT_REJECTED, ERR_INTERNAL,
 					"out of memory, send again later");
 			continue;
 		}
@@ -1190,7 +1169,7 @@ static void txn_finish(struct store_job *job, bool ok, const char *error)
 		struct item *it = &ing->items[i];
 		if (!ok) {
 			metrics.events_rejected++;
-			batch_item_done(it->batch, it->index, OVERSTAP__V1__RESULT__RESULT_REJECTED, "INTERNAL",
+			batch_item_done(it->batch, it->index, OVERSTAP__V1__RESULT__RESULT_REJECTED, ERR_INTERNAL,
 					"the update could not be stored; send it again later");
 			continue;
 		}

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "admin.h"
+#include "civil.h"
 #include "clock.h"
 #include "config.h"
 #include "http.h"
@@ -188,7 +189,7 @@ int main(int argc, char **argv)
 	}
 	if (cfg.clock_mode == CLOCK_MANUAL) {
 		char when[32];
-		clock_format_iso(cfg.clock_start, when, sizeof when);
+		civil_format_iso(cfg.clock_start, when, sizeof when);
 		log_warn("main", "clock=manual start=%s — for tests and demonstrations only", when);
 	}
 

@@ -66,7 +66,7 @@ static void pupil_done(const PGresult *res, const char *error, void *arg)
 	struct pupil_req *req = arg;
 	struct session *s = req->s;
 	if (!res) {
-		session_send_error(s, req->seq, "INTERNAL", error ? error : "query failed");
+		session_send_error(s, req->seq, ERR_INTERNAL, error ? error : "query failed");
 		goto out;
 	}
 	int rows = PQntuples(res), srow = -1;
@@ -86,7 +86,7 @@ static void pupil_done(const PGresult *res, const char *error, void *arg)
 	Overstap__V1__TimelineEntry **eptrs = calloc((size_t)rows, sizeof *eptrs);
 	uint64_t *alerts = calloc((size_t)rows, sizeof *alerts);
 	if (!entries || !eptrs || !alerts) {
-		session_send_error(s, req->seq, "INTERNAL", "out of memory");
+		session_send_error(s, req->seq, ERR_INTERNAL, "out of memory");
 		free(entries);
 		free(eptrs);
 		free(alerts);
@@ -134,13 +134,13 @@ void pupil_query(struct server *srv, struct session *s, uint64_t seq, const Over
 		session_send_error(s, seq, ERR_BAD_PGN, "pgn must be 9 digits: a BSN or an onderwijsnummer");
 		return;
 	}
-	if (q->cohort < 1990 || q->cohort > 2200) {
+	if (!overstap_cohort_is_year(q->cohort)) {
 		session_send_error(s, seq, ERR_BAD_COHORT, "cohort must be a year");
 		return;
 	}
 	struct pupil_req *req = malloc(sizeof *req);
 	if (!req) {
-		session_send_error(s, seq, "INTERNAL", "out of memory");
+		session_send_error(s, seq, ERR_INTERNAL, "out of memory");
 		return;
 	}
 	req->s = s;

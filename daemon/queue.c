@@ -309,7 +309,7 @@ void queue_subscribe(struct queue *q, struct session *s, uint64_t seq, const Ove
 	}
 	sub = calloc(1, sizeof *sub);
 	if (!sub) {
-		session_send_error(s, seq, "INTERNAL", "out of memory");
+		session_send_error(s, seq, ERR_INTERNAL, "out of memory");
 		return;
 	}
 	sub->q = q;
@@ -371,7 +371,7 @@ void queue_ack(struct queue *q, struct session *s, uint64_t seq, const Overstap_
 	struct ack_req *req = malloc(sizeof *req);
 	if (!req) {
 		pgarray_free(&ids);
-		session_send_error(s, seq, "INTERNAL", "out of memory");
+		session_send_error(s, seq, ERR_INTERNAL, "out of memory");
 		return;
 	}
 	req->s = s;

@@ -31,6 +31,7 @@
 #include "server.h"
 #include "stats.h"
 #include "store.h"
+#include "errcodes.h"
 #include "tls.h"
 
 #define HANDSHAKE_TIMEOUT_SECS 15
@@ -355,14 +356,14 @@ static void session_process_input(struct session *s)
 			metrics.frames_bad++;
 			char msg[128];
 			snprintf(msg, sizeof msg, "frame length %u outside 1..%u", len, max);
-			session_fail(s, 0, fs == FRAME_EMPTY ? "BAD_FRAME" : "FRAME_TOO_LARGE", msg);
+			session_fail(s, 0, fs == FRAME_EMPTY ? ERR_BAD_FRAME : ERR_FRAME_TOO_LARGE, msg);
 			break;
 		}
 		if (avail < (size_t)len + FRAME_HEADER_BYTES)
 			break;
 		const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)len + FRAME_HEADER_BYTES);
 		if (!p) {
-			session_fail(s, 0, "INTERNAL", "out of memory");
+			session_fail(s, 0, ERR_INTERNAL, "out of memory");
 			break;
 		}
 		Overstap__V1__Envelope *env = overstap__v1__envelope__unpack(NULL, len, p + FRAME_HEADER_BYTES);
@@ -370,7 +371,7 @@ static void session_process_input(struct session *s)
 		metrics.frames_in++;
 		if (!env) {
 			metrics.frames_bad++;
-			session_fail(s, 0, "BAD_FRAME", "frame does not decode as an overstap.v1.Envelope");
+			session_fail(s, 0, ERR_BAD_FRAME, "frame does not decode as an overstap.v1.Envelope");
 			break;
 		}
 		session_dispatch(s, env);

@@ -575,7 +575,7 @@ static void query_done(const Overstap__V1__StatsReply *reply, const char *error,
 {
 	struct query_req *req = arg;
 	if (!reply) {
-		session_send_error(req->s, req->seq, "INTERNAL", error);
+		session_send_error(req->s, req->seq, ERR_INTERNAL, error);
 	} else {
 		Overstap__V1__Envelope env = OVERSTAP__V1__ENVELOPE__INIT;
 		env.seq = req->seq;
@@ -587,17 +587,12 @@ static void query_done(const Overstap__V1__StatsReply *reply, const char *error,
 	free(req);
 }
 
-static bool region_is_valid(const char *r)
-{
-	return strlen(r) == 2 && r[0] >= '0' && r[0] <= '9' && r[1] >= '0' && r[1] <= '9';
-}
-
 void stats_query(struct stats *st, struct session *s, uint64_t seq, const Overstap__V1__StatsQuery *q)
 {
 	const struct identity *who = session_identity(s);
 	bool is_admin = who->role == ROLE_ADMIN;
 	const char *region = q->region;
-	if (q->cohort < 1990 || q->cohort > 2200) {
+	if (!overstap_cohort_is_year(q->cohort)) {
 		session_send_error(s, seq, ERR_BAD_COHORT, "cohort must be a year");
 		return;
 	}
@@ -614,13 +609,13 @@ void stats_query(struct stats *st, struct session *s, uint64_t seq, const Overst
 			return;
 		}
 		region = who->org;
-	} else if (region[0] && !region_is_valid(region)) {
+	} else if (region[0] && !overstap_region_is_valid(region)) {
 		session_send_error(s, seq, ERR_BAD_REQUEST, "region is a two-digit RMC region code");
 		return;
 	}
 	struct query_req *req = malloc(sizeof *req);
 	if (!req) {
-		session_send_error(s, seq, "INTERNAL", "out of memory");
+		session_send_error(s, seq, ERR_INTERNAL, "out of memory");
 		return;
 	}
 	req->s = s;

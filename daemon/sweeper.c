@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "civil.h"
 #include "clock.h"
 #include "config.h"
 #include "ingest.h"
@@ -126,14 +127,6 @@ struct sweeper {
 
 static void sweeper_next(struct sweeper *sw);
 static void sweeper_retention(struct sweeper *sw);
-
-static int year_of(int64_t t)
-{
-	time_t secs = (time_t)t;
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	return tm.tm_year + 1900;
-}
 
 static bool has_run(const struct sweeper *sw, uint32_t cohort, int d)
 {
@@ -261,7 +254,7 @@ static void sweep_finish(struct store_job *job, bool ok, const char *error)
 		mark_run(sw, j->cohort, j->deadline);
 		if (j->ran) {
 			char at[32];
-			clock_format_iso(rules_deadline_at(&sw->srv->cfg->calendar, j->cohort, j->deadline), at, sizeof at);
+			civil_format_iso(rules_deadline_at(&sw->srv->cfg->calendar, j->cohort, j->deadline), at, sizeof at);
 			log_info("sweeper", "sweep=%s cohort=%u due=%s matched=%u alerts=%u",
 				 rules_deadline_name(j->deadline), j->cohort, at, j->matched, j->alerts);
 			metrics.alerts_raised[rules_sweep_for(j->deadline)->kind] += j->alerts;
@@ -307,7 +300,7 @@ static void sweeper_next(struct sweeper *sw)
 	const struct rules_calendar *cal = &sw->srv->cfg->calendar;
 	int64_t now = clock_now();
 	int64_t until = sw->run_until > now ? sw->run_until : now;
-	int y = year_of(until);
+	int y = (int)civil_year_of(until);
 	uint32_t best_cohort = 0;
 	int best_d = -1;
 	int64_t best_at = 0, next_at = 0;
@@ -388,7 +381,7 @@ static void sweeper_retention(struct sweeper *sw)
 {
 	int64_t now = clock_now();
 	int years = (int)sw->srv->cfg->personal_data_years;
-	int y = year_of(now);
+	int y = (int)civil_year_of(now);
 	int expired = y - years;
 	if (rules_deadline_at(&sw->srv->cfg->calendar, (uint32_t)y, DEADLINE_ZOMER) > now)
 		expired--; /* cohort y - years starts (C-08-01) later this year */
@@ -417,7 +410,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 void sweeper_start(struct sweeper *sw)
 {
-	int y = year_of(clock_now());
+	int y = (int)civil_year_of(clock_now());
 	char lo[16], hi[16];
 	snprintf(lo, sizeof lo, "%d", y - COHORTS_BEHIND - 1);
 	snprintf(hi, sizeof hi, "%d", y + COHORTS_AHEAD + 1);

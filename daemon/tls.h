@@ -19,9 +19,6 @@ SSL_CTX *tls_server_ctx(const char *cert, const char *key, const char *ca, const
 /* After the handshake: the verified peer's role and organisation. On failure
  * writes the reason (no personal data) and returns false. */
 bool tls_peer_identity(SSL *ssl, struct identity *out, char *why, size_t whylen);
-/* The role (OU) and organisation (CN) a certificate names, checked as for a
- * peer (used by tls_peer_identity, and by overstap-bench for --cert). */
-bool tls_certificate_identity(X509 *cert, struct identity *out, char *why, size_t whylen);
 
 /* The last OpenSSL error as text, for logs. */
 const char *tls_last_error(void);

@@ -6,6 +6,7 @@
  * prints, except the retry notes the caller asked for. Callers: the clients.
  */
 #include "client.h"
+#include "errcodes.h"
 
 #include <errno.h>
 #include <fcntl.h>

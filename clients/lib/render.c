@@ -115,7 +115,7 @@ static json_t *jstr(const char *s)
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
 		size_t k = 1;
-		while (k <= 4 && i + k <= n && !text_utf8_valid(s + i, k, NULL))
+		while (k <= 4 && i + k <= n && !utf8_valid(s + i, k, NULL))
 			k++;
 		if (k <= 4 && i + k <= n) {
 			memcpy(fixed + o, s + i, k);

@@ -12,37 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool text_utf8_valid(const char *s, size_t len, size_t *bad_at)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-	while (i < len) {
-		unsigned c = p[i];
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		size_t n = (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-		if (n == 0 || i + n > len || (n == 2 && c < 0xc2))
-			goto bad;
-		uint32_t cp = n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
-		for (size_t k = 1; k < n; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				goto bad;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-			goto bad;
-		i += n;
-	}
-	return true;
-bad:
-	if (bad_at)
-		*bad_at = i;
-	return false;
-}
-
 char *text_cp1252_to_utf8(const char *s, size_t len, size_t *outlen)
 {
 	iconv_t cd = iconv_open("UTF-8", "CP1252");
@@ -75,7 +44,7 @@ char *text_to_utf8(const char *s, size_t len, size_t *outlen, bool *converted)
 		s += 3;
 		len -= 3;
 	}
-	if (text_utf8_valid(s, len, NULL)) {
+	if (utf8_valid(s, len, NULL)) {
 		char *out = malloc(len + 1);
 		if (!out)
 			return NULL;

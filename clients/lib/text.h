@@ -11,9 +11,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). On
- * failure *bad_at (if given) is the offset of the first bad byte. */
-bool text_utf8_valid(const char *s, size_t len, size_t *bad_at);
+#include "utf8.h" /* utf8_valid(), shared with the daemon */
+
 
 /* Windows-1252 → UTF-8 (iconv). Returns a malloc'd, NUL-terminated string and
  * its length, or NULL (bytes 0x81, 0x8D, 0x8F, 0x90, 0x9D are undefined). */

@@ -141,7 +141,7 @@ static bool set_field(struct parser *ps, Overstap__V1__StatusUpdate *m, const Pr
 		return true; /* the default: "", 0, UNSPECIFIED */
 	}
 	size_t bad;
-	if (!text_utf8_valid(val, len, &bad)) {
+	if (!utf8_valid(val, len, &bad)) {
 		add_error(u, line, "%s: not valid UTF-8 (byte %zu); save the file as UTF-8", fd->name, bad + 1);
 		return false;
 	}
@@ -445,7 +445,7 @@ static bool has_utf8_sequence(const char *s, size_t len)
 	for (size_t i = 0; i + 1 < len; i++) {
 		if (p[i] >= 0xc2 && p[i] <= 0xf4 && (p[i + 1] & 0xc0) == 0x80) {
 			size_t n = (p[i] >> 5) == 6 ? 2 : (p[i] >> 4) == 14 ? 3 : 4;
-			if (i + n <= len && text_utf8_valid(s + i, n, NULL))
+			if (i + n <= len && utf8_valid(s + i, n, NULL))
 				return true;
 		}
 	}
@@ -458,7 +458,7 @@ bool updcsv_read_file(struct updcsv *u, const char *path, char *err, size_t errl
 	char *data = text_read_file(path, FILE_MAX, &len, err, errlen);
 	if (!data)
 		return false;
-	if (!text_utf8_valid(data, len, NULL) && !has_utf8_sequence(data, len)) {
+	if (!utf8_valid(data, len, NULL) && !has_utf8_sequence(data, len)) {
 		size_t clen;
 		char *conv = text_cp1252_to_utf8(data, len, &clen);
 		if (conv) {

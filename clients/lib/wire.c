@@ -6,7 +6,7 @@
  */
 #include "wire.h"
 
-#include "clock.h"
+#include "civil.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -120,7 +120,7 @@ const char *wire_group_by_name(int value)
 bool wire_date_valid(const char *s)
 {
 	int64_t t;
-	return strlen(s) == 10 && clock_parse_iso(s, &t); /* exactly YYYY-MM-DD */
+	return strlen(s) == 10 && civil_parse_iso(s, &t); /* exactly YYYY-MM-DD */
 }
 
 bool wire_time_parse(const char *s, int64_t *out)
@@ -139,10 +139,10 @@ bool wire_time_parse(const char *s, int64_t *out)
 		return true;
 	}
 	/* ISO 8601 / RFC 3339: the daemon's own parser (clock.c) */
-	return clock_parse_iso(s, out);
+	return civil_parse_iso(s, out);
 }
 
 void wire_time_format(int64_t t, char *buf, size_t len)
 {
-	clock_format_iso(t, buf, (unsigned)len);
+	civil_format_iso(t, buf, (unsigned)len);
 }

@@ -423,14 +423,14 @@ static void test_utf8_valid_and_invalid(void)
 {
 	size_t at = 99;
 	static const char ok[] = "Frysl\xc3\xa2n \xe2\x82\xac \xf0\x9f\x98\x80";
-	CU_ASSERT_TRUE(text_utf8_valid(ok, sizeof ok - 1, NULL));
-	CU_ASSERT_FALSE(text_utf8_valid("ab\xc0\xaf", 4, &at)); /* overlong '/' */
+	CU_ASSERT_TRUE(utf8_valid(ok, sizeof ok - 1, NULL));
+	CU_ASSERT_FALSE(utf8_valid("ab\xc0\xaf", 4, &at)); /* overlong '/' */
 	CU_ASSERT_EQUAL(at, 2);
-	CU_ASSERT_FALSE(text_utf8_valid("\xed\xa0\x80", 3, NULL)); /* surrogate */
-	CU_ASSERT_FALSE(text_utf8_valid("\xf4\x90\x80\x80", 4, NULL)); /* above U+10FFFF */
-	CU_ASSERT_FALSE(text_utf8_valid("x\xc3", 2, &at)); /* cut short */
+	CU_ASSERT_FALSE(utf8_valid("\xed\xa0\x80", 3, NULL)); /* surrogate */
+	CU_ASSERT_FALSE(utf8_valid("\xf4\x90\x80\x80", 4, NULL)); /* above U+10FFFF */
+	CU_ASSERT_FALSE(utf8_valid("x\xc3", 2, &at)); /* cut short */
 	CU_ASSERT_EQUAL(at, 1);
-	CU_ASSERT_FALSE(text_utf8_valid("\xe9t\xe9", 3, &at)); /* Latin-1 */
+	CU_ASSERT_FALSE(utf8_valid("\xe9t\xe9", 3, &at)); /* Latin-1 */
 	CU_ASSERT_EQUAL(at, 0);
 }
 

@@ -3,38 +3,40 @@
 #include <CUnit/CUnit.h>
 #include <string.h>
 
+#include "civil.h"
 #include "clock.h"
 #include "cu_run.h"
 #include "keymap.h"
 #include "statecache.h"
+#include "utf8.h"
 #include "stats.h"
 #include "store.h"
 
 static void test_iso_times_parse_to_unix_seconds(void)
 {
 	int64_t t;
-	CU_ASSERT_TRUE(clock_parse_iso("1970-01-01T00:00:00Z", &t));
+	CU_ASSERT_TRUE(civil_parse_iso("1970-01-01T00:00:00Z", &t));
 	CU_ASSERT_EQUAL(t, 0);
-	CU_ASSERT_TRUE(clock_parse_iso("2030-09-01T00:00:00Z", &t));
+	CU_ASSERT_TRUE(civil_parse_iso("2030-09-01T00:00:00Z", &t));
 	CU_ASSERT_EQUAL(t, 1914451200);
-	CU_ASSERT_TRUE(clock_parse_iso("2030-09-01T02:00:00+02:00", &t));
+	CU_ASSERT_TRUE(civil_parse_iso("2030-09-01T02:00:00+02:00", &t));
 	CU_ASSERT_EQUAL(t, 1914451200);
-	CU_ASSERT_TRUE(clock_parse_iso("2030-09-01", &t));
+	CU_ASSERT_TRUE(civil_parse_iso("2030-09-01", &t));
 	CU_ASSERT_EQUAL(t, 1914451200);
-	CU_ASSERT_TRUE(clock_parse_iso("2024-02-29T12:00", &t)); /* leap day, no seconds */
+	CU_ASSERT_TRUE(civil_parse_iso("2024-02-29T12:00", &t)); /* leap day, no seconds */
 	CU_ASSERT_EQUAL(t, 1709208000);
-	CU_ASSERT_FALSE(clock_parse_iso("2023-02-29", &t));
-	CU_ASSERT_FALSE(clock_parse_iso("2030-09-01T24:00:00Z", &t));
-	CU_ASSERT_FALSE(clock_parse_iso("2030-9-1", &t));
-	CU_ASSERT_FALSE(clock_parse_iso("2030-09-01Tnoon", &t));
-	CU_ASSERT_FALSE(clock_parse_iso("2030-09-01T00:00:00Zjunk", &t));
-	CU_ASSERT_FALSE(clock_parse_iso("", &t));
+	CU_ASSERT_FALSE(civil_parse_iso("2023-02-29", &t));
+	CU_ASSERT_FALSE(civil_parse_iso("2030-09-01T24:00:00Z", &t));
+	CU_ASSERT_FALSE(civil_parse_iso("2030-9-1", &t));
+	CU_ASSERT_FALSE(civil_parse_iso("2030-09-01Tnoon", &t));
+	CU_ASSERT_FALSE(civil_parse_iso("2030-09-01T00:00:00Zjunk", &t));
+	CU_ASSERT_FALSE(civil_parse_iso("", &t));
 }
 
 static void test_iso_format_round_trips(void)
 {
 	char buf[32];
-	clock_format_iso(1914451200, buf, sizeof buf);
+	civil_format_iso(1914451200, buf, sizeof buf);
 	CU_ASSERT_STRING_EQUAL(buf, "2030-09-01T00:00:00Z");
 }
 
@@ -216,12 +218,63 @@ static void test_statecache_forgets_a_cohort_and_starts_again_when_full(void)
 	statecache_free(&c);
 }
 
+static void test_civil_days_and_dates_round_trip(void)
+{
+	/* 1900-01-01 .. 2200-12-31, every day: the two directions agree and
+	 * consecutive days are consecutive dates */
+	int64_t first = civil_days_from_date(1900, 1, 1), last = civil_days_from_date(2200, 12, 31);
+	CU_ASSERT_EQUAL(first, -25567); /* worked out: 70 years, 17 leap days */
+	CU_ASSERT_EQUAL(civil_days_from_date(1970, 1, 1), 0);
+	CU_ASSERT_EQUAL(civil_days_from_date(2000, 3, 1), 11017);
+	int bad = 0;
+	for (int64_t z = first; z <= last; z++) {
+		int64_t y;
+		int m, d;
+		civil_date_from_days(z, &y, &m, &d);
+		if (!civil_date_is_valid(y, m, d) || civil_days_from_date(y, m, d) != z)
+			bad++;
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_FALSE(civil_date_is_valid(2100, 2, 29)); /* not a leap year */
+	CU_ASSERT_TRUE(civil_date_is_valid(2000, 2, 29));
+}
+
+static void test_civil_year_of_unix_times(void)
+{
+	CU_ASSERT_EQUAL(civil_year_of(0), 1970);
+	CU_ASSERT_EQUAL(civil_year_of(-1), 1969); /* 1969-12-31T23:59:59Z */
+	CU_ASSERT_EQUAL(civil_year_of(1914451200), 2030);
+	CU_ASSERT_EQUAL(civil_year_of(1924991999), 2030); /* 2030-12-31T23:59:59Z */
+	CU_ASSERT_EQUAL(civil_year_of(1924992000), 2031);
+	char buf[32];
+	civil_format_iso(-1, buf, sizeof buf);
+	CU_ASSERT_STRING_EQUAL(buf, "1969-12-31T23:59:59Z");
+}
+
+static void test_utf8_valid_and_text(void)
+{
+	size_t bad = 99;
+	CU_ASSERT_TRUE(utf8_valid("Zo\xc3\xab", 4, NULL)); /* Zoë */
+	CU_ASSERT_FALSE(utf8_valid("ab\xc0\xaf", 4, &bad)); /* overlong '/' */
+	CU_ASSERT_EQUAL(bad, 2);
+	CU_ASSERT_FALSE(utf8_valid("\xed\xa0\x80", 3, NULL)); /* a surrogate */
+	CU_ASSERT_FALSE(utf8_valid("\xf4\x90\x80\x80", 4, NULL)); /* above U+10FFFF */
+	CU_ASSERT_TRUE(utf8_valid("a\0b", 3, NULL));  /* NUL is UTF-8 ... */
+	CU_ASSERT_FALSE(utf8_is_text("a\0b", 3));     /* ... but not text */
+	CU_ASSERT_FALSE(utf8_is_text("a\nb", 3));
+	CU_ASSERT_FALSE(utf8_is_text("a\xc2\x85", 3)); /* C1 NEL */
+	CU_ASSERT_TRUE(utf8_is_text("J\xc3\xb6rg \xe2\x82\xac", 9));
+}
+
 static void register_suites(void)
 {
 	CU_pSuite s = CU_add_suite("clock", NULL, NULL);
 	CU_add_test(s, "ISO times parse to unix seconds", test_iso_times_parse_to_unix_seconds);
 	CU_add_test(s, "ISO format round-trips", test_iso_format_round_trips);
 	CU_add_test(s, "manual clock moves only forward", test_manual_clock_moves_only_forward);
+	CU_add_test(s, "civil days and dates round-trip", test_civil_days_and_dates_round_trip);
+	CU_add_test(s, "civil year of unix times", test_civil_year_of_unix_times);
+	CU_add_test(s, "UTF-8 valid and text", test_utf8_valid_and_text);
 	s = CU_add_suite("store helpers", NULL, NULL);
 	CU_add_test(s, "text arrays quote and escape", test_text_arrays_quote_and_escape);
 	CU_add_test(s, "keymap finds what was put", test_keymap_finds_what_was_put);

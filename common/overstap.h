@@ -13,12 +13,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errcodes.h"
+
 #define OVERSTAP_EVENT_ID_MAX 64     /* bytes, DESIGN §4.2 */
 #define OVERSTAP_NAME_MAX 200        /* bytes of UTF-8 */
 #define OVERSTAP_REASON_MAX 256      /* bytes of UTF-8 */
 #define OVERSTAP_ORG_MAX 64          /* certificate CN */
 #define OVERSTAP_MAX_INSTELLINGEN 32 /* mbo institutions tracked per pupil */
 #define OVERSTAP_COHORT_SPAN 5       /* cohort within year(now) ± this */
+#define OVERSTAP_COHORT_MIN 1990     /* a cohort a query may name */
+#define OVERSTAP_COHORT_MAX 2200
 #define OVERSTAP_STATE_ENCODED_MAX 2048
 
 enum event_kind {
@@ -146,21 +150,6 @@ struct overstap_error {
 	char message[160];
 };
 
-/* Stable error codes (DESIGN §4.4); clients match on these strings. */
-#define ERR_BAD_REQUEST "BAD_REQUEST"
-#define ERR_BAD_EVENT_ID "BAD_EVENT_ID"
-#define ERR_BAD_PGN "BAD_PGN"
-#define ERR_BAD_COHORT "BAD_COHORT"
-#define ERR_BAD_KIND "BAD_KIND"
-#define ERR_BAD_SCHOOL "BAD_SCHOOL"
-#define ERR_BAD_GEMEENTE "BAD_GEMEENTE"
-#define ERR_BAD_CREBO "BAD_CREBO"
-#define ERR_BAD_DATE "BAD_DATE"
-#define ERR_BAD_NAME "BAD_NAME"
-#define ERR_BAD_VALUE "BAD_VALUE" /* enum out of range, niveau, reason */
-#define ERR_MISSING_FIELD "MISSING_FIELD"
-#define ERR_UNEXPECTED_FIELD "UNEXPECTED_FIELD"
-#define ERR_PERMISSION_DENIED "PERMISSION_DENIED"
 
 /* Checks one update against every rule of DESIGN §4.4 and the per-kind rules,
  * for the sender `who` at daemon time `now` (unix seconds). On success fills
@@ -176,6 +165,8 @@ bool overstap_brin_is_valid(const char *s);            /* 25LX */
 bool overstap_vestiging_is_valid(const char *s);       /* 25LX00 */
 bool overstap_gemeente_is_valid(const char *s);        /* GM0268 */
 bool overstap_crebo_is_valid(const char *s);           /* 5 digits */
+bool overstap_region_is_valid(const char *s);          /* RMC region: 2 digits, "39" */
+bool overstap_cohort_is_year(uint32_t cohort);         /* OVERSTAP_COHORT_MIN..MAX */
 bool overstap_date_parse(const char *s, int *year, int *month, int *day); /* YYYY-MM-DD */
 bool overstap_kind_is_vo(int kind);
 bool overstap_kind_is_mbo(int kind);

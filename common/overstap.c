@@ -35,6 +35,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "civil.h"
+#include "utf8.h"
+
 #define DAY_SECONDS 86400
 #define MAX_AHEAD_SECONDS DAY_SECONDS /* occurred_at at most one day after now */
 #define AGE_MIN 10                    /* birth year within cohort-30 .. cohort-10 */
@@ -68,51 +71,6 @@ static bool all_digits(const char *s, size_t n)
 		if (!is_digit(s[i]))
 			return false;
 	return true;
-}
-
-/* Valid UTF-8 (no overlongs, no surrogates) without control characters. */
-static bool text_ok(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-	while (i < len) {
-		unsigned c = p[i];
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7f)
-				return false;
-			i++;
-			continue;
-		}
-		size_t n = (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-		if (n == 0 || i + n > len || (n == 2 && c < 0xc2))
-			return false;
-		uint32_t cp = n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
-		for (size_t k = 1; k < n; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-			return false;
-		if (cp >= 0x80 && cp < 0xa0) /* C1 controls */
-			return false;
-		i += n;
-	}
-	return true;
-}
-
-/* The UTC calendar year of a unix time (H. Hinnant's civil_from_days). */
-static int64_t year_of(int64_t t)
-{
-	int64_t z = (t >= 0 ? t : t - (DAY_SECONDS - 1)) / DAY_SECONDS + 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	int64_t doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153;
-	int64_t m = mp < 10 ? mp + 3 : mp - 9;
-	return yoe + era * 400 + (m <= 2);
 }
 
 static bool fail(struct overstap_error *err, const char *code, const char *fmt, ...)
@@ -184,9 +142,14 @@ bool overstap_crebo_is_valid(const char *s)
 	return s && strnlen(s, 6) == 5 && all_digits(s, 5);
 }
 
-static bool is_leap(int y)
+bool overstap_region_is_valid(const char *s)
 {
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return s && strnlen(s, 3) == 2 && is_digit(s[0]) && is_digit(s[1]);
+}
+
+bool overstap_cohort_is_year(uint32_t cohort)
+{
+	return cohort >= OVERSTAP_COHORT_MIN && cohort <= OVERSTAP_COHORT_MAX;
 }
 
 bool overstap_date_parse(const char *s, int *year, int *month, int *day)
@@ -197,11 +160,7 @@ bool overstap_date_parse(const char *s, int *year, int *month, int *day)
 	int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
 	int m = (s[5] - '0') * 10 + (s[6] - '0');
 	int d = (s[8] - '0') * 10 + (s[9] - '0');
-	static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	if (y < 1 || m < 1 || m > 12 || d < 1)
-		return false;
-	int max = mdays[m - 1] + (m == 2 && is_leap(y));
-	if (d > max)
+	if (!civil_date_is_valid(y, m, d))
 		return false;
 	if (year)
 		*year = y;
@@ -361,7 +320,7 @@ static bool validate_fields(const struct overstap_update_in *in, struct overstap
 		size_t n = strnlen(in->name, OVERSTAP_NAME_MAX + 1);
 		if (n > OVERSTAP_NAME_MAX)
 			return fail(err, ERR_BAD_NAME, "name is longer than %d bytes", OVERSTAP_NAME_MAX);
-		if (!text_ok(in->name, n))
+		if (!utf8_is_text(in->name, n))
 			return fail(err, ERR_BAD_NAME, "name is not valid UTF-8 text");
 		size_t blank = 0;
 		while (blank < n && in->name[blank] == ' ')
@@ -432,7 +391,7 @@ static bool validate_fields(const struct overstap_update_in *in, struct overstap
 		size_t n = strnlen(in->reason, OVERSTAP_REASON_MAX + 1);
 		if (n > OVERSTAP_REASON_MAX)
 			return fail(err, ERR_BAD_VALUE, "reason is longer than %d bytes", OVERSTAP_REASON_MAX);
-		if (!text_ok(in->reason, n))
+		if (!utf8_is_text(in->reason, n))
 			return fail(err, ERR_BAD_VALUE, "reason is not valid UTF-8 text");
 		copy_str(out->reason, sizeof out->reason, in->reason);
 	}
@@ -451,7 +410,7 @@ bool overstap_validate_update(const struct overstap_update_in *in, const struct 
 		return fail(err, ERR_BAD_EVENT_ID, "event_id is empty");
 	if (idlen > OVERSTAP_EVENT_ID_MAX)
 		return fail(err, ERR_BAD_EVENT_ID, "event_id is longer than %d bytes", OVERSTAP_EVENT_ID_MAX);
-	if (!text_ok(in->event_id, idlen))
+	if (!utf8_is_text(in->event_id, idlen))
 		return fail(err, ERR_BAD_EVENT_ID, "event_id is not valid UTF-8 text");
 
 	bool is_vo = overstap_kind_is_vo(in->kind);
@@ -476,7 +435,7 @@ bool overstap_validate_update(const struct overstap_update_in *in, const struct 
 	if (!overstap_pgn_is_valid(in->pgn))
 		return fail(err, ERR_BAD_PGN, "pgn is not a BSN or onderwijsnummer of 9 digits");
 
-	int64_t year = year_of(now);
+	int64_t year = civil_year_of(now);
 	if (in->cohort == 0)
 		return fail(err, ERR_BAD_COHORT, "cohort is missing");
 	if ((int64_t)in->cohort < year - OVERSTAP_COHORT_SPAN || (int64_t)in->cohort > year + OVERSTAP_COHORT_SPAN)

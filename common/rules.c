@@ -25,6 +25,8 @@
 
 #include <string.h>
 
+#include "civil.h"
+
 #define DAY_SECONDS 86400
 #define HOUR_SECONDS 3600
 
@@ -73,21 +75,10 @@ void rules_calendar_default(struct rules_calendar *cal)
 	cal->escalate_after = 7 * DAY_SECONDS;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 /* Day number of the last Sunday of a 31-day month (March, October). */
 static int64_t last_sunday(int64_t year, int month)
 {
-	int64_t last = days_from_civil(year, month, 31);
+	int64_t last = civil_days_from_date(year, month, 31);
 	int64_t weekday = ((last + 4) % 7 + 7) % 7; /* 1970-01-01 was a Thursday; 0 = Sunday */
 	return last - weekday;
 }
@@ -105,7 +96,7 @@ int64_t rules_deadline_at(const struct rules_calendar *cal, uint32_t cohort, enu
 {
 	if ((int)d < 0 || d >= DEADLINE_COUNT)
 		return INT64_MAX;
-	int64_t local = days_from_civil((int64_t)cohort, cal->month[d], cal->day[d]) * DAY_SECONDS;
+	int64_t local = civil_days_from_date((int64_t)cohort, cal->month[d], cal->day[d]) * DAY_SECONDS;
 	int64_t cest = local - 2 * HOUR_SECONDS;
 	if (is_summer_time(cest, (int64_t)cohort))
 		return cest;
