@@ -184,6 +184,7 @@ bool overstap_kind_is_mbo(int kind)
 static const char *const ROLE_NAMES[] = {
 	[ROLE_NONE] = "none", [ROLE_VO] = "vo",		      [ROLE_MBO] = "mbo",
 	[ROLE_RMC] = "rmc",   [ROLE_PROJECTTEAM] = "projectteam", [ROLE_ADMIN] = "admin",
+	[ROLE_PUBLIC] = "public",
 };
 
 enum role overstap_role_parse(const char *ou)
@@ -198,7 +199,7 @@ enum role overstap_role_parse(const char *ou)
 
 const char *overstap_role_name(enum role role)
 {
-	if ((int)role < ROLE_NONE || role > ROLE_ADMIN)
+	if ((int)role < ROLE_NONE || role > ROLE_PUBLIC)
 		return "none";
 	return ROLE_NAMES[role];
 }

@@ -94,6 +94,7 @@ enum role {
 	ROLE_RMC,
 	ROLE_PROJECTTEAM,
 	ROLE_ADMIN,
+	ROLE_PUBLIC, /* the loopback HTTP side: no certificate, aggregates only; never from a certificate */
 };
 
 /* Who is talking, from the verified certificate only. */

@@ -8,9 +8,9 @@
 #include "overstap.pb-c.h"
 
 struct server;
-struct session;
+struct request;
 
-void admin_request(struct server *srv, struct session *s, uint64_t seq,
-		   const Overstap__V1__AdminRequest *req);
+/* Ends req with an AdminReply or an Error. */
+void admin_request(struct server *srv, struct request *req, const Overstap__V1__AdminRequest *msg);
 
 #endif

@@ -22,7 +22,10 @@
 #include "dashboard.h"
 #include "log.h"
 #include "metrics.h"
+#include "errcodes.h"
 #include "overstap.h"
+#include "pbjson.h"
+#include "request.h"
 #include "rules.h"
 #include "server.h"
 #include "stats.h"
@@ -42,14 +45,18 @@ struct http {
 	struct evhttp *evh;
 };
 
-/* A request waiting for the database; `gone` when its connection closed. */
+/* One HTTP exchange waiting for an answer; `gone` when its connection closed
+ * first. It is also a request transport (request.h): the handlers that
+ * answer protobuf sessions answer it, and their Envelope goes out as JSON. */
 struct pending {
 	struct http *h;
 	struct evhttp_request *req;
 	bool gone;
+	bool answered;
 	uint32_t cohort;
 	char region[8];
 	char by[32];
+	json_t *extra; /* top-level fields beside the message's (cohort, region, by) */
 };
 
 static void pending_closed(struct evhttp_connection *conn, void *arg)
@@ -79,6 +86,12 @@ static bool pending_finish(struct pending *p)
 	return true;
 }
 
+static void pending_free(struct pending *p)
+{
+	json_decref(p->extra);
+	free(p);
+}
+
 static void send_text(struct evhttp_request *req, int code, const char *reason, const char *type,
 		      struct evbuffer *body)
 {
@@ -91,7 +104,7 @@ static void send_text(struct evhttp_request *req, int code, const char *reason, 
 
 static void send_json(struct evhttp_request *req, int code, const char *reason, json_t *doc)
 {
-	char *text = json_dumps(doc, JSON_COMPACT);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	struct evbuffer *body = evbuffer_new();
 	if (text)
 		evbuffer_add(body, text, strlen(text));
@@ -101,10 +114,79 @@ static void send_json(struct evhttp_request *req, int code, const char *reason, 
 	json_decref(doc);
 }
 
-static void send_json_error(struct evhttp_request *req, int code, const char *reason, const char *message)
+/* Errors as DESIGN §6.2 writes them: {"code", "message"} ("error" repeats
+ * the message for clients of the first API). */
+static void send_json_error(struct evhttp_request *req, int code, const char *reason, const char *wire_code,
+			    const char *message)
 {
-	send_json(req, code, reason, json_pack("{s:s}", "error", message));
+	send_json(req, code, reason, json_pack("{s:s, s:s, s:s}", "code", wire_code, "message", message, "error", message));
 }
+
+/* The HTTP status of a wire error code. */
+static int http_status_of(const char *code, const char **reason)
+{
+	if (strcmp(code, ERR_PERMISSION_DENIED) == 0) {
+		*reason = "Forbidden";
+		return 403;
+	}
+	if (strcmp(code, ERR_INTERNAL) == 0) {
+		*reason = "Service Unavailable";
+		return 503;
+	}
+	*reason = "Bad Request";
+	return 400;
+}
+
+/* ---- the request transport -------------------------------------------------- */
+
+static void exchange_send(void *conn, const Overstap__V1__Envelope *env)
+{
+	struct pending *p = conn;
+	if (!pending_finish(p))
+		return;
+	p->answered = true;
+	if (env->body_case == OVERSTAP__V1__ENVELOPE__BODY_ERROR) {
+		const char *reason;
+		int status = http_status_of(env->error->code, &reason);
+		send_json_error(p->req, status, reason, env->error->code, env->error->message);
+		return;
+	}
+	/* the one member of the body oneof */
+	const ProtobufCMessage *body = NULL;
+	const ProtobufCMessageDescriptor *d = env->base.descriptor;
+	for (unsigned i = 0; i < d->n_fields && !body; i++)
+		if (d->fields[i].id == (uint32_t)env->body_case && d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE)
+			body = *(ProtobufCMessage *const *)((const char *)env + d->fields[i].offset);
+	json_t *doc = body ? pbjson_from_message(body) : json_object();
+	if (doc && p->extra)
+		json_object_update(doc, p->extra);
+	if (!doc) {
+		send_json_error(p->req, 503, "Service Unavailable", ERR_INTERNAL, "out of memory");
+		return;
+	}
+	send_json(p->req, 200, "OK", doc);
+}
+
+static bool exchange_is_gone(const void *conn)
+{
+	return ((const struct pending *)conn)->gone;
+}
+
+static void exchange_release(void *conn, bool counted)
+{
+	(void)counted;
+	struct pending *p = conn;
+	if (!p->answered && pending_finish(p)) /* ended without an answer: say so */
+		send_json_error(p->req, 503, "Service Unavailable", ERR_INTERNAL, "no answer");
+	pending_free(p);
+}
+
+static const struct request_transport exchange_transport = {
+	.name = "http",
+	.send = exchange_send,
+	.is_gone = exchange_is_gone,
+	.release = exchange_release,
+};
 
 /* ---- /healthz ------------------------------------------------------------- */
 
@@ -145,7 +227,7 @@ static void metrics_reply(const PGresult *res, const char *error, void *arg)
 {
 	struct pending *p = arg;
 	if (!pending_finish(p)) {
-		free(p);
+		pending_free(p);
 		return;
 	}
 	struct evbuffer *b = evbuffer_new();
@@ -201,7 +283,7 @@ static void metrics_reply(const PGresult *res, const char *error, void *arg)
 	}
 	send_text(p->req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
 	evbuffer_free(b);
-	free(p);
+	pending_free(p);
 }
 
 static void metrics_cb(struct evhttp_request *req, void *arg)
@@ -258,44 +340,11 @@ static bool parse_query(struct evhttp_request *req, struct pending *p, bool want
 	if (u)
 		evhttp_uri_free(u);
 	if (problem) {
-		send_json_error(req, 400, "Bad Request", problem);
+		pending_finish(p);
+		send_json_error(req, 400, "Bad Request", ERR_BAD_REQUEST, problem);
 		return false;
 	}
 	return true;
-}
-
-static void stats_reply(const Overstap__V1__StatsReply *reply, const char *error, void *arg)
-{
-	struct pending *p = arg;
-	if (!pending_finish(p)) {
-		free(p);
-		return;
-	}
-	if (!reply) {
-		send_json_error(p->req, 503, "Service Unavailable", error ? error : "no answer");
-		free(p);
-		return;
-	}
-	json_t *rows = json_array();
-	for (size_t i = 0; i < reply->n_rows; i++) {
-		const Overstap__V1__StatsRow *r = reply->rows[i];
-		json_array_append_new(
-			rows, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:b}",
-					"key", r->key, "label", r->label, "overstappers", (json_int_t)r->overstappers,
-					"met_keuze", (json_int_t)r->met_keuze, "aangemeld", (json_int_t)r->aangemeld,
-					"aangemeld_op_tijd", (json_int_t)r->aangemeld_op_tijd, "geplaatst",
-					(json_int_t)r->geplaatst, "ingeschreven", (json_int_t)r->ingeschreven,
-					"andere_bestemming", (json_int_t)r->andere_bestemming, "ddd", (json_int_t)r->ddd,
-					"zomerlek", (json_int_t)r->zomerlek, "niet_gestart", (json_int_t)r->niet_gestart,
-					"in_beeld_pct", r->in_beeld_pct, "definitief_pct", r->definitief_pct, "ddd_pct",
-					r->ddd_pct, "suppressed", r->suppressed));
-	}
-	json_t *doc = json_pack("{s:I, s:s, s:s, s:{s:f, s:f, s:f}, s:o}", "cohort", (json_int_t)p->cohort,
-				"region", p->region, "by", p->by, "targets", "in_beeld_pct", reply->targets->in_beeld_pct,
-				"definitief_pct", reply->targets->definitief_pct, "ddd_pct", reply->targets->ddd_pct,
-				"rows", rows);
-	send_json(p->req, 200, "OK", doc);
-	free(p);
 }
 
 static void api_stats_cb(struct evhttp_request *req, void *arg)
@@ -307,31 +356,44 @@ static void api_stats_cb(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (!parse_query(req, p, true)) {
-		pending_finish(p);
-		free(p);
+		pending_free(p);
 		return;
 	}
-	Overstap__V1__GroupBy by = OVERSTAP__V1__GROUP_BY__GROUP_BY_REGION;
-	stats_group_by_parse(p->by, &by);
-	/* HTTP carries no certificate: it gets the non-admin view (small cells
-	 * suppressed); access control is the reverse proxy's (deploy/). */
 	if (!store_is_up(h->srv->store)) {
-		stats_reply(NULL, "the database is unavailable; try again shortly", p);
+		pending_finish(p);
+		send_json_error(req, 503, "Service Unavailable", ERR_INTERNAL,
+				"the database is unavailable; try again shortly");
+		pending_free(p);
 		return;
 	}
-	stats_compute(h->srv->stats, p->cohort, by, p->region, false, stats_reply, p);
+	Overstap__V1__StatsQuery q = OVERSTAP__V1__STATS_QUERY__INIT;
+	q.cohort = p->cohort;
+	q.region = p->region;
+	stats_group_by_parse(p->by, &q.group_by);
+	p->extra = json_pack("{s:I, s:s, s:s}", "cohort", (json_int_t)p->cohort, "region", p->region, "by", p->by);
+	/* HTTP carries no certificate: the public view (small cells suppressed);
+	 * access control is the reverse proxy's (deploy/) */
+	struct identity who = { .role = ROLE_PUBLIC };
+	struct request *r = request_new(&exchange_transport, p, NULL, 0, &who, 0, true, "StatsQuery");
+	if (!r) {
+		pending_finish(p);
+		send_json_error(req, 503, "Service Unavailable", ERR_INTERNAL, "out of memory");
+		pending_free(p);
+		return;
+	}
+	stats_query(h->srv->stats, r, &q);
 }
 
 static void alerts_reply(const PGresult *res, const char *error, void *arg)
 {
 	struct pending *p = arg;
 	if (!pending_finish(p)) {
-		free(p);
+		pending_free(p);
 		return;
 	}
 	if (!res) {
-		send_json_error(p->req, 503, "Service Unavailable", error ? error : "no answer");
-		free(p);
+		send_json_error(p->req, 503, "Service Unavailable", ERR_INTERNAL, error ? error : "no answer");
+		pending_free(p);
 		return;
 	}
 	json_t *open = json_object();
@@ -344,7 +406,7 @@ static void alerts_reply(const PGresult *res, const char *error, void *arg)
 	}
 	send_json(p->req, 200, "OK",
 		  json_pack("{s:I, s:s, s:o}", "cohort", (json_int_t)p->cohort, "region", p->region, "open", open));
-	free(p);
+	pending_free(p);
 }
 
 static void api_alerts_cb(struct evhttp_request *req, void *arg)
@@ -356,8 +418,7 @@ static void api_alerts_cb(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (!parse_query(req, p, false)) {
-		pending_finish(p);
-		free(p);
+		pending_free(p);
 		return;
 	}
 	char cohort[16];

@@ -32,7 +32,7 @@
 #include "queue.h"
 #include "rules.h"
 #include "server.h"
-#include "session.h"
+#include "request.h"
 #include "statecache.h"
 #include "utf8.h"
 #include "stats.h"
@@ -153,8 +153,7 @@ static const char SQL_RAISE[] =
 /* ---- data ----------------------------------------------------------------- */
 
 struct batch {
-	struct session *session; /* referenced until the ack is sent */
-	uint64_t seq;
+	struct request *req; /* ended by the ack */
 	uint32_t n;
 	uint32_t pending;
 	char org[OVERSTAP_ORG_MAX + 1];
@@ -275,12 +274,9 @@ static void batch_send_ack(struct batch *b)
 	Overstap__V1__BatchAck ack = OVERSTAP__V1__BATCH_ACK__INIT;
 	ack.n_results = b->n;
 	ack.results = b->result_ptrs;
-	env.seq = b->seq;
 	env.body_case = OVERSTAP__V1__ENVELOPE__BODY_BATCH_ACK;
 	env.batch_ack = &ack;
-	session_send(b->session, &env);
-	session_request_done(b->session);
-	session_unref(b->session);
+	request_answer(b->req, &env);
 	for (uint32_t i = 0; i < b->n; i++)
 		free(b->messages[i]);
 	free(b->messages);
@@ -362,17 +358,16 @@ static int shard_of(const char *pgn)
 	return pgn[9] == '\0' ? (int)(k % INGEST_SHARDS) : 0;
 }
 
-void ingest_submit(struct ingest *top, struct session *s, uint64_t seq,
-		   const Overstap__V1__StatusBatch *msg)
+void ingest_submit(struct ingest *top, struct request *req, const Overstap__V1__StatusBatch *msg)
 {
 	if (msg->n_updates > INGEST_MAX_BATCH) {
 		char text[96];
 		snprintf(text, sizeof text, "a StatusBatch holds at most %d updates, this one %zu",
 			 INGEST_MAX_BATCH, msg->n_updates);
-		session_send_error(s, seq, ERR_BAD_REQUEST, text);
+		request_error(req, ERR_BAD_REQUEST, text);
 		return;
 	}
-	const struct identity *who = session_identity(s);
+	const struct identity *who = &req->who;
 	struct batch *b = calloc(1, sizeof *b);
 	size_t arena = 0;
 	for (size_t i = 0; i < msg->n_updates; i++) {
@@ -393,13 +388,10 @@ void ingest_submit(struct ingest *top, struct session *s, uint64_t seq,
 			free(b->id_arena);
 		}
 		free(b);
-		session_send_error(s, seq, ERR_INTERNAL, "out of memory, send again later");
+		request_error(req, ERR_INTERNAL, "out of memory, send again later");
 		return;
 	}
-	b->session = s;
-	session_ref(s);
-	session_request_started(s);
-	b->seq = seq;
+	b->req = req;
 	b->n = (uint32_t)msg->n_updates;
 	b->pending = b->n + 1; /* +1 until every update is queued */
 	snprintf(b->org, sizeof b->org, "%s", who->org);
@@ -438,11 +430,11 @@ void ingest_submit(struct ingest *top, struct session *s, uint64_t seq,
 			/* the message lives in the result until the ack is sent */
 			char *m = strdup(err.message);
 			b->messages[i] = m;
-			log_debug("ingest", "session=%llu org=%s rejected code=%s", (unsigned long long)session_id(s),
+			log_debug("ingest", "session=%llu org=%s rejected code=%s", (unsigned long long)req->conn_id,
 				  who->org, err.code);
 			if (strcmp(err.code, ERR_PERMISSION_DENIED) == 0)
 				log_warn("ingest", "session=%llu role=%s org=%s update denied: %s",
-					 (unsigned long long)session_id(s), overstap_role_name(who->role), who->org,
+					 (unsigned long long)req->conn_id, overstap_role_name(who->role), who->org,
 					 err.message);
 			batch_item_done(b, i, OVERSTAP__V1__RESULT__RESULT_REJECTED, err.code,
 					m ? m : "invalid update");

@@ -14,7 +14,7 @@
 #include "store.h"
 
 struct server;
-struct session;
+struct request;
 struct ingest;
 
 #define INGEST_MAX_BATCH 10000 /* updates per StatusBatch (DESIGN §4.2) */
@@ -24,8 +24,9 @@ struct ingest *ingest_new(struct server *srv);
 void ingest_free(struct ingest *ing);
 /* Registers the prepared statements; before store_start(). */
 void ingest_register(struct ingest *ing);
-void ingest_submit(struct ingest *ing, struct session *s, uint64_t seq,
-		   const Overstap__V1__StatusBatch *batch);
+/* A StatusBatch: every update validated, the accepted ones queued for the
+ * next group; the request ends with the BatchAck after their COMMIT. */
+void ingest_submit(struct ingest *ing, struct request *req, const Overstap__V1__StatusBatch *batch);
 /* Events accepted but not yet committed (for shutdown). */
 int ingest_in_flight(const struct ingest *ing);
 /* A sweep changed states of this cohort: forget the ones kept in memory. */

@@ -24,6 +24,7 @@
 #include "net.h"
 #include "pupil.h"
 #include "queue.h"
+#include "router.h"
 #include "server.h"
 #include "stats.h"
 #include "store.h"
@@ -195,6 +196,7 @@ int main(int argc, char **argv)
 
 	srv.cfg = &cfg;
 	TAILQ_INIT(&srv.sessions);
+	TAILQ_INIT(&srv.handshakes);
 	srv.base = event_base_new();
 	srv.ssl_ctx = tls_server_ctx(cfg.tls_cert, cfg.tls_key, cfg.tls_ca, cfg.tls_crl, err, sizeof err);
 	if (!srv.base || !srv.ssl_ctx) {
@@ -207,7 +209,8 @@ int main(int argc, char **argv)
 	srv.queue = queue_new(&srv);
 	srv.sweeper = sweeper_new(&srv);
 	srv.stats = stats_new(&srv);
-	if (!srv.store || !srv.ingest || !srv.queue || !srv.sweeper || !srv.stats) {
+	srv.router = router_new();
+	if (!srv.store || !srv.ingest || !srv.queue || !srv.sweeper || !srv.stats || !srv.router) {
 		log_error("main", "out of memory at start-up");
 		return 1;
 	}
@@ -216,6 +219,7 @@ int main(int argc, char **argv)
 	sweeper_register(srv.sweeper);
 	stats_register(srv.stats);
 	pupil_register(&srv);
+	routes_install(srv.router, &srv); /* who may send what: routes.c */
 	clock_on_change(clock_changed_cb, NULL);
 
 	if (!net_listen(&srv, cfg.listen, err, sizeof err)) {
@@ -255,6 +259,7 @@ int main(int argc, char **argv)
 	queue_free(srv.queue);
 	sweeper_free(srv.sweeper);
 	stats_free(srv.stats);
+	router_free(srv.router);
 	store_free(srv.store);
 	SSL_CTX_free(srv.ssl_ctx);
 	event_base_free(srv.base);

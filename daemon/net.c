@@ -1,7 +1,11 @@
 /* net.c — the listener for school systems, RMC and projectteam clients.
  *
- * Owns the listening socket and the count of open connections. Never reads a
- * byte itself: each accepted socket becomes a session (session.c).
+ * Owns the listening socket, the count of open connections and the admission
+ * of TLS handshakes: at most MAX_HANDSHAKES at once, MAX_HANDSHAKES_PER_ADDRESS
+ * from one address; a newcomer over either limit makes the oldest handshake
+ * (of that address, or of all) give way, so the listener never pauses and
+ * slow or silent sockets cannot lock anyone out. Never reads a byte itself:
+ * each accepted socket becomes a session (session.c).
  */
 #include "net.h"
 
@@ -20,6 +24,32 @@
 #include "log.h"
 #include "server.h"
 #include "session.h"
+
+/* At most this many TLS handshakes at once: a handshake allocates tens of
+ * kilobytes for a moment, and 10,000 clients reconnecting together would
+ * otherwise all hold that at once (and the heap would keep the peak). */
+#define MAX_HANDSHAKES 64
+#define MAX_HANDSHAKES_PER_ADDRESS 16
+
+/* Before a new handshake from addr: the oldest handshake of that address
+ * gives way when it has too many, else the oldest of all when there are too
+ * many. A handshake that completes in time is never the oldest for long. */
+static void make_room_for_handshake(struct server *srv, const char *addr)
+{
+	struct session *oldest_here = NULL, *oldest = NULL;
+	int here = session_handshakes_from(srv, addr, &oldest_here);
+	int all = session_handshakes_from(srv, NULL, &oldest);
+	struct session *victim = NULL;
+	if (here >= MAX_HANDSHAKES_PER_ADDRESS)
+		victim = oldest_here;
+	else if (all >= MAX_HANDSHAKES)
+		victim = oldest;
+	if (victim) {
+		log_info("net", "peer=%s handshake dropped: too many at once%s", session_peer(victim),
+			 victim == oldest_here ? " from this address" : "");
+		session_abort(victim);
+	}
+}
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr, int socklen,
 		      void *arg)
@@ -43,9 +73,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		evutil_closesocket(fd);
 		return;
 	}
+	make_room_for_handshake(srv, host);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	session_new(srv, fd, peer);
+	session_new(srv, fd, host, peer);
 }
 
 static void accept_error_cb(struct evconnlistener *l, void *arg)
@@ -98,31 +129,6 @@ static void drain_one(struct session *s, void *arg)
 {
 	(void)arg;
 	session_drain(s);
-}
-
-/* At most this many TLS handshakes at once: a handshake allocates tens of
- * kilobytes for a moment, and 10,000 clients reconnecting together would
- * otherwise all hold that at once (and the heap would keep the peak). Beyond
- * it the listener pauses; the kernel's backlog holds the rest. */
-#define MAX_HANDSHAKES 64
-
-void net_handshake_begun(struct server *srv)
-{
-	srv->n_handshaking++;
-	if (srv->n_handshaking >= MAX_HANDSHAKES && !srv->accept_paused && srv->listener) {
-		evconnlistener_disable(srv->listener);
-		srv->accept_paused = true;
-	}
-}
-
-void net_handshake_ended(struct server *srv)
-{
-	srv->n_handshaking--;
-	if (srv->accept_paused && srv->n_handshaking <= MAX_HANDSHAKES / 2) {
-		srv->accept_paused = false;
-		if (srv->listener && !srv->draining)
-			evconnlistener_enable(srv->listener);
-	}
 }
 
 void net_store_changed(struct server *srv)

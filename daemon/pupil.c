@@ -15,7 +15,7 @@
 #include "log.h"
 #include "overstap.h"
 #include "server.h"
-#include "session.h"
+#include "request.h"
 #include "store.h"
 
 /* One row per fact, tagged: S(tate), E(vent), A(lert). */
@@ -42,11 +42,6 @@ static const char SQL_PUPIL[] =
 	"  FROM alert a JOIN s ON a.pupil_id = s.pupil_id AND a.cohort = s.cohort "
 	"  WHERE a.resolved_at IS NULL AND a.kind IN (1, 2, 3) ORDER BY a.id)";
 
-struct pupil_req {
-	struct session *s;
-	uint64_t seq;
-};
-
 void pupil_register(struct server *srv)
 {
 	store_register(srv->store, "pupil_query", SQL_PUPIL);
@@ -63,34 +58,31 @@ static int cmp_entry(const void *a, const void *b)
 
 static void pupil_done(const PGresult *res, const char *error, void *arg)
 {
-	struct pupil_req *req = arg;
-	struct session *s = req->s;
+	struct request *req = arg;
 	if (!res) {
-		session_send_error(s, req->seq, ERR_INTERNAL, error ? error : "query failed");
-		goto out;
+		request_error(req, ERR_INTERNAL, error ? error : "query failed");
+		return;
 	}
 	int rows = PQntuples(res), srow = -1;
 	for (int r = 0; r < rows && srow < 0; r++)
 		if (PQgetvalue(res, r, 0)[0] == 'S')
 			srow = r;
 	if (srow < 0) {
-		const struct identity *who = session_identity(s);
 		log_warn("pupil", "session=%llu role=%s org=%s pupil query denied (not in scope or unknown)",
-			 (unsigned long long)session_id(s), overstap_role_name(who->role), who->org);
-		session_send_error(s, req->seq, ERR_PERMISSION_DENIED,
-				   "no pupil with this PGN and cohort within your scope");
-		goto out;
+			 (unsigned long long)req->conn_id, overstap_role_name(req->who.role), req->who.org);
+		request_error(req, ERR_PERMISSION_DENIED, "no pupil with this PGN and cohort within your scope");
+		return;
 	}
 	Overstap__V1__PupilReply reply = OVERSTAP__V1__PUPIL_REPLY__INIT;
 	Overstap__V1__TimelineEntry *entries = calloc((size_t)rows, sizeof *entries);
 	Overstap__V1__TimelineEntry **eptrs = calloc((size_t)rows, sizeof *eptrs);
 	uint64_t *alerts = calloc((size_t)rows, sizeof *alerts);
 	if (!entries || !eptrs || !alerts) {
-		session_send_error(s, req->seq, ERR_INTERNAL, "out of memory");
+		request_error(req, ERR_INTERNAL, "out of memory");
 		free(entries);
 		free(eptrs);
 		free(alerts);
-		goto out;
+		return;
 	}
 	reply.status = (Overstap__V1__Status)atoi(PQgetvalue(res, srow, 1));
 	reply.vo_school = PQgetvalue(res, srow, 2);
@@ -115,37 +107,25 @@ static void pupil_done(const PGresult *res, const char *error, void *arg)
 	reply.timeline = eptrs;
 	reply.open_alert_ids = alerts;
 	Overstap__V1__Envelope env = OVERSTAP__V1__ENVELOPE__INIT;
-	env.seq = req->seq;
 	env.body_case = OVERSTAP__V1__ENVELOPE__BODY_PUPIL_REPLY;
 	env.pupil_reply = &reply;
-	session_send(s, &env);
+	request_answer(req, &env);
 	free(entries);
 	free(eptrs);
 	free(alerts);
-out:
-	session_unref(s);
-	free(req);
 }
 
-void pupil_query(struct server *srv, struct session *s, uint64_t seq, const Overstap__V1__PupilQuery *q)
+void pupil_query(struct server *srv, struct request *req, const Overstap__V1__PupilQuery *q)
 {
-	const struct identity *who = session_identity(s);
+	const struct identity *who = &req->who;
 	if (!overstap_pgn_is_valid(q->pgn)) {
-		session_send_error(s, seq, ERR_BAD_PGN, "pgn must be 9 digits: a BSN or an onderwijsnummer");
+		request_error(req, ERR_BAD_PGN, "pgn must be 9 digits: a BSN or an onderwijsnummer");
 		return;
 	}
 	if (!overstap_cohort_is_year(q->cohort)) {
-		session_send_error(s, seq, ERR_BAD_COHORT, "cohort must be a year");
+		request_error(req, ERR_BAD_COHORT, "cohort must be a year");
 		return;
 	}
-	struct pupil_req *req = malloc(sizeof *req);
-	if (!req) {
-		session_send_error(s, seq, ERR_INTERNAL, "out of memory");
-		return;
-	}
-	req->s = s;
-	req->seq = seq;
-	session_ref(s);
 	char cohort[16];
 	snprintf(cohort, sizeof cohort, "%u", q->cohort);
 	const char *params[4] = { q->pgn, cohort, overstap_role_name(who->role), who->org };

@@ -11,9 +11,10 @@
 #include "overstap.pb-c.h"
 
 struct server;
-struct session;
+struct request;
 
 void pupil_register(struct server *srv);
-void pupil_query(struct server *srv, struct session *s, uint64_t seq, const Overstap__V1__PupilQuery *q);
+/* Ends req with a PupilReply or an Error. */
+void pupil_query(struct server *srv, struct request *req, const Overstap__V1__PupilQuery *q);
 
 #endif

@@ -24,6 +24,7 @@
 #include "overstap.h"
 #include "rules.h"
 #include "server.h"
+#include "request.h"
 #include "session.h"
 #include "store.h"
 
@@ -192,9 +193,18 @@ static void sub_lease_cb(evutil_socket_t fd, short what, void *arg)
 	sub_fetch(sub);
 }
 
+static void queue_session_closed(void *arg, struct session *s);
+static void queue_session_writable(void *arg, struct session *s);
+
+/* How the queue follows a subscribed session. */
+static const struct session_listener sub_listener = {
+	.closed = queue_session_closed,
+	.writable = queue_session_writable,
+};
+
 static struct sub *sub_of(struct session *s)
 {
-	return session_queue_slot(s);
+	return session_listener_arg(s, &sub_listener);
 }
 
 static const char *recipient_prefix(enum role role)
@@ -290,12 +300,17 @@ static void sub_fetch(struct sub *sub)
 	store_query(q->srv->store, LANE_QUEUE, "queue_lease", 5, params, false, fetch_done, sub);
 }
 
-void queue_subscribe(struct queue *q, struct session *s, uint64_t seq, const Overstap__V1__Subscribe *msg)
+void queue_subscribe(struct queue *q, struct request *req, const Overstap__V1__Subscribe *msg)
 {
-	const struct identity *who = session_identity(s);
+	struct session *s = req->session;
+	const struct identity *who = &req->who;
 	const char *prefix = recipient_prefix(who->role);
 	if (!prefix) {
-		session_send_error(s, seq, ERR_PERMISSION_DENIED, "this role has no alert queue");
+		request_error(req, ERR_PERMISSION_DENIED, "this role has no alert queue");
+		return;
+	}
+	if (!s) {
+		request_error(req, ERR_BAD_REQUEST, "a subscription needs a protobuf session");
 		return;
 	}
 	uint32_t max = msg->max_in_flight ? msg->max_in_flight : DEFAULT_MAX_IN_FLIGHT;
@@ -305,11 +320,13 @@ void queue_subscribe(struct queue *q, struct session *s, uint64_t seq, const Ove
 	if (sub) { /* a second Subscribe changes the window */
 		sub->max_in_flight = max;
 		sub_fetch(sub);
+		request_end(req);
 		return;
 	}
 	sub = calloc(1, sizeof *sub);
-	if (!sub) {
-		session_send_error(s, seq, ERR_INTERNAL, "out of memory");
+	if (!sub || !(sub->ev_lease = evtimer_new(q->srv->base, sub_lease_cb, sub))) {
+		free(sub);
+		request_error(req, ERR_INTERNAL, "out of memory");
 		return;
 	}
 	sub->q = q;
@@ -319,46 +336,43 @@ void queue_subscribe(struct queue *q, struct session *s, uint64_t seq, const Ove
 	snprintf(sub->owner, sizeof sub->owner, "%s:%llu", q->srv->cfg->instance,
 		 (unsigned long long)session_id(s));
 	sub->max_in_flight = max;
-	sub->ev_lease = evtimer_new(q->srv->base, sub_lease_cb, sub);
 	LIST_INSERT_HEAD(&q->subs, sub, link);
-	session_set_queue_slot(s, sub);
+	session_listen(s, &sub_listener, sub);
 	log_info("queue", "session=%llu recipient=%s subscribed max_in_flight=%u", (unsigned long long)session_id(s),
 		 sub->recipient, max);
 	sub_fetch(sub);
+	request_end(req);
 }
-
-struct ack_req {
-	struct session *s;
-};
 
 static void ack_done(const PGresult *res, const char *error, void *arg)
 {
-	struct ack_req *req = arg;
-	struct sub *sub = sub_of(req->s);
+	struct request *req = arg;
+	struct sub *sub = req->session && !request_is_gone(req) ? sub_of(req->session) : NULL;
 	if (!res) {
 		log_error("queue", "ack failed: %s", error);
-	} else if (sub && session_state(req->s) != SESSION_CLOSED) {
+	} else if (sub) {
 		for (int r = 0; r < PQntuples(res); r++) {
 			sub_untrack(sub, strtoull(PQgetvalue(res, r, 0), NULL, 10));
 			metrics.alerts_acked++;
 		}
 		sub_fetch(sub);
 	}
-	session_unref(req->s);
-	free(req);
+	request_end(req);
 }
 
-void queue_ack(struct queue *q, struct session *s, uint64_t seq, const Overstap__V1__AlertAck *msg)
+void queue_ack(struct queue *q, struct request *req, const Overstap__V1__AlertAck *msg)
 {
-	struct sub *sub = sub_of(s);
+	struct sub *sub = req->session ? sub_of(req->session) : NULL;
 	if (!sub) {
-		session_send_error(s, seq, ERR_BAD_REQUEST, "AlertAck before Subscribe");
+		request_error(req, ERR_BAD_REQUEST, "AlertAck before Subscribe");
 		return;
 	}
-	if (msg->n_alert_ids == 0)
+	if (msg->n_alert_ids == 0) {
+		request_end(req);
 		return;
+	}
 	if (msg->n_alert_ids > MAX_MAX_IN_FLIGHT) {
-		session_send_error(s, seq, ERR_BAD_REQUEST, "too many alert ids in one AlertAck");
+		request_error(req, ERR_BAD_REQUEST, "too many alert ids in one AlertAck");
 		return;
 	}
 	struct pgarray ids;
@@ -368,14 +382,6 @@ void queue_ack(struct queue *q, struct session *s, uint64_t seq, const Overstap_
 	char now[24];
 	snprintf(now, sizeof now, "%lld", (long long)clock_now());
 	const char *params[3] = { pgarray_literal(&ids), sub->recipient, now };
-	struct ack_req *req = malloc(sizeof *req);
-	if (!req) {
-		pgarray_free(&ids);
-		session_send_error(s, seq, ERR_INTERNAL, "out of memory");
-		return;
-	}
-	req->s = s;
-	session_ref(s);
 	store_query(q->srv->store, LANE_QUEUE, "queue_ack", 3, params, false, ack_done, req);
 	pgarray_free(&ids);
 }
@@ -448,12 +454,11 @@ static void released_cb(const PGresult *res, const char *error, void *arg)
 	free(r);
 }
 
-void queue_session_closed(struct queue *q, struct session *s)
+static void queue_session_closed(void *arg, struct session *s)
 {
-	struct sub *sub = sub_of(s);
-	if (!sub)
-		return;
-	session_set_queue_slot(s, NULL);
+	struct sub *sub = arg;
+	struct queue *q = sub->q;
+	session_listen(s, NULL, NULL);
 	LIST_REMOVE(sub, link);
 	sub->closed = true;
 	log_info("queue", "session=%llu recipient=%s unsubscribed in_flight=%u", (unsigned long long)session_id(s),
@@ -470,12 +475,10 @@ void queue_session_closed(struct queue *q, struct session *s)
 		sub_free(sub);
 }
 
-void queue_session_writable(struct queue *q, struct session *s)
+static void queue_session_writable(void *arg, struct session *s)
 {
-	(void)q;
-	struct sub *sub = sub_of(s);
-	if (sub)
-		sub_fetch(sub);
+	(void)s;
+	sub_fetch(arg);
 }
 
 /* ---- escalation ----------------------------------------------------------- */

@@ -13,7 +13,7 @@
 #include "overstap.pb-c.h"
 
 struct server;
-struct session;
+struct request;
 struct queue;
 
 struct queue *queue_new(struct server *srv);
@@ -22,12 +22,12 @@ void queue_register(struct queue *q);
 /* Once the database is up: release leases this instance held before. */
 void queue_start(struct queue *q);
 
-void queue_subscribe(struct queue *q, struct session *s, uint64_t seq, const Overstap__V1__Subscribe *msg);
-void queue_ack(struct queue *q, struct session *s, uint64_t seq, const Overstap__V1__AlertAck *msg);
+/* Subscribe: the session's queue streams to it from now on; ends req. */
+void queue_subscribe(struct queue *q, struct request *req, const Overstap__V1__Subscribe *msg);
+/* AlertAck: ends req once the acks are stored (no answer). */
+void queue_ack(struct queue *q, struct request *req, const Overstap__V1__AlertAck *msg);
 /* New alerts were committed for this recipient ("rmc:39"). */
 void queue_notify(struct queue *q, const char *recipient);
-void queue_session_closed(struct queue *q, struct session *s);
-void queue_session_writable(struct queue *q, struct session *s);
 /* Escalation check (ESCALATIE) and lease expiry follow the clock. */
 void queue_clock_changed(struct queue *q);
 /* Runs the ESCALATIE check now (again after the running one, if any): on the

@@ -18,6 +18,7 @@ struct queue;
 struct sweeper;
 struct stats;
 struct http;
+struct router;
 struct session;
 
 TAILQ_HEAD(session_list, session);
@@ -32,11 +33,12 @@ struct server {
 	struct sweeper *sweeper;
 	struct stats *stats;
 	struct http *http;
+	struct router *router; /* who may send what (routes.c) */
 	struct evconnlistener *listener;
 	struct session_list sessions;
 	int n_sessions;
-	int n_handshaking;  /* TLS handshakes in progress */
-	bool accept_paused; /* too many handshakes at once: accept() waits */
+	struct session_list handshakes; /* sessions in HANDSHAKE, oldest first */
+	int n_handshaking;
 	bool draining; /* SIGTERM: no new connections, finish what is in flight */
 };
 

@@ -1,11 +1,12 @@
 /* session.c — one TLS client connection as an explicit state machine.
  *
- * Owns the bufferevent, the framing of DESIGN §4.1 on both directions, the
- * dispatch of envelopes to the modules by message type and role (§4.3), and
- * back-pressure: a session stops reading while the database is away, while
- * too many of its batches are in flight, or while its output backs up.
- * Never blocks; never trusts a byte from the peer. Callers: net (accept),
- * ingest/queue/stats/pupil/admin (replies).
+ * Owns the bufferevent, the framing of DESIGN §4.1 in both directions, the
+ * turning of frames into requests through the route table (router.h: who may
+ * send what lives in routes.c, not here), and back-pressure: a session stops
+ * reading while the database is away, while too many of its requests that
+ * cost database work are in flight, or while its output backs up. The state
+ * changes in session_enter() alone. Never blocks; never trusts a byte from
+ * the peer. Callers: net (accept, drain), every handler (through request.h).
  */
 #include "session.h"
 
@@ -19,44 +20,44 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin.h"
+#include "check.h"
 #include "config.h"
-#include "frame.h"
-#include "ingest.h"
-#include "log.h"
-#include "net.h"
-#include "metrics.h"
-#include "pupil.h"
-#include "queue.h"
-#include "server.h"
-#include "stats.h"
-#include "store.h"
 #include "errcodes.h"
+#include "frame.h"
+#include "log.h"
+#include "metrics.h"
+#include "request.h"
+#include "router.h"
+#include "server.h"
+#include "store.h"
 #include "tls.h"
 
 #define HANDSHAKE_TIMEOUT_SECS 15
 #define OUTPUT_HIGH_WATER (8u << 20) /* stop reading while this much is unsent */
 
 struct session {
-	TAILQ_ENTRY(session) link;
+	TAILQ_ENTRY(session) link;    /* srv->sessions */
+	TAILQ_ENTRY(session) hs_link; /* srv->handshakes, while HANDSHAKE */
 	struct server *srv;
 	struct bufferevent *bev;
 	enum session_state state;
 	struct identity who;
 	char peer[64];
+	char addr[48];
 	uint64_t id;
 	int refs;
-	int requests_in_flight;
+	int requests_in_flight; /* requests that cost database work, not yet ended */
 	bool reading;
 	bool in_dispatch;
-	bool handshaking; /* counted in srv->n_handshaking */
-	void *queue_slot;
+	struct event *ev_deadline; /* the handshake's, fixed at accept */
+	struct event *ev_resume;   /* process buffered frames from the loop */
+	const struct session_listener *listener;
+	void *listener_arg;
 };
 
 static uint64_t next_session_id = 1;
 
-static void session_process_input(struct session *s);
-static void session_close(struct session *s);
+static void session_enter(struct session *s, enum session_state to);
 
 /* ---- references and accessors ------------------------------------------- */
 
@@ -67,8 +68,11 @@ void session_ref(struct session *s)
 
 void session_unref(struct session *s)
 {
-	if (--s->refs == 0)
+	CHECK(s->refs > 0);
+	if (--s->refs == 0) {
+		CHECK(s->state == SESSION_CLOSED);
 		free(s);
+	}
 }
 
 enum session_state session_state(const struct session *s)
@@ -86,19 +90,14 @@ const char *session_peer(const struct session *s)
 	return s->peer;
 }
 
+const char *session_address(const struct session *s)
+{
+	return s->addr;
+}
+
 uint64_t session_id(const struct session *s)
 {
 	return s->id;
-}
-
-void *session_queue_slot(const struct session *s)
-{
-	return s->queue_slot;
-}
-
-void session_set_queue_slot(struct session *s, void *p)
-{
-	s->queue_slot = p;
 }
 
 size_t session_output_pending(const struct session *s)
@@ -106,6 +105,17 @@ size_t session_output_pending(const struct session *s)
 	if (!s->bev)
 		return 0;
 	return evbuffer_get_length(bufferevent_get_output(s->bev));
+}
+
+void session_listen(struct session *s, const struct session_listener *l, void *arg)
+{
+	s->listener = arg ? l : NULL;
+	s->listener_arg = arg;
+}
+
+void *session_listener_arg(const struct session *s, const struct session_listener *l)
+{
+	return s->listener == l ? s->listener_arg : NULL;
 }
 
 void session_for_each(struct server *srv, void (*fn)(struct session *s, void *arg), void *arg)
@@ -127,7 +137,7 @@ void session_for_each(struct server *srv, void (*fn)(struct session *s, void *ar
 
 void session_send(struct session *s, const Overstap__V1__Envelope *env)
 {
-	if (s->state == SESSION_CLOSED || s->state == SESSION_HANDSHAKE)
+	if (s->state != SESSION_READY && s->state != SESSION_DRAINING)
 		return;
 	size_t len = overstap__v1__envelope__get_packed_size(env);
 	if (len == 0 || len > (size_t)s->srv->cfg->max_frame_bytes) {
@@ -163,59 +173,40 @@ void session_send_error(struct session *s, uint64_t seq, const char *code, const
 
 /* ---- the state machine -------------------------------------------------- */
 
-/* DRAINING ends in CLOSED once nothing is in flight and the output is out. */
-static void session_check_drained(struct session *s)
+static bool transition_allowed(enum session_state from, enum session_state to)
 {
-	if (s->state != SESSION_DRAINING || s->requests_in_flight > 0)
-		return;
-	if (session_output_pending(s) == 0) {
-		session_close(s);
-		return;
+	switch (from) {
+	case SESSION_HANDSHAKE:
+		return to == SESSION_READY || to == SESSION_CLOSED;
+	case SESSION_READY:
+		return to == SESSION_DRAINING || to == SESSION_CLOSED;
+	case SESSION_DRAINING:
+		return to == SESSION_CLOSED;
+	case SESSION_CLOSED:
+		return false;
 	}
-	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
-	bufferevent_enable(s->bev, EV_WRITE);
+	return false;
 }
 
-void session_fail(struct session *s, uint64_t seq, const char *code, const char *message)
+static void leave_handshake(struct session *s)
 {
-	if (s->state == SESSION_CLOSED)
-		return;
-	log_info("session", "session=%llu peer=%s role=%s org=%s closing code=%s", (unsigned long long)s->id,
-		 s->peer, overstap_role_name(s->who.role), s->who.org, code);
-	session_send_error(s, seq, code, message);
-	s->state = SESSION_DRAINING;
-	session_update_reading(s);
-	session_check_drained(s);
-}
-
-void session_drain(struct session *s)
-{
-	if (s->state == SESSION_READY) {
-		s->state = SESSION_DRAINING;
-		session_update_reading(s);
-		session_check_drained(s);
-	} else if (s->state == SESSION_HANDSHAKE) {
-		session_close(s);
+	TAILQ_REMOVE(&s->srv->handshakes, s, hs_link);
+	s->srv->n_handshaking--;
+	if (s->ev_deadline) {
+		event_free(s->ev_deadline);
+		s->ev_deadline = NULL;
 	}
 }
 
-static void handshake_over(struct session *s)
+static void enter_closed(struct session *s, enum session_state from)
 {
-	if (s->handshaking) {
-		s->handshaking = false;
-		net_handshake_ended(s->srv);
+	if (from != SESSION_HANDSHAKE && s->listener)
+		s->listener->closed(s->listener_arg, s);
+	s->listener = NULL;
+	if (s->ev_resume) {
+		event_free(s->ev_resume);
+		s->ev_resume = NULL;
 	}
-}
-
-static void session_close(struct session *s)
-{
-	if (s->state == SESSION_CLOSED)
-		return;
-	handshake_over(s);
-	bool was_established = s->state != SESSION_HANDSHAKE;
-	s->state = SESSION_CLOSED;
-	if (was_established)
-		queue_session_closed(s->srv->queue, s);
 	if (s->bev) {
 		bufferevent_free(s->bev);
 		s->bev = NULL;
@@ -224,7 +215,88 @@ static void session_close(struct session *s)
 	s->srv->n_sessions--;
 	metrics.connections_open--;
 	log_debug("session", "session=%llu closed", (unsigned long long)s->id);
-	session_unref(s);
+	session_unref(s); /* the server's list held one */
+}
+
+/* The one place a session's state changes; each transition does its part. */
+static void session_enter(struct session *s, enum session_state to)
+{
+	enum session_state from = s->state;
+	if (from == to)
+		return;
+	CHECK(transition_allowed(from, to));
+	s->state = to;
+	if (from == SESSION_HANDSHAKE)
+		leave_handshake(s);
+	switch (to) {
+	case SESSION_READY:
+		s->reading = true; /* EV_READ is on since the handshake */
+		session_update_reading(s);
+		break;
+	case SESSION_DRAINING:
+		session_update_reading(s); /* stops reading */
+		break;
+	case SESSION_CLOSED:
+		enter_closed(s, from);
+		break;
+	case SESSION_HANDSHAKE:
+		break;
+	}
+}
+
+/* DRAINING ends in CLOSED once nothing is in flight and the output is out. */
+static void session_check_drained(struct session *s)
+{
+	if (s->state != SESSION_DRAINING || s->requests_in_flight > 0)
+		return;
+	if (session_output_pending(s) == 0) {
+		session_enter(s, SESSION_CLOSED);
+		return;
+	}
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+	bufferevent_enable(s->bev, EV_WRITE);
+}
+
+void session_fail(struct session *s, uint64_t seq, const char *code, const char *message)
+{
+	if (s->state != SESSION_READY)
+		return;
+	log_info("session", "session=%llu peer=%s role=%s org=%s closing code=%s", (unsigned long long)s->id,
+		 s->peer, overstap_role_name(s->who.role), s->who.org, code);
+	session_send_error(s, seq, code, message);
+	session_enter(s, SESSION_DRAINING);
+	session_check_drained(s);
+}
+
+void session_drain(struct session *s)
+{
+	if (s->state == SESSION_READY) {
+		session_enter(s, SESSION_DRAINING);
+		session_check_drained(s);
+	} else if (s->state == SESSION_HANDSHAKE) {
+		session_enter(s, SESSION_CLOSED);
+	}
+}
+
+void session_abort(struct session *s)
+{
+	session_enter(s, SESSION_CLOSED);
+}
+
+int session_handshakes_from(struct server *srv, const char *addr, struct session **oldest)
+{
+	*oldest = NULL;
+	if (!addr) {
+		*oldest = TAILQ_FIRST(&srv->handshakes);
+		return srv->n_handshaking;
+	}
+	int n = 0;
+	struct session *s;
+	TAILQ_FOREACH(s, &srv->handshakes, hs_link) {
+		if (strcmp(s->addr, addr) == 0 && n++ == 0)
+			*oldest = s;
+	}
+	return n;
 }
 
 void session_update_reading(struct session *s)
@@ -239,36 +311,49 @@ void session_update_reading(struct session *s)
 			s->reading = true;
 			bufferevent_enable(s->bev, EV_READ);
 		}
-		/* frames already buffered get no new read callback */
-		session_process_input(s);
+		/* frames already buffered get no new read callback: the loop
+		 * processes them next, never this call (it may come from a
+		 * commit callback inside another request) */
+		if (!s->in_dispatch && evbuffer_get_length(bufferevent_get_input(s->bev)) >= FRAME_HEADER_BYTES)
+			event_active(s->ev_resume, EV_TIMEOUT, 0);
 	} else if (s->reading) {
 		s->reading = false;
 		bufferevent_disable(s->bev, EV_READ);
 	}
 }
 
-void session_request_started(struct session *s)
+/* ---- requests ------------------------------------------------------------ */
+
+static void conn_send(void *conn, const Overstap__V1__Envelope *env)
 {
-	s->requests_in_flight++;
-	session_update_reading(s);
+	session_send(conn, env);
 }
 
-void session_request_done(struct session *s)
+static bool conn_is_gone(const void *conn)
 {
-	s->requests_in_flight--;
-	if (s->state == SESSION_DRAINING)
-		session_check_drained(s);
-	else
-		session_update_reading(s);
+	return ((const struct session *)conn)->state == SESSION_CLOSED;
 }
 
-/* ---- dispatch ------------------------------------------------------------ */
-
-static bool role_in(enum role r, unsigned mask)
+static void conn_release(void *conn, bool counted)
 {
-	return (mask >> r) & 1u;
+	struct session *s = conn;
+	if (counted) {
+		CHECK(s->requests_in_flight > 0);
+		s->requests_in_flight--;
+		if (s->state == SESSION_DRAINING)
+			session_check_drained(s);
+		else
+			session_update_reading(s);
+	}
+	session_unref(s);
 }
-#define R(x) (1u << (x))
+
+static const struct request_transport session_transport = {
+	.name = "session",
+	.send = conn_send,
+	.is_gone = conn_is_gone,
+	.release = conn_release,
+};
 
 static void deny(struct session *s, uint64_t seq, const char *what)
 {
@@ -279,67 +364,44 @@ static void deny(struct session *s, uint64_t seq, const char *what)
 	session_send_error(s, seq, ERR_PERMISSION_DENIED, msg);
 }
 
+/* One envelope: its route, the role's right to it, a request to its handler. */
 static void session_dispatch(struct session *s, Overstap__V1__Envelope *env)
 {
-	struct server *srv = s->srv;
 	uint64_t seq = env->seq;
-	enum role role = s->who.role;
-	switch (env->body_case) {
-	case OVERSTAP__V1__ENVELOPE__BODY_PING: {
-		Overstap__V1__Envelope reply = OVERSTAP__V1__ENVELOPE__INIT;
-		Overstap__V1__Pong pong = OVERSTAP__V1__PONG__INIT;
-		pong.t = env->ping->t;
-		reply.seq = seq;
-		reply.body_case = OVERSTAP__V1__ENVELOPE__BODY_PONG;
-		reply.pong = &pong;
-		session_send(s, &reply);
-		return;
-	}
-	case OVERSTAP__V1__ENVELOPE__BODY_STATUS_BATCH:
-		if (!role_in(role, R(ROLE_VO) | R(ROLE_MBO) | R(ROLE_ADMIN)))
-			return deny(s, seq, "StatusBatch");
-		ingest_submit(srv->ingest, s, seq, env->status_batch);
-		return;
-	case OVERSTAP__V1__ENVELOPE__BODY_SUBSCRIBE:
-		if (!role_in(role, R(ROLE_VO) | R(ROLE_RMC) | R(ROLE_PROJECTTEAM)))
-			return deny(s, seq, "Subscribe");
-		queue_subscribe(srv->queue, s, seq, env->subscribe);
-		return;
-	case OVERSTAP__V1__ENVELOPE__BODY_ALERT_ACK:
-		if (!role_in(role, R(ROLE_VO) | R(ROLE_RMC) | R(ROLE_PROJECTTEAM)))
-			return deny(s, seq, "AlertAck");
-		queue_ack(srv->queue, s, seq, env->alert_ack);
-		return;
-	case OVERSTAP__V1__ENVELOPE__BODY_STATS_QUERY:
-		if (!role_in(role, R(ROLE_PROJECTTEAM) | R(ROLE_ADMIN)))
-			return deny(s, seq, "StatsQuery");
-		stats_query(srv->stats, s, seq, env->stats_query);
-		return;
-	case OVERSTAP__V1__ENVELOPE__BODY_PUPIL_QUERY:
-		if (!role_in(role, R(ROLE_VO) | R(ROLE_MBO) | R(ROLE_RMC) | R(ROLE_ADMIN)))
-			return deny(s, seq, "PupilQuery");
-		pupil_query(srv, s, seq, env->pupil_query);
-		return;
-	case OVERSTAP__V1__ENVELOPE__BODY_ADMIN_REQUEST:
-		if (role != ROLE_ADMIN)
-			return deny(s, seq, "AdminRequest");
-		admin_request(srv, s, seq, env->admin_request);
-		return;
-	case OVERSTAP__V1__ENVELOPE__BODY__NOT_SET:
+	if (env->body_case == OVERSTAP__V1__ENVELOPE__BODY__NOT_SET) {
 		session_send_error(s, seq, ERR_BAD_REQUEST, "envelope without a message");
 		return;
-	default:
+	}
+	const struct route *route = router_find(s->srv->router, env->body_case);
+	if (!route) {
 		session_send_error(s, seq, ERR_BAD_REQUEST, "a server message cannot be sent to the server");
 		return;
 	}
+	if (!route_allows(route, s->who.role)) {
+		deny(s, seq, route->name);
+		return;
+	}
+	struct request *req = request_new(&session_transport, s, s, s->id, &s->who, seq, route->costs_db,
+					  route->name);
+	if (!req) {
+		session_send_error(s, seq, ERR_INTERNAL, "out of memory, send again later");
+		return;
+	}
+	session_ref(s);
+	if (route->costs_db) {
+		s->requests_in_flight++;
+		session_update_reading(s);
+	}
+	route->handle(route->module, req, env);
 }
 
 /* Handles every whole frame in the input buffer, stopping when reading is
- * paused (in-flight limit) so the rest waits for session_update_reading(). */
+ * paused (in-flight limit, output backlog) so the rest waits for the resume
+ * event. */
 static void session_process_input(struct session *s)
 {
 	if (s->in_dispatch)
-		return; /* re-entered from a reply path; the outer loop continues */
+		return; /* cannot happen: requests never dispatch synchronously */
 	s->in_dispatch = true;
 	session_ref(s);
 	struct evbuffer *in = bufferevent_get_input(s->bev);
@@ -383,10 +445,21 @@ static void session_process_input(struct session *s)
 	session_unref(s);
 }
 
+/* ---- libevent callbacks ------------------------------------------------- */
+
 static void session_read_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
 	session_process_input(arg);
+}
+
+static void session_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct session *s = arg;
+	if (s->state == SESSION_READY && s->reading)
+		session_process_input(s);
 }
 
 static void session_write_cb(struct bufferevent *bev, void *arg)
@@ -399,28 +472,31 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (s->state == SESSION_READY && !s->reading)
 		session_update_reading(s);
-	queue_session_writable(s->srv->queue, s);
+	if (s->state == SESSION_READY && s->listener)
+		s->listener->writable(s->listener_arg, s);
 }
 
 static void session_established(struct session *s)
 {
-	handshake_over(s);
 	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
 	char why[160];
 	if (!tls_peer_identity(ssl, &s->who, why, sizeof why)) {
 		metrics.handshakes_failed++;
 		log_warn("session", "session=%llu peer=%s refused: %s", (unsigned long long)s->id, s->peer, why);
-		session_close(s);
+		session_enter(s, SESSION_CLOSED);
 		return;
 	}
-	s->state = SESSION_READY;
-	s->reading = true; /* EV_READ is on since the handshake */
-	bufferevent_set_timeouts(s->bev, NULL, NULL);
+	s->ev_resume = event_new(s->srv->base, -1, 0, session_resume_cb, s);
+	if (!s->ev_resume) {
+		log_error("session", "session=%llu out of memory at connect", (unsigned long long)s->id);
+		session_enter(s, SESSION_CLOSED);
+		return;
+	}
 	/* deliver a write callback when output drains below this (pacing) */
 	bufferevent_setwatermark(s->bev, EV_WRITE, 64 * 1024, 0);
 	log_info("session", "session=%llu peer=%s role=%s org=%s tls=%s connected", (unsigned long long)s->id,
 		 s->peer, overstap_role_name(s->who.role), s->who.org, SSL_get_version(ssl));
-	session_update_reading(s);
+	session_enter(s, SESSION_READY);
 }
 
 static void session_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -436,53 +512,70 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 		char buf[160] = "";
 		while ((e = bufferevent_get_openssl_error(bev)))
 			ERR_error_string_n(e, buf, sizeof buf);
-		log_info("session", "session=%llu peer=%s handshake failed%s%s%s", (unsigned long long)s->id,
-			 s->peer, buf[0] ? ": " : "", buf, (what & BEV_EVENT_TIMEOUT) ? " (timeout)" : "");
+		log_info("session", "session=%llu peer=%s handshake failed%s%s", (unsigned long long)s->id, s->peer,
+			 buf[0] ? ": " : "", buf);
 	} else {
 		log_debug("session", "session=%llu peer=%s %s", (unsigned long long)s->id, s->peer,
 			  (what & BEV_EVENT_EOF) ? "disconnected" : "connection error");
 	}
 	session_ref(s);
-	session_close(s);
+	session_enter(s, SESSION_CLOSED);
 	session_unref(s);
 }
 
-struct session *session_new(struct server *srv, evutil_socket_t fd, const char *peer)
+/* The handshake's deadline, fixed when the connection was accepted: bytes
+ * that trickle in do not extend it. */
+static void session_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct session *s = arg;
+	if (s->state != SESSION_HANDSHAKE)
+		return;
+	metrics.handshakes_failed++;
+	log_info("session", "session=%llu peer=%s handshake failed (timeout)", (unsigned long long)s->id, s->peer);
+	session_enter(s, SESSION_CLOSED);
+}
+
+struct session *session_new(struct server *srv, evutil_socket_t fd, const char *addr, const char *peer)
 {
 	struct session *s = calloc(1, sizeof *s);
 	SSL *ssl = SSL_new(srv->ssl_ctx);
-	if (!s || !ssl) {
-		free(s);
+	struct event *deadline = s ? evtimer_new(srv->base, session_deadline_cb, s) : NULL;
+	struct bufferevent *bev = NULL;
+	if (s && ssl && deadline)
+		bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+						     BEV_OPT_CLOSE_ON_FREE);
+	if (!bev) {
 		if (ssl)
 			SSL_free(ssl);
-		evutil_closesocket(fd);
-		return NULL;
-	}
-	s->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-						BEV_OPT_CLOSE_ON_FREE);
-	if (!s->bev) {
-		SSL_free(ssl);
+		if (deadline)
+			event_free(deadline);
 		evutil_closesocket(fd);
 		free(s);
+		log_error("session", "peer=%s out of memory at accept", peer);
 		return NULL;
 	}
+	s->bev = bev;
+	s->ev_deadline = deadline;
 	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 	s->srv = srv;
 	s->state = SESSION_HANDSHAKE;
 	s->id = next_session_id++;
 	s->refs = 1; /* the server's list holds one */
 	snprintf(s->peer, sizeof s->peer, "%s", peer);
+	snprintf(s->addr, sizeof s->addr, "%s", addr);
 	TAILQ_INSERT_TAIL(&srv->sessions, s, link);
 	srv->n_sessions++;
-	s->handshaking = true;
-	net_handshake_begun(srv);
+	TAILQ_INSERT_TAIL(&srv->handshakes, s, hs_link);
+	srv->n_handshaking++;
 	metrics.connections_accepted++;
 	metrics.connections_open++;
 	/* read a whole frame at most beyond what is buffered */
 	bufferevent_setwatermark(s->bev, EV_READ, 0, (size_t)srv->cfg->max_frame_bytes + FRAME_HEADER_BYTES);
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
 	struct timeval tv = { HANDSHAKE_TIMEOUT_SECS, 0 };
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	evtimer_add(s->ev_deadline, &tv);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	return s;
 }

@@ -27,7 +27,7 @@
 #include "overstap.h"
 #include "rules.h"
 #include "server.h"
-#include "session.h"
+#include "request.h"
 #include "store.h"
 
 /* Overstappers: pupils a vo school registered; their region is that of the
@@ -275,6 +275,9 @@ void stats_invalidate(struct stats *st, uint32_t cohort)
 
 /* ---- one computation -------------------------------------------------------- */
 
+/* Gets a computation's reply (valid during the call only) or an error. */
+typedef void (*stats_done_fn)(const Overstap__V1__StatsReply *reply, const char *error, void *arg);
+
 struct compute_req {
 	struct stats *st;
 	uint32_t cohort;
@@ -498,8 +501,10 @@ static void computed(const PGresult *res, const char *error, void *arg)
 	req_free(req);
 }
 
-void stats_compute(struct stats *st, uint32_t cohort, Overstap__V1__GroupBy by, const char *region,
-		   bool is_admin, stats_done_fn done, void *arg)
+/* The figures themselves: done gets the reply (valid during the call only) or
+ * an error. region "" = national. */
+static void stats_compute(struct stats *st, uint32_t cohort, Overstap__V1__GroupBy by, const char *region,
+			  bool is_admin, stats_done_fn done, void *arg)
 {
 	if (by == OVERSTAP__V1__GROUP_BY__GROUP_BY_UNSPECIFIED)
 		by = OVERSTAP__V1__GROUP_BY__GROUP_BY_REGION;
@@ -519,7 +524,7 @@ void stats_compute(struct stats *st, uint32_t cohort, Overstap__V1__GroupBy by, 
 		cohort_clear(cf); /* too old: another instance may have written */
 	*req = (struct compute_req){ .st = st, .cohort = cohort, .by = by, .is_admin = is_admin, .done = done,
 				     .arg = arg, .gen = cf->gen, .epoch = cf->epoch };
-	snprintf(req->region, sizeof req->region, "%s", region);
+	snprintf(req->region, sizeof req->region, "%.3s", region);
 	uint32_t bit = 1u << by;
 	bool known = cf->complete & bit;
 	if (!known && region[0])
@@ -566,61 +571,48 @@ void stats_compute(struct stats *st, uint32_t cohort, Overstap__V1__GroupBy by, 
 	pgarray_free(&schools);
 }
 
-struct query_req {
-	struct session *s;
-	uint64_t seq;
-};
-
 static void query_done(const Overstap__V1__StatsReply *reply, const char *error, void *arg)
 {
-	struct query_req *req = arg;
+	struct request *req = arg;
 	if (!reply) {
-		session_send_error(req->s, req->seq, ERR_INTERNAL, error);
-	} else {
-		Overstap__V1__Envelope env = OVERSTAP__V1__ENVELOPE__INIT;
-		env.seq = req->seq;
-		env.body_case = OVERSTAP__V1__ENVELOPE__BODY_STATS_REPLY;
-		env.stats_reply = (Overstap__V1__StatsReply *)reply;
-		session_send(req->s, &env);
+		request_error(req, ERR_INTERNAL, error);
+		return;
 	}
-	session_unref(req->s);
-	free(req);
+	Overstap__V1__Envelope env = OVERSTAP__V1__ENVELOPE__INIT;
+	env.body_case = OVERSTAP__V1__ENVELOPE__BODY_STATS_REPLY;
+	env.stats_reply = (Overstap__V1__StatsReply *)reply;
+	request_answer(req, &env);
 }
 
-void stats_query(struct stats *st, struct session *s, uint64_t seq, const Overstap__V1__StatsQuery *q)
+void stats_query(struct stats *st, struct request *req, const Overstap__V1__StatsQuery *q)
 {
-	const struct identity *who = session_identity(s);
+	const struct identity *who = &req->who;
 	bool is_admin = who->role == ROLE_ADMIN;
 	const char *region = q->region;
 	if (!overstap_cohort_is_year(q->cohort)) {
-		session_send_error(s, seq, ERR_BAD_COHORT, "cohort must be a year");
+		request_error(req, ERR_BAD_COHORT, "cohort must be a year");
 		return;
 	}
 	if ((size_t)q->group_by >= N_GROUPINGS) {
-		session_send_error(s, seq, ERR_BAD_REQUEST, "unknown group_by");
+		request_error(req, ERR_BAD_REQUEST, "unknown group_by");
 		return;
 	}
-	if (!is_admin) {
+	if (who->role == ROLE_PROJECTTEAM) {
 		/* projectteam: its own region, whatever it asks */
 		if (region[0] && strcmp(region, who->org) != 0) {
-			log_warn("stats", "session=%llu role=%s org=%s denied region=%s", (unsigned long long)session_id(s),
+			log_warn("stats", "session=%llu role=%s org=%s denied region=%s", (unsigned long long)req->conn_id,
 				 overstap_role_name(who->role), who->org, region);
-			session_send_error(s, seq, ERR_PERMISSION_DENIED, "a projectteam sees its own region only");
+			request_error(req, ERR_PERMISSION_DENIED, "a projectteam sees its own region only");
 			return;
 		}
 		region = who->org;
+	} else if (!is_admin && who->role != ROLE_PUBLIC) {
+		request_error(req, ERR_PERMISSION_DENIED, "figures are for the projectteam and admin");
+		return;
 	} else if (region[0] && !overstap_region_is_valid(region)) {
-		session_send_error(s, seq, ERR_BAD_REQUEST, "region is a two-digit RMC region code");
+		request_error(req, ERR_BAD_REQUEST, "region is a two-digit RMC region code");
 		return;
 	}
-	struct query_req *req = malloc(sizeof *req);
-	if (!req) {
-		session_send_error(s, seq, ERR_INTERNAL, "out of memory");
-		return;
-	}
-	req->s = s;
-	req->seq = seq;
-	session_ref(s);
 	stats_compute(st, q->cohort, q->group_by, region, is_admin, query_done, req);
 }
 

@@ -1,6 +1,7 @@
 /* stats.h — completion percentages for the projectteam (DESIGN §5.2).
  *
- * Answers StatsQuery over TLS and /api/v1/stats over HTTP from figures per
+ * Answers StatsQuery (over TLS, and /api/v1/stats over HTTP: the same
+ * request, see request.h) from figures per
  * vo school computed from the indexed state table (never the event log) and
  * kept until a commit marks the school. The arithmetic (percentages, small
  * cell suppression) is pure and lives in stats_row_finish().
@@ -14,7 +15,7 @@
 #include "overstap.pb-c.h"
 
 struct server;
-struct session;
+struct request;
 struct stats;
 
 #define STATS_SMALL_CELL 5
@@ -22,13 +23,9 @@ struct stats;
 struct stats *stats_new(struct server *srv);
 void stats_free(struct stats *st);
 void stats_register(struct stats *st);
-void stats_query(struct stats *st, struct session *s, uint64_t seq, const Overstap__V1__StatsQuery *q);
+/* StatsQuery with the caller's scope; ends req with a StatsReply or an Error. */
+void stats_query(struct stats *st, struct request *req, const Overstap__V1__StatsQuery *q);
 
-/* The figures themselves, for StatsQuery and HTTP alike. done gets the reply
- * (valid during the call only) or an error. region "" = national. */
-typedef void (*stats_done_fn)(const Overstap__V1__StatsReply *reply, const char *error, void *arg);
-void stats_compute(struct stats *st, uint32_t cohort, Overstap__V1__GroupBy by, const char *region,
-		   bool is_admin, stats_done_fn done, void *arg);
 /* A state of (cohort, vo_school) changed and is committed: its kept figures
  * are recomputed by the next query that needs them. */
 void stats_mark(struct stats *st, uint32_t cohort, const char *vo_school);

@@ -25,7 +25,6 @@
 #include "queue.h"
 #include "rules.h"
 #include "server.h"
-#include "session.h"
 #include "stats.h"
 #include "store.h"
 
@@ -86,9 +85,8 @@ static const char SQL_SWEEPS_DONE[] =
 	"SELECT cohort, deadline FROM sweep_run WHERE cohort BETWEEN $1::int AND $2::int";
 
 struct pending_reply {
-	struct session *s;
-	uint64_t seq;
 	sweeper_done_fn done;
+	void *arg;
 	int64_t at;
 	uint32_t alerts;
 	struct pending_reply *next;
@@ -160,13 +158,10 @@ static void answer_replies(struct sweeper *sw, bool ok, const char *error)
 	while (sw->replies) {
 		struct pending_reply *r = sw->replies;
 		sw->replies = r->next;
-		if (session_state(r->s) != SESSION_CLOSED) {
-			char msg[128];
-			if (ok)
-				snprintf(msg, sizeof msg, "every sweep due by then has run; %u alerts raised", r->alerts);
-			r->done(r->s, r->seq, ok, ok ? msg : error, r->alerts);
-		}
-		session_unref(r->s);
+		char msg[128];
+		if (ok)
+			snprintf(msg, sizeof msg, "every sweep due by then has run; %u alerts raised", r->alerts);
+		r->done(r->arg, ok, ok ? msg : error, r->alerts);
 		free(r);
 	}
 }
@@ -419,19 +414,17 @@ void sweeper_start(struct sweeper *sw)
 	store_query(sw->srv->store, LANE_QUEUE, "sweeps_done", 2, p, false, listed, sw);
 }
 
-void sweeper_run_until(struct sweeper *sw, int64_t at, struct session *s, uint64_t seq, sweeper_done_fn done)
+void sweeper_run_until(struct sweeper *sw, int64_t at, sweeper_done_fn done, void *arg)
 {
-	if (s && done) {
+	if (done) {
 		struct pending_reply *r = calloc(1, sizeof *r);
 		if (!r) {
-			done(s, seq, false, "out of memory", 0);
+			done(arg, false, "out of memory", 0);
 			return;
 		}
-		r->s = s;
-		r->seq = seq;
 		r->done = done;
+		r->arg = arg;
 		r->at = at;
-		session_ref(s);
 		r->next = sw->replies;
 		sw->replies = r;
 	}
@@ -472,12 +465,7 @@ void sweeper_free(struct sweeper *sw)
 {
 	if (!sw)
 		return;
-	while (sw->replies) {
-		struct pending_reply *r = sw->replies;
-		sw->replies = r->next;
-		session_unref(r->s);
-		free(r);
-	}
+	answer_replies(sw, false, "shutting down");
 	event_free(sw->ev_timer);
 	event_free(sw->ev_retention);
 	free(sw);

@@ -11,19 +11,19 @@
 #include <stdint.h>
 
 struct server;
-struct session;
 struct sweeper;
 
-typedef void (*sweeper_done_fn)(struct session *s, uint64_t seq, bool ok, const char *message,
-				uint32_t alerts_raised);
+/* When every sweep asked for has run (ok), or one failed (message says why). */
+typedef void (*sweeper_done_fn)(void *arg, bool ok, const char *message, uint32_t alerts_raised);
 
 struct sweeper *sweeper_new(struct server *srv);
 void sweeper_free(struct sweeper *sw);
 void sweeper_register(struct sweeper *sw);
 /* Database is up: catch up and arm the timer. */
 void sweeper_start(struct sweeper *sw);
-/* Runs every sweep due at or before `at`; calls done (when s is not NULL). */
-void sweeper_run_until(struct sweeper *sw, int64_t at, struct session *s, uint64_t seq, sweeper_done_fn done);
+/* Runs every sweep due at or before `at`; then calls done(arg) once (when
+ * done is not NULL). */
+void sweeper_run_until(struct sweeper *sw, int64_t at, sweeper_done_fn done, void *arg);
 void sweeper_clock_changed(struct sweeper *sw);
 
 #endif
