@@ -379,15 +379,6 @@ static void event_from_row(const struct cursor *c, struct overstap_event *ev)
 	copy_text(ev->reason, sizeof ev->reason, cv(c, 14));
 }
 
-/* The crebo ingest stores beside a state: that of the institution
- * overstap_mbo_instelling names, else the keuze's (ingest.c state_crebo). */
-static const char *state_crebo(const struct pupil_state *st, const char *instelling)
-{
-	for (int i = 0; i < st->n_mbo; i++)
-		if (strcmp(st->mbo[i].instelling, instelling) == 0 && st->mbo[i].crebo[0])
-			return st->mbo[i].crebo;
-	return st->keuze_crebo;
-}
 
 struct verify {
 	const struct rules_calendar *cal;
@@ -465,7 +456,7 @@ static void compare(struct verify *v, int64_t pupil_id, int64_t cohort, const st
 		{ "vo_soort", cv(st, 8), vo_soort },
 		{ "woongemeente", cv(st, 9), overstap_woongemeente(rebuilt) },
 		{ "mbo_instelling", cv(st, 10), instelling },
-		{ "crebo", cv(st, 11), state_crebo(rebuilt, instelling) },
+		{ "crebo", cv(st, 11), overstap_crebo(rebuilt, instelling) },
 		{ "first_aangemeld_at", cv(st, 12), first_am },
 	};
 	for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {

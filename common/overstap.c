@@ -790,6 +790,28 @@ const char *overstap_mbo_instelling(const struct pupil_state *state)
 	return state->keuze_instelling;
 }
 
+const char *overstap_crebo(const struct pupil_state *state, const char *instelling)
+{
+	for (int i = 0; i < state->n_mbo && i < OVERSTAP_MAX_INSTELLINGEN; i++)
+		if (strcmp(state->mbo[i].instelling, instelling) == 0 && state->mbo[i].crebo[0])
+			return state->mbo[i].crebo;
+	return state->keuze_crebo;
+}
+
+bool overstap_event_has_personal(const struct overstap_event *ev)
+{
+	return ev->kind == EVENT_OVERSTAPPER_GEREGISTREERD || ev->name[0];
+}
+
+bool overstap_personal_wins(const struct overstap_event *cand, const struct overstap_event *cur)
+{
+	bool cand_reg = cand->kind == EVENT_OVERSTAPPER_GEREGISTREERD;
+	bool cur_reg = cur->kind == EVENT_OVERSTAPPER_GEREGISTREERD;
+	if (cand_reg != cur_reg)
+		return cand_reg;
+	return cand->occurred_at > cur->occurred_at;
+}
+
 /* ---- encoding --------------------------------------------------------------
  *
  * Version 1, big-endian, strings as one length byte and the bytes:

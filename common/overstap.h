@@ -241,6 +241,15 @@ const char *overstap_woongemeente(const struct pupil_state *state); /* registrat
 /* The institution of the most advanced application (INGESCHREVEN > OVEREENKOMST >
  * AANGEMELD > ONTVANGEN > the rest, ties by BRIN), else the keuze's; "" when none. */
 const char *overstap_mbo_instelling(const struct pupil_state *state);
+/* The crebo to show beside an institution (overstap_mbo_instelling): the one
+ * that institution reported, else the keuze's; "" when none. */
+const char *overstap_crebo(const struct pupil_state *state, const char *instelling);
+
+/* Personal data (name, birth date) of a pupil: does the event carry it, and
+ * does cand win over cur? A vo registration wins over an mbo report; between
+ * two of the same sort the later occurred_at wins (the earlier on a tie). */
+bool overstap_event_has_personal(const struct overstap_event *ev);
+bool overstap_personal_wins(const struct overstap_event *cand, const struct overstap_event *cur);
 
 /* A compact, versioned byte encoding for storage. encode returns the length
  * written (0 when cap is too small); decode returns false on malformed input

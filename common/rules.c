@@ -40,6 +40,7 @@ static const struct rules_sweep SWEEPS[DEADLINE_COUNT] = {
 		.recipients = RECIPIENT_VO,
 		.sets_status = false,
 		.new_status = STATUS_UNSPECIFIED,
+		.reason = "geen aanmelding in het mbo op de aanmelddatum",
 	},
 	[DEADLINE_ZOMER] = {
 		.deadline = DEADLINE_ZOMER,
@@ -50,6 +51,7 @@ static const struct rules_sweep SWEEPS[DEADLINE_COUNT] = {
 		.recipients = RECIPIENT_RMC | RECIPIENT_VO,
 		.sets_status = false,
 		.new_status = STATUS_UNSPECIFIED,
+		.reason = "vo verlaten zonder plek in het mbo op de zomerpeildatum",
 	},
 	[DEADLINE_TELDATUM] = {
 		.deadline = DEADLINE_TELDATUM,
@@ -60,6 +62,7 @@ static const struct rules_sweep SWEEPS[DEADLINE_COUNT] = {
 		.recipients = RECIPIENT_RMC | RECIPIENT_VO,
 		.sets_status = true,
 		.new_status = STATUS_NIET_GESTART,
+		.reason = "aangemeld of geplaatst, niet ingeschreven op de teldatum",
 	},
 };
 
@@ -136,6 +139,29 @@ const struct rules_sweep *rules_sweep_for(enum deadline d)
 	if ((int)d < 0 || d >= DEADLINE_COUNT)
 		return NULL;
 	return &SWEEPS[d];
+}
+
+const char *rules_alert_reason(enum alert_kind kind, enum status st)
+{
+	switch (kind) {
+	case ALERT_ZOMERLEK:
+		return st == STATUS_ZONDER_PLEK ? "vo verlaten, geen actieve aanmelding in het mbo meer"
+						: "vo verlaten zonder aanmelding in het mbo";
+	case ALERT_NIET_GESTART:
+		return "aangemeld of geplaatst, niet gestart";
+	case ALERT_GEEN_AANMELDING:
+		return SWEEPS[DEADLINE_AANMELDDATUM].reason;
+	case ALERT_OPGELOST:
+		return "alsnog geplaatst of andere bestemming";
+	default:
+		return "";
+	}
+}
+
+const char *rules_escalation_reason(enum alert_kind escalated)
+{
+	return escalated == ALERT_ZOMERLEK ? "zomerlek niet opgepakt binnen de termijn"
+					   : "niet gestart niet opgepakt binnen de termijn";
 }
 
 /* ---- per event ------------------------------------------------------------ */

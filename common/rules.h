@@ -91,8 +91,15 @@ struct rules_sweep {
 	unsigned recipients;
 	bool sets_status;
 	enum status new_status;
+	const char *reason; /* the alert's reason text (Dutch, for the RMC worker) */
 };
 
 const struct rules_sweep *rules_sweep_for(enum deadline d);
+
+/* The reason text of an alert the real-time rules raise (per event) or
+ * OPGELOST, for a pupil now in status st; "" for other kinds. */
+const char *rules_alert_reason(enum alert_kind kind, enum status st);
+/* The reason of an ESCALATIE of an alert of this kind. */
+const char *rules_escalation_reason(enum alert_kind escalated);
 
 #endif

@@ -2014,6 +2014,43 @@ static const struct cu_test VALIDATION_TESTS[] = {
 	T(test_first_failing_rule_decides_the_code),
 };
 
+static void test_crebo_is_the_institutions_else_the_keuzes(void)
+{
+	struct pupil_state st;
+	overstap_state_init(&st, COHORT);
+	struct overstap_event k = ev_keuze(BESTEMMING_MBO, "k", 100);
+	snprintf(k.crebo, sizeof k.crebo, "11111");
+	snprintf(k.mbo_instelling, sizeof k.mbo_instelling, "25LP");
+	apply(&st, k);
+	CU_ASSERT_STRING_EQUAL(overstap_crebo(&st, "25LP"), "11111"); /* no report yet: the keuze's */
+	apply(&st, ev_mbo(EVENT_AANGEMELD, "25LP", "a", 200));        /* crebo 25168 */
+	CU_ASSERT_STRING_EQUAL(overstap_crebo(&st, "25LP"), "25168");
+	struct overstap_event w = ev_make(EVENT_INGETROKKEN, "30AB", "w", 300); /* no crebo */
+	apply(&st, w);
+	CU_ASSERT_STRING_EQUAL(overstap_crebo(&st, "30AB"), "11111");
+	CU_ASSERT_STRING_EQUAL(overstap_crebo(&st, "99ZZ"), "11111"); /* unknown institution */
+}
+
+static void test_personal_data_comes_from_the_registration_else_the_latest_report(void)
+{
+	struct overstap_event reg_old = ev_vo(EVENT_OVERSTAPPER_GEREGISTREERD, "r1", 100);
+	struct overstap_event reg_new = ev_vo(EVENT_OVERSTAPPER_GEREGISTREERD, "r2", 200);
+	struct overstap_event mbo_later = ev_mbo(EVENT_AANGEMELD, "25LP", "m1", 300);
+	snprintf(mbo_later.name, sizeof mbo_later.name, "S. de Vries");
+	struct overstap_event mbo_latest = mbo_later;
+	mbo_latest.occurred_at = 400;
+	struct overstap_event keuze = ev_keuze(BESTEMMING_MBO, "k", 500);
+	CU_ASSERT_TRUE(overstap_event_has_personal(&reg_old));
+	CU_ASSERT_TRUE(overstap_event_has_personal(&mbo_later));
+	CU_ASSERT_FALSE(overstap_event_has_personal(&keuze));
+	CU_ASSERT_TRUE(overstap_personal_wins(&reg_old, &mbo_later)); /* a registration beats a later report */
+	CU_ASSERT_FALSE(overstap_personal_wins(&mbo_latest, &reg_old));
+	CU_ASSERT_TRUE(overstap_personal_wins(&reg_new, &reg_old));
+	CU_ASSERT_FALSE(overstap_personal_wins(&reg_old, &reg_new));
+	CU_ASSERT_TRUE(overstap_personal_wins(&mbo_latest, &mbo_later));
+	CU_ASSERT_FALSE(overstap_personal_wins(&mbo_later, &mbo_later)); /* a tie keeps the first */
+}
+
 static const struct cu_test MERGE_TESTS[] = {
 	T(test_init_state_is_empty),
 	T(test_registration_sets_vo_facts),
@@ -2035,6 +2072,8 @@ static const struct cu_test MERGE_TESTS[] = {
 	T(test_open_application_is_10_to_12),
 	T(test_mbo_instelling_is_the_most_advanced),
 	T(test_mbo_instelling_ties_by_lowest_brin),
+	T(test_crebo_is_the_institutions_else_the_keuzes),
+	T(test_personal_data_comes_from_the_registration_else_the_latest_report),
 };
 
 static const struct cu_test STATUS_TESTS[] = {

@@ -644,7 +644,30 @@ static const struct cu_test CALENDAR_TESTS[] = {
 	T(test_status_at_follows_a_custom_teldatum),
 };
 
+static void test_every_alert_has_its_reason(void)
+{
+	/* worked out from the texts of DESIGN §5.1, one per rule */
+	CU_ASSERT_STRING_EQUAL(rules_alert_reason(ALERT_ZOMERLEK, STATUS_ZONDER_PLEK),
+			       "vo verlaten, geen actieve aanmelding in het mbo meer");
+	CU_ASSERT_STRING_EQUAL(rules_alert_reason(ALERT_ZOMERLEK, STATUS_KEUZE), "vo verlaten zonder aanmelding in het mbo");
+	CU_ASSERT_STRING_EQUAL(rules_alert_reason(ALERT_NIET_GESTART, STATUS_NIET_GESTART),
+			       "aangemeld of geplaatst, niet gestart");
+	CU_ASSERT_STRING_EQUAL(rules_alert_reason(ALERT_OPGELOST, STATUS_INGESCHREVEN),
+			       "alsnog geplaatst of andere bestemming");
+	for (int d = 0; d < DEADLINE_COUNT; d++) {
+		const struct rules_sweep *sw = rules_sweep_for((enum deadline)d);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(sw->reason);
+		CU_ASSERT(strlen(sw->reason) > 10);
+	}
+	CU_ASSERT_STRING_EQUAL(rules_alert_reason(ALERT_GEEN_AANMELDING, STATUS_KEUZE),
+			       rules_sweep_for(DEADLINE_AANMELDDATUM)->reason);
+	CU_ASSERT_STRING_EQUAL(rules_escalation_reason(ALERT_ZOMERLEK), "zomerlek niet opgepakt binnen de termijn");
+	CU_ASSERT_STRING_EQUAL(rules_escalation_reason(ALERT_NIET_GESTART),
+			       "niet gestart niet opgepakt binnen de termijn");
+}
+
 static const struct cu_test SWEEP_TESTS[] = {
+	T(test_every_alert_has_its_reason),
 	T(test_aanmelddatum_sweep),
 	T(test_zomer_sweep),
 	T(test_teldatum_sweep),

@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "cu_run.h"
 #include "keymap.h"
+#include "pupilcache.h"
 #include "statecache.h"
 #include "utf8.h"
 #include "stats.h"
@@ -266,6 +267,28 @@ static void test_utf8_valid_and_text(void)
 	CU_ASSERT_TRUE(utf8_is_text("J\xc3\xb6rg \xe2\x82\xac", 9));
 }
 
+static void test_pupilcache_knows_what_was_put_and_starts_again_when_full(void)
+{
+	struct pupilcache c;
+	pupilcache_init(&c, 1000);
+	CU_ASSERT_EQUAL(pupilcache_key("123456782"), 123456782u);
+	CU_ASSERT_EQUAL(pupilcache_key("12345678"), 0u);  /* too short */
+	CU_ASSERT_EQUAL(pupilcache_key("1234567890"), 0u); /* too long */
+	CU_ASSERT_EQUAL(pupilcache_key("12345678x"), 0u);
+	CU_ASSERT_EQUAL(pupilcache_get(&c, 123456782u), 0);
+	pupilcache_put(&c, 123456782u, 42);
+	pupilcache_put(&c, 123456782u, 43); /* ids never change: the first stays */
+	CU_ASSERT_EQUAL(pupilcache_get(&c, 123456782u), 42);
+	pupilcache_put(&c, 0, 7);  /* no key */
+	pupilcache_put(&c, 5, 0);  /* no id */
+	CU_ASSERT_EQUAL(pupilcache_get(&c, 5), 0);
+	for (uint32_t k = 1; k <= 100000; k++)
+		pupilcache_put(&c, k, (int64_t)k + 1);
+	CU_ASSERT(c.count <= 1000 + 1); /* bounded */
+	CU_ASSERT_EQUAL(pupilcache_get(&c, 100000), 100001); /* the latest survive */
+	pupilcache_free(&c);
+}
+
 static void register_suites(void)
 {
 	CU_pSuite s = CU_add_suite("clock", NULL, NULL);
@@ -278,6 +301,7 @@ static void register_suites(void)
 	s = CU_add_suite("store helpers", NULL, NULL);
 	CU_add_test(s, "text arrays quote and escape", test_text_arrays_quote_and_escape);
 	CU_add_test(s, "keymap finds what was put", test_keymap_finds_what_was_put);
+	CU_add_test(s, "pupil cache: put, get, bounded", test_pupilcache_knows_what_was_put_and_starts_again_when_full);
 	CU_add_test(s, "state cache: put, get, replace", test_statecache_put_get_replace);
 	CU_add_test(s, "state cache: forget a cohort, start again when full",
 		    test_statecache_forgets_a_cohort_and_starts_again_when_full);

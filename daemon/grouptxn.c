@@ -1,0 +1,983 @@
+/* grouptxn.c — one group transaction of ingest (grouptxn.h).
+ *
+ * Owns the group in flight on one shard: its items, deduplicated by
+ * (org, event_id) and sorted into one pupil_group per (pupil, cohort); the
+ * set-based statements and their parameter sets (one struct per statement,
+ * its columns named in the statement's $n order); the merge and rule
+ * evaluation per pupil (overstap.c, rules.c, both pure) between the two
+ * round trips; and what the group learned, kept for the caches until COMMIT
+ * returns. Never a round trip per event, never a blocking call.
+ * Caller: ingest.c.
+ */
+#include "grouptxn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "clock.h"
+#include "grow.h"
+#include "keymap.h"
+#include "log.h"
+#include "metrics.h"
+#include "pupilcache.h"
+#include "statecache.h"
+#include "store.h"
+
+/* ---- SQL and its parameter sets -------------------------------------------- */
+
+/* A statement's array parameters, by name and as col[] in $n order. */
+#define PARAMS(name, n, ...)                                                                         \
+	struct name {                                                                                \
+		union {                                                                              \
+			struct {                                                                     \
+				struct pgarray __VA_ARGS__;                                          \
+			};                                                                           \
+			struct pgarray col[n];                                                       \
+		};                                                                                   \
+	};                                                                                           \
+	_Static_assert(sizeof(struct name) == (n) * sizeof(struct pgarray), #name " has " #n " columns")
+
+#define N_COLS(p) ((int)(sizeof(p) / sizeof(struct pgarray)))
+
+/* $1 pgn: the pupils the PGN cache does not know (inserted when new). */
+PARAMS(pupil_params, 1, pgn);
+static const char SQL_PUPILS[] =
+	"WITH input AS (SELECT DISTINCT unnest($1::text[]) AS pgn), "
+	"ins AS (INSERT INTO pupil (pgn) SELECT pgn FROM input ORDER BY pgn "
+	"        ON CONFLICT (pgn) DO NOTHING RETURNING id, pgn) "
+	"SELECT id, pgn FROM ins UNION ALL SELECT p.id, p.pgn FROM pupil p JOIN input USING (pgn)";
+
+/* Every first occurrence of an (org, event_id); $17 received_at. The pupil
+ * id comes along when known (NULL otherwise): only unknown pupils are looked
+ * up by PGN, so a warm group reads no pupil rows at all. The pupils
+ * statement before it in the same transaction created every unknown one.
+ * What comes back was inserted; what is missing is a duplicate. */
+PARAMS(event_params, 16, org, event_id, pgn, cohort, kind, occurred_at, school, woongemeente, vo_soort, bestemming,
+       crebo, mbo_instelling, niveau, leerweg, reason, pupil_id);
+static const char SQL_EVENTS[] =
+	"INSERT INTO event (org, event_id, pupil_id, cohort, kind, occurred_at, received_at, school, "
+	"  woongemeente, vo_soort, bestemming, crebo, mbo_instelling, niveau, leerweg, reason) "
+	"SELECT u.org, u.event_id, coalesce(u.pid, (SELECT p.id FROM pupil p WHERE p.pgn = u.pgn)), u.cohort, "
+	"  u.kind, u.occurred_at, $17::bigint, u.school, "
+	"  u.woongemeente, u.vo_soort, u.bestemming, u.crebo, u.mbo_instelling, u.niveau, u.leerweg, u.reason "
+	"FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::smallint[], $6::bigint[], "
+	"  $7::text[], $8::text[], $9::smallint[], $10::smallint[], $11::text[], $12::text[], "
+	"  $13::smallint[], $14::smallint[], $15::text[], $16::bigint[]) "
+	"  AS u(org, event_id, pgn, cohort, kind, occurred_at, school, woongemeente, vo_soort, "
+	"       bestemming, crebo, mbo_instelling, niveau, leerweg, reason, pid) "
+	"ON CONFLICT (org, event_id) DO NOTHING "
+	"RETURNING org, event_id";
+
+/* The states of the pupil groups the state cache does not hold, with their
+ * version (binary results). */
+PARAMS(state_read_params, 3, pgn, cohort, pupil_id);
+static const char SQL_STATES[] =
+	"SELECT x.pid, x.pgn, s.cohort, s.facts, s.had_zomerlek, s.had_niet_gestart, s.version "
+	"FROM (SELECT coalesce(u.pid, (SELECT p.id FROM pupil p WHERE p.pgn = u.pgn)) AS pid, u.pgn, u.cohort "
+	"      FROM unnest($1::text[], $2::int[], $3::bigint[]) AS u(pgn, cohort, pid)) x "
+	"JOIN pupil_state s ON s.pupil_id = x.pid AND s.cohort = x.cohort";
+
+/* The merged states, $17 now, $18 how many; each row only if its version is
+ * still the one read (0: none was), else overstap_expect() fails the
+ * transaction with a serialization failure and the whole group runs again. */
+PARAMS(state_write_params, 16, pupil_id, cohort, facts, status, registered, left_vo, has_ddd, vo_school, vo_soort,
+       woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, had_niet_gestart, crebo, version);
+static const char SQL_UPSERT_STATES[] =
+	"WITH up AS ("
+	"INSERT INTO pupil_state (pupil_id, cohort, facts, status, registered, left_vo, has_ddd, "
+	"  vo_school, vo_soort, woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, "
+	"  had_niet_gestart, updated_at, crebo, version) "
+	"SELECT u.pupil_id, u.cohort, decode(u.facts, 'hex'), u.status, u.registered, u.left_vo, "
+	"  u.has_ddd, u.vo_school, u.vo_soort, u.woongemeente, u.mbo_instelling, u.first_aangemeld_at, "
+	"  u.had_zomerlek, u.had_niet_gestart, $17::bigint, u.crebo, u.version + 1 "
+	"FROM unnest($1::bigint[], $2::int[], $3::text[], $4::smallint[], $5::bool[], $6::bool[], "
+	"  $7::bool[], $8::text[], $9::smallint[], $10::text[], $11::text[], $12::bigint[], "
+	"  $13::bool[], $14::bool[], $15::text[], $16::bigint[]) "
+	"  AS u(pupil_id, cohort, facts, status, registered, left_vo, has_ddd, vo_school, vo_soort, "
+	"       woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, had_niet_gestart, crebo, "
+	"       version) "
+	"ON CONFLICT (pupil_id, cohort) DO UPDATE SET facts = EXCLUDED.facts, status = EXCLUDED.status, "
+	"  registered = EXCLUDED.registered, left_vo = EXCLUDED.left_vo, has_ddd = EXCLUDED.has_ddd, "
+	"  vo_school = EXCLUDED.vo_school, vo_soort = EXCLUDED.vo_soort, crebo = EXCLUDED.crebo, "
+	"  woongemeente = EXCLUDED.woongemeente, mbo_instelling = EXCLUDED.mbo_instelling, "
+	"  first_aangemeld_at = EXCLUDED.first_aangemeld_at, had_zomerlek = EXCLUDED.had_zomerlek, "
+	"  had_niet_gestart = EXCLUDED.had_niet_gestart, updated_at = EXCLUDED.updated_at, "
+	"  version = EXCLUDED.version "
+	"WHERE pupil_state.version = EXCLUDED.version - 1 "
+	"RETURNING 1) "
+	"SELECT overstap_expect($18::int, (SELECT count(*) FROM up)::int)";
+
+/* Personal data, from the event overstap_personal_wins() chose per pupil: a
+ * vo registration sets it when newer than what is there; an mbo report only
+ * fills it for a pupil no vo school described. */
+PARAMS(personal_params, 5, pupil_id, name, birth_date, at, is_reg);
+static const char SQL_PERSONAL[] =
+	"UPDATE pupil p SET name = u.name, birth_date = NULLIF(u.birth_date, '')::date, "
+	"  personal_at = CASE WHEN u.is_reg THEN u.at ELSE p.personal_at END "
+	"FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bool[]) "
+	"  AS u(pupil_id, name, birth_date, at, is_reg) "
+	"WHERE p.id = u.pupil_id AND ((u.is_reg AND u.at >= p.personal_at) "
+	"  OR (NOT u.is_reg AND p.personal_at = 0 AND p.name IS NULL))";
+
+/* OPGELOST, $4 now, $5 reason: resolve every open alert of these pupils and
+ * cohorts and tell each recipient, naming the alert it resolves. */
+PARAMS(resolve_params, 3, pupil_id, cohort, status);
+static const char SQL_RESOLVE[] =
+	"WITH u AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::smallint[]) "
+	"           AS u(pupil_id, cohort, status)), "
+	"r AS (UPDATE alert a SET resolved_at = $4::bigint FROM u "
+	"      WHERE a.pupil_id = u.pupil_id AND a.cohort = u.cohort AND a.resolved_at IS NULL "
+	"        AND a.kind IN (1, 2, 3, 4) "
+	"      RETURNING a.id, a.recipient, a.pupil_id, a.cohort, a.region, a.vo_school, "
+	"        a.woongemeente, a.mbo_instelling, a.crebo, u.status) "
+	"INSERT INTO alert (recipient, kind, pupil_id, cohort, region, vo_school, woongemeente, status, "
+	"  mbo_instelling, crebo, reason, raised_at, resolves_alert_id) "
+	"SELECT recipient, 5, pupil_id, cohort, region, vo_school, woongemeente, status, mbo_instelling, "
+	"  crebo, $5::text, $4::bigint, id FROM r "
+	"WHERE (SELECT overstap_alert_order(count(*)) FROM r) "
+	"RETURNING id, recipient, kind";
+
+/* Raise alerts, $11 now, routed: rmc:<region of woongemeente, else of the vo
+ * school's gemeente> and vo:<school>; at most one open per (pupil, cohort,
+ * kind, recipient) by the partial unique index. Like every statement that
+ * inserts alerts it takes overstap_alert_order() first
+ * (sql/002_alert_order.sql): ids in commit order, so a queue is delivered in
+ * alert_id order. */
+PARAMS(raise_params, 10, pupil_id, cohort, kind, rcpt, status, woongemeente, vo_school, mbo_instelling, crebo,
+       reason);
+static const char SQL_RAISE[] =
+	"INSERT INTO alert (recipient, kind, pupil_id, cohort, region, vo_school, woongemeente, status, "
+	"  mbo_instelling, crebo, reason, raised_at) "
+	"SELECT r.recipient, u.kind, u.pupil_id, u.cohort, coalesce(gw.region, gs.region, ''), "
+	"  u.vo_school, u.woongemeente, u.status, u.mbo_instelling, u.crebo, u.reason, $11::bigint "
+	"FROM unnest($1::bigint[], $2::int[], $3::smallint[], $4::int[], $5::smallint[], $6::text[], "
+	"  $7::text[], $8::text[], $9::text[], $10::text[]) "
+	"  AS u(pupil_id, cohort, kind, rcpt, status, woongemeente, vo_school, mbo_instelling, crebo, reason) "
+	"LEFT JOIN gemeente gw ON gw.code = u.woongemeente "
+	"LEFT JOIN school sc ON sc.code = u.vo_school "
+	"LEFT JOIN gemeente gs ON gs.code = sc.gemeente "
+	"CROSS JOIN LATERAL (VALUES "
+	"  (CASE WHEN u.rcpt & 1 <> 0 AND coalesce(gw.region, gs.region) IS NOT NULL "
+	"        THEN 'rmc:' || coalesce(gw.region, gs.region) END), "
+	"  (CASE WHEN u.rcpt & 2 <> 0 AND u.vo_school <> '' THEN 'vo:' || u.vo_school END)) AS r(recipient) "
+	"WHERE r.recipient IS NOT NULL AND (SELECT overstap_alert_order(1)) "
+	"ON CONFLICT (pupil_id, cohort, kind, recipient) WHERE resolved_at IS NULL AND kind IN (1, 2, 3) "
+	"DO NOTHING "
+	"RETURNING id, recipient, kind";
+
+void grouptxn_register(struct store *st)
+{
+	store_register(st, "ingest_pupils", SQL_PUPILS);
+	store_register(st, "ingest_events", SQL_EVENTS);
+	store_register(st, "ingest_states", SQL_STATES);
+	store_register(st, "ingest_upsert_states", SQL_UPSERT_STATES);
+	store_register(st, "ingest_personal", SQL_PERSONAL);
+	store_register(st, "ingest_resolve", SQL_RESOLVE);
+	store_register(st, "ingest_raise", SQL_RAISE);
+}
+
+/* ---- the group in flight ----------------------------------------------------- */
+
+/* The events of one pupil in one cohort, and its stored state. */
+struct pupil_group {
+	uint32_t start, count; /* into order[] */
+	int64_t pupil_id;      /* 0 until known */
+	bool exists;           /* a stored state was found */
+	bool had_zomerlek, had_niet_gestart;
+	int64_t version;               /* of the stored state; 0 when there is none */
+	uint32_t facts_off, facts_len; /* the stored facts in facts[] */
+};
+
+/* A state the group wrote: into the state cache after COMMIT. */
+struct written {
+	int64_t pupil_id;
+	uint32_t cohort;
+	int64_t version;
+	bool had_zomerlek, had_niet_gestart;
+	uint32_t off, len; /* in wbytes[] */
+};
+
+/* A pupil id the group learned (its own insert, or a row it read): into the
+ * PGN cache only after COMMIT, for a rolled-back insert leaves no row. */
+struct learned {
+	uint32_t key;
+	int64_t id;
+};
+
+struct touched {
+	uint32_t cohort;
+	char school[7];
+};
+
+struct grouptxn {
+	struct store_job job; /* first: the store hands it back */
+	const struct rules_calendar *cal;
+	struct pupilcache *pupils;
+	struct statecache *states;
+	grouptxn_done_fn done;
+	void *done_arg;
+	int64_t now; /* the daemon's time when the step was sent */
+	/* the items and their grouping */
+	struct item *items;
+	size_t n_items, cap_items;
+	uint32_t *order; /* first occurrences, sorted by (pgn, cohort) */
+	size_t n_order, cap_order;
+	struct pupil_group *groups;
+	size_t n_groups, cap_groups;
+	char *keys; /* org\0event_id\0 per item */
+	size_t keys_len, keys_cap;
+	uint32_t *key_off;
+	size_t cap_key_off;
+	struct keymap event_map; /* org\0event_id → item */
+	/* what the database said, per attempt */
+	uint8_t *facts;
+	size_t facts_len, facts_cap;
+	struct learned *learned;
+	size_t n_learned, cap_learned;
+	/* what step 1 wrote, per attempt */
+	struct written *written;
+	size_t n_written, cap_written;
+	uint8_t *wbytes;
+	size_t wbytes_len, wbytes_cap;
+	struct touched *touched;
+	size_t n_touched, cap_touched;
+	char (*wake)[80];
+	size_t n_wake, cap_wake;
+	uint64_t raised[ALERT_OPGELOST + 1];
+	/* statement parameters and the indexes of their results in the step */
+	struct pupil_params p_pupils;
+	struct event_params p_events;
+	struct state_read_params p_read;
+	struct state_write_params p_write;
+	struct personal_params p_personal;
+	struct resolve_params p_resolve;
+	struct raise_params p_raise;
+	int q_pupils, q_events, q_states, q_resolve, q_raise;
+	bool oom; /* out of memory building a step: the group fails, clients resend */
+};
+
+static void cols_init(struct pgarray *col, int n)
+{
+	for (int i = 0; i < n; i++)
+		pgarray_init(&col[i]);
+}
+
+static void cols_reset(struct pgarray *col, int n)
+{
+	for (int i = 0; i < n; i++)
+		pgarray_reset(&col[i]);
+}
+
+static void cols_free(struct pgarray *col, int n)
+{
+	for (int i = 0; i < n; i++)
+		pgarray_free(&col[i]);
+}
+
+#define EACH_PARAMS(t, fn)                                                                           \
+	do {                                                                                         \
+		fn((t)->p_pupils.col, N_COLS((t)->p_pupils));                                        \
+		fn((t)->p_events.col, N_COLS((t)->p_events));                                        \
+		fn((t)->p_read.col, N_COLS((t)->p_read));                                            \
+		fn((t)->p_write.col, N_COLS((t)->p_write));                                          \
+		fn((t)->p_personal.col, N_COLS((t)->p_personal));                                    \
+		fn((t)->p_resolve.col, N_COLS((t)->p_resolve));                                      \
+		fn((t)->p_raise.col, N_COLS((t)->p_raise));                                          \
+	} while (0)
+
+/* Sends a prepared statement: its array columns in $n order, then scalars. */
+static bool send_cols(struct store_job *job, const char *stmt, struct pgarray *col, int n_cols,
+		      const char *const *scalars, int n_scalars, bool binary_result)
+{
+	const char *params[24];
+	CHECK(n_cols + n_scalars <= (int)(sizeof params / sizeof params[0]));
+	for (int i = 0; i < n_cols; i++)
+		params[i] = pgarray_literal(&col[i]);
+	for (int i = 0; i < n_scalars; i++)
+		params[n_cols + i] = scalars[i];
+	return store_send(job, stmt, n_cols + n_scalars, params, binary_result);
+}
+
+static struct grouptxn *txn_of(struct store_job *job)
+{
+	return (struct grouptxn *)job; /* job is the first member */
+}
+
+static const struct item *group_item(const struct grouptxn *t, const struct pupil_group *g, uint32_t k)
+{
+	return &t->items[t->order[g->start + k]];
+}
+
+/* ---- grouping ---------------------------------------------------------------- */
+
+static int cmp_order(const void *a, const void *b, void *arg)
+{
+	const struct item *items = arg;
+	const struct item *x = &items[*(const uint32_t *)a], *y = &items[*(const uint32_t *)b];
+	int c = strcmp(x->ev.pgn, y->ev.pgn);
+	if (c)
+		return c;
+	return x->ev.cohort < y->ev.cohort ? -1 : x->ev.cohort > y->ev.cohort;
+}
+
+/* The key org\0event_id of every item, built once (survives retries). */
+static bool build_keys(struct grouptxn *t)
+{
+	t->keys_len = 0;
+	if (!GROW(t->key_off, t->cap_key_off, t->n_items, 1024))
+		return false;
+	for (size_t i = 0; i < t->n_items; i++) {
+		const struct item *it = &t->items[i];
+		size_t ol = strlen(it->org), el = strlen(it->ev.event_id);
+		if (!GROW(t->keys, t->keys_cap, t->keys_len + ol + el + 2, 65536))
+			return false;
+		t->key_off[i] = (uint32_t)t->keys_len;
+		memcpy(t->keys + t->keys_len, it->org, ol + 1);
+		memcpy(t->keys + t->keys_len + ol + 1, it->ev.event_id, el + 1);
+		t->keys_len += ol + el + 2;
+	}
+	return true;
+}
+
+/* Dedups (org, event_id) within the group and groups first occurrences by
+ * (pgn, cohort). */
+static bool group_items(struct grouptxn *t)
+{
+	keymap_clear(&t->event_map);
+	if (!build_keys(t) || !GROW(t->order, t->cap_order, t->n_items, 1024))
+		return false;
+	t->n_order = 0;
+	for (size_t i = 0; i < t->n_items; i++) {
+		struct item *it = &t->items[i];
+		const char *key = t->keys + t->key_off[i];
+		size_t ol = strlen(key);
+		size_t klen = ol + 1 + strlen(key + ol + 1);
+		bool existed;
+		it->first = keymap_put(&t->event_map, key, klen, (uint32_t)i, &existed);
+		if (!existed)
+			t->order[t->n_order++] = (uint32_t)i;
+	}
+	qsort_r(t->order, t->n_order, sizeof *t->order, cmp_order, t->items);
+	t->n_groups = 0;
+	for (size_t k = 0; k < t->n_order; k++) {
+		const struct item *it = &t->items[t->order[k]];
+		if (k > 0) {
+			const struct item *prev = &t->items[t->order[k - 1]];
+			if (strcmp(prev->ev.pgn, it->ev.pgn) == 0 && prev->ev.cohort == it->ev.cohort) {
+				t->groups[t->n_groups - 1].count++;
+				continue;
+			}
+		}
+		if (!GROW(t->groups, t->cap_groups, t->n_groups + 1, 1024))
+			return false;
+		t->groups[t->n_groups++] = (struct pupil_group){ .start = (uint32_t)k, .count = 1 };
+	}
+	return true;
+}
+
+/* Binary search of a pupil group by (pgn, cohort). */
+static struct pupil_group *find_group(struct grouptxn *t, const char *pgn, uint32_t cohort)
+{
+	size_t lo = 0, hi = t->n_groups;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct item *it = group_item(t, &t->groups[mid], 0);
+		int c = strcmp(it->ev.pgn, pgn);
+		if (c == 0)
+			c = it->ev.cohort < cohort ? -1 : it->ev.cohort > cohort;
+		if (c == 0)
+			return &t->groups[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* ---- step 0: pupils, events, states ------------------------------------------ */
+
+/* Appends stored facts; returns their offset (t->oom when out of memory). */
+static uint32_t facts_append(struct grouptxn *t, const void *bytes, size_t len)
+{
+	if (!GROW(t->facts, t->facts_cap, t->facts_len + len, 65536)) {
+		t->oom = true;
+		return 0;
+	}
+	memcpy(t->facts + t->facts_len, bytes, len);
+	uint32_t off = (uint32_t)t->facts_len;
+	t->facts_len += len;
+	return off;
+}
+
+/* Per pupil group: its id from the PGN cache, its state from the state cache
+ * (no SELECT: the write checks its version), or a row to read. */
+static void build_state_reads(struct grouptxn *t)
+{
+	const char *prev_pgn = "";
+	for (size_t gi = 0; gi < t->n_groups; gi++) {
+		struct pupil_group *g = &t->groups[gi];
+		const struct item *it = group_item(t, g, 0);
+		int64_t id = pupilcache_get(t->pupils, pupilcache_key(it->ev.pgn));
+		g->pupil_id = id;
+		const struct statecache_entry *known = id ? statecache_get(t->states, id, it->ev.cohort) : NULL;
+		if (known) {
+			g->exists = true;
+			g->version = known->version;
+			g->had_zomerlek = known->had_zomerlek;
+			g->had_niet_gestart = known->had_niet_gestart;
+			g->facts_len = known->facts_len;
+			g->facts_off = facts_append(t, known->facts, known->facts_len);
+		} else {
+			pgarray_add_text(&t->p_read.pgn, it->ev.pgn);
+			pgarray_add_int(&t->p_read.cohort, it->ev.cohort);
+			if (id)
+				pgarray_add_int(&t->p_read.pupil_id, id);
+			else
+				pgarray_add_null(&t->p_read.pupil_id);
+		}
+		if (!id && strcmp(prev_pgn, it->ev.pgn) != 0)
+			pgarray_add_text(&t->p_pupils.pgn, it->ev.pgn);
+		prev_pgn = it->ev.pgn;
+	}
+}
+
+/* Every first occurrence, with its pupil id as its group knows it (groups
+ * cover order[] in sequence). */
+static void build_events(struct grouptxn *t)
+{
+	struct event_params *e = &t->p_events;
+	for (size_t gi = 0; gi < t->n_groups; gi++) {
+		const struct pupil_group *g = &t->groups[gi];
+		for (uint32_t k = 0; k < g->count; k++) {
+			const struct item *it = group_item(t, g, k);
+			const struct overstap_event *ev = &it->ev;
+			pgarray_add_text(&e->org, it->org);
+			pgarray_add_text(&e->event_id, ev->event_id);
+			pgarray_add_text(&e->pgn, ev->pgn);
+			pgarray_add_int(&e->cohort, ev->cohort);
+			pgarray_add_int(&e->kind, ev->kind);
+			pgarray_add_int(&e->occurred_at, ev->occurred_at);
+			pgarray_add_text(&e->school, ev->school);
+			pgarray_add_text(&e->woongemeente, ev->woongemeente);
+			pgarray_add_int(&e->vo_soort, ev->vo_soort);
+			pgarray_add_int(&e->bestemming, ev->bestemming);
+			pgarray_add_text(&e->crebo, ev->crebo);
+			pgarray_add_text(&e->mbo_instelling, ev->mbo_instelling);
+			pgarray_add_int(&e->niveau, ev->niveau);
+			pgarray_add_int(&e->leerweg, ev->leerweg);
+			pgarray_add_text(&e->reason, ev->reason);
+			if (g->pupil_id)
+				pgarray_add_int(&e->pupil_id, g->pupil_id);
+			else
+				pgarray_add_null(&e->pupil_id);
+		}
+	}
+}
+
+static bool send_step0(struct grouptxn *t, struct store_job *job)
+{
+	EACH_PARAMS(t, cols_reset);
+	build_state_reads(t);
+	build_events(t);
+	if (t->oom)
+		return false;
+	char received[24];
+	snprintf(received, sizeof received, "%lld", (long long)t->now);
+	const char *events_scalars[1] = { received };
+	int q = 1;
+	bool ok = store_send_sql(job, "BEGIN");
+	t->q_pupils = t->q_states = -1;
+	if (t->p_pupils.pgn.count > 0) {
+		ok = ok && send_cols(job, "ingest_pupils", t->p_pupils.col, N_COLS(t->p_pupils), NULL, 0, false);
+		t->q_pupils = q++;
+	}
+	ok = ok && send_cols(job, "ingest_events", t->p_events.col, N_COLS(t->p_events), events_scalars, 1, false);
+	t->q_events = q++;
+	if (t->p_read.pgn.count > 0) {
+		ok = ok && send_cols(job, "ingest_states", t->p_read.col, N_COLS(t->p_read), NULL, 0, true);
+		t->q_states = q++;
+	}
+	return ok;
+}
+
+static void learned_add(struct grouptxn *t, uint32_t key, int64_t id)
+{
+	if (!GROW(t->learned, t->cap_learned, t->n_learned + 1, 1024))
+		return; /* a cache: doing without is fine */
+	t->learned[t->n_learned++] = (struct learned){ key, id };
+}
+
+/* pupils: id, pgn — for every cohort group of that pgn (groups sort by pgn) */
+static void on_pupils(struct grouptxn *t, const PGresult *res)
+{
+	for (int r = 0; r < PQntuples(res); r++) {
+		int64_t id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+		const char *pgn = PQgetvalue(res, r, 1);
+		uint32_t key = pupilcache_key(pgn);
+		if (key)
+			learned_add(t, key, id);
+		size_t lo = 0, hi = t->n_groups;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (strcmp(group_item(t, &t->groups[mid], 0)->ev.pgn, pgn) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t at = lo; at < t->n_groups && strcmp(group_item(t, &t->groups[at], 0)->ev.pgn, pgn) == 0;
+		     at++)
+			t->groups[at].pupil_id = id;
+	}
+}
+
+/* events inserted: org, event_id */
+static void on_events(struct grouptxn *t, const PGresult *res)
+{
+	for (int r = 0; r < PQntuples(res); r++) {
+		const char *org = PQgetvalue(res, r, 0), *eid = PQgetvalue(res, r, 1);
+		char key[OVERSTAP_ORG_MAX + OVERSTAP_EVENT_ID_MAX + 2];
+		size_t ol = strlen(org), el = strlen(eid);
+		if (ol > OVERSTAP_ORG_MAX || el > OVERSTAP_EVENT_ID_MAX)
+			continue;
+		memcpy(key, org, ol + 1);
+		memcpy(key + ol + 1, eid, el);
+		uint32_t idx;
+		if (keymap_get(&t->event_map, key, ol + 1 + el, &idx))
+			t->items[idx].outcome = ITEM_INSERTED;
+	}
+}
+
+/* states: id, pgn, cohort, facts, flags, version (binary) */
+static void on_states(struct grouptxn *t, const PGresult *res)
+{
+	for (int r = 0; r < PQntuples(res); r++) {
+		char pgn[10];
+		if (PQgetlength(res, r, 1) != 9)
+			continue;
+		memcpy(pgn, PQgetvalue(res, r, 1), 9);
+		pgn[9] = '\0';
+		struct pupil_group *g = find_group(t, pgn, (uint32_t)store_get_int4(res, r, 2));
+		if (!g)
+			continue;
+		size_t flen = (size_t)PQgetlength(res, r, 3);
+		g->facts_off = facts_append(t, PQgetvalue(res, r, 3), flen);
+		g->facts_len = (uint32_t)flen;
+		g->exists = true;
+		g->had_zomerlek = store_get_bool(res, r, 4);
+		g->had_niet_gestart = store_get_bool(res, r, 5);
+		g->version = store_get_int8(res, r, 6);
+	}
+}
+
+/* ---- step 1: merge, rules, writes, COMMIT ------------------------------------- */
+
+static void wake_add(struct grouptxn *t, const char *recipient)
+{
+	for (size_t i = 0; i < t->n_wake; i++)
+		if (strcmp(t->wake[i], recipient) == 0)
+			return;
+	if (!GROW(t->wake, t->cap_wake, t->n_wake + 1, 16)) {
+		/* committed anyway: its subscribers hear of it at their next
+		 * wake-up or lease expiry */
+		log_error("ingest", "out of memory: recipient=%s not woken", recipient);
+		return;
+	}
+	snprintf(t->wake[t->n_wake++], sizeof t->wake[0], "%s", recipient);
+}
+
+static void touched_add(struct grouptxn *t, uint32_t cohort, const char *school)
+{
+	if (!school[0])
+		return;
+	if (t->n_touched > 0) {
+		const struct touched *last = &t->touched[t->n_touched - 1];
+		if (last->cohort == cohort && strcmp(last->school, school) == 0)
+			return;
+	}
+	if (!GROW(t->touched, t->cap_touched, t->n_touched + 1, 256)) {
+		t->oom = true; /* figures would stay stale: fail the group rather */
+		return;
+	}
+	t->touched[t->n_touched].cohort = cohort;
+	snprintf(t->touched[t->n_touched].school, sizeof t->touched[0].school, "%s", school);
+	t->n_touched++;
+}
+
+static void written_add(struct grouptxn *t, int64_t pupil_id, uint32_t cohort, int64_t version, bool zl, bool ng,
+			const uint8_t *facts, size_t len)
+{
+	if (!GROW(t->written, t->cap_written, t->n_written + 1, 1024) ||
+	    !GROW(t->wbytes, t->wbytes_cap, t->wbytes_len + len, 65536))
+		return; /* not kept: read from the database next time */
+	memcpy(t->wbytes + t->wbytes_len, facts, len);
+	t->written[t->n_written++] =
+		(struct written){ pupil_id, cohort, version, zl, ng, (uint32_t)t->wbytes_len, (uint32_t)len };
+	t->wbytes_len += len;
+}
+
+/* The stored state of a pupil group (empty when none, or when it does not
+ * decode: then it is rebuilt from this group, and the log says so). */
+static void stored_state(const struct grouptxn *t, const struct pupil_group *g, struct pupil_state *old)
+{
+	uint32_t cohort = group_item(t, g, 0)->ev.cohort;
+	overstap_state_init(old, cohort);
+	if (g->exists && !overstap_state_decode(old, t->facts + g->facts_off, g->facts_len)) {
+		log_error("ingest", "pupil_id=%lld cohort=%u stored state does not decode; rebuilding from this group",
+			  (long long)g->pupil_id, cohort);
+		overstap_state_init(old, cohort);
+	}
+}
+
+/* Merges the group's new events into cur; *personal is the event whose
+ * personal data wins. Returns whether any event of the group is new. */
+static bool merge_new_events(const struct grouptxn *t, const struct pupil_group *g, struct pupil_state *cur,
+			     bool *changed, const struct item **personal)
+{
+	bool any_new = false;
+	*personal = NULL;
+	for (uint32_t k = 0; k < g->count; k++) {
+		const struct item *it = group_item(t, g, k);
+		if (it->outcome != ITEM_INSERTED)
+			continue;
+		any_new = true;
+		if (overstap_state_apply(cur, &it->ev))
+			*changed = true;
+		if (overstap_event_has_personal(&it->ev) &&
+		    (!*personal || overstap_personal_wins(&it->ev, &(*personal)->ev)))
+			*personal = it;
+	}
+	return any_new;
+}
+
+static void add_personal(struct grouptxn *t, int64_t pupil_id, const struct overstap_event *ev)
+{
+	struct personal_params *p = &t->p_personal;
+	pgarray_add_int(&p->pupil_id, pupil_id);
+	pgarray_add_text(&p->name, ev->name);
+	pgarray_add_text(&p->birth_date, ev->birth_date);
+	pgarray_add_int(&p->at, ev->occurred_at);
+	pgarray_add_bool(&p->is_reg, ev->kind == EVENT_OVERSTAPPER_GEREGISTREERD);
+}
+
+/* The alerts rules_evaluate() decided for this pupil; updates the "had"
+ * flags the statistics count. */
+static void add_alerts(struct grouptxn *t, int64_t pupil_id, const struct pupil_state *cur, enum status st,
+		       const struct rules_outcome *out, bool *zomerlek, bool *niet_gestart)
+{
+	struct raise_params *r = &t->p_raise;
+	const char *instelling = overstap_mbo_instelling(cur);
+	const char *crebo = overstap_crebo(cur, instelling);
+	for (size_t i = 0; i < out->n_alerts; i++) {
+		enum alert_kind kind = out->alerts[i].kind;
+		*zomerlek |= kind == ALERT_ZOMERLEK;
+		*niet_gestart |= kind == ALERT_NIET_GESTART;
+		pgarray_add_int(&r->pupil_id, pupil_id);
+		pgarray_add_int(&r->cohort, cur->cohort);
+		pgarray_add_int(&r->kind, kind);
+		pgarray_add_int(&r->rcpt, out->alerts[i].recipients);
+		pgarray_add_int(&r->status, st);
+		pgarray_add_text(&r->woongemeente, overstap_woongemeente(cur));
+		pgarray_add_text(&r->vo_school, cur->vo_school);
+		pgarray_add_text(&r->mbo_instelling, instelling);
+		pgarray_add_text(&r->crebo, crebo);
+		pgarray_add_text(&r->reason, rules_alert_reason(kind, st));
+	}
+	if (out->resolves_open) {
+		pgarray_add_int(&t->p_resolve.pupil_id, pupil_id);
+		pgarray_add_int(&t->p_resolve.cohort, cur->cohort);
+		pgarray_add_int(&t->p_resolve.status, st);
+	}
+}
+
+/* The state row (facts and derived columns); kept for the state cache. */
+static void add_state_write(struct grouptxn *t, const struct pupil_group *g, const struct pupil_state *cur,
+			    enum status st, bool zomerlek, bool niet_gestart)
+{
+	uint8_t enc[OVERSTAP_STATE_ENCODED_MAX];
+	char hex[OVERSTAP_STATE_ENCODED_MAX * 2 + 1];
+	size_t n = overstap_state_encode(cur, enc, sizeof enc);
+	CHECK(n > 0); /* a state always fits its encoding's maximum */
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		hex[2 * i] = digits[enc[i] >> 4];
+		hex[2 * i + 1] = digits[enc[i] & 15];
+	}
+	hex[2 * n] = '\0';
+	const char *instelling = overstap_mbo_instelling(cur);
+	struct state_write_params *w = &t->p_write;
+	pgarray_add_int(&w->pupil_id, g->pupil_id);
+	pgarray_add_int(&w->cohort, cur->cohort);
+	pgarray_add_text(&w->facts, hex);
+	pgarray_add_int(&w->status, st);
+	pgarray_add_bool(&w->registered, overstap_is_registered(cur));
+	pgarray_add_bool(&w->left_vo, overstap_has_left_vo(cur));
+	pgarray_add_bool(&w->has_ddd, overstap_has_ddd(cur));
+	pgarray_add_text(&w->vo_school, cur->vo_school);
+	pgarray_add_int(&w->vo_soort, cur->vo_soort);
+	pgarray_add_text(&w->woongemeente, overstap_woongemeente(cur));
+	pgarray_add_text(&w->mbo_instelling, instelling);
+	pgarray_add_int(&w->first_aangemeld_at, cur->first_aangemeld_at);
+	pgarray_add_bool(&w->had_zomerlek, zomerlek);
+	pgarray_add_bool(&w->had_niet_gestart, niet_gestart);
+	pgarray_add_text(&w->crebo, overstap_crebo(cur, instelling));
+	pgarray_add_int(&w->version, g->exists ? g->version : 0);
+	written_add(t, g->pupil_id, cur->cohort, (g->exists ? g->version : 0) + 1, zomerlek, niet_gestart, enc, n);
+}
+
+/* One pupil group: merge, personal data, rules, state. */
+static void merge_group(struct grouptxn *t, const struct pupil_group *g)
+{
+	CHECK(g->pupil_id != 0); /* step 0 found or made every pupil */
+	struct pupil_state old, cur;
+	stored_state(t, g, &old);
+	cur = old;
+	bool changed = !g->exists;
+	const struct item *personal;
+	if (!merge_new_events(t, g, &cur, &changed, &personal))
+		return;
+	if (personal)
+		add_personal(t, g->pupil_id, &personal->ev);
+	if (!changed)
+		return;
+	touched_add(t, cur.cohort, cur.vo_school);
+	if (strcmp(old.vo_school, cur.vo_school) != 0)
+		touched_add(t, old.cohort, old.vo_school);
+	struct rules_outcome out;
+	rules_evaluate(t->cal, &old, &cur, t->now, &out);
+	enum status st = rules_status_at(t->cal, &cur, t->now);
+	bool zomerlek = g->had_zomerlek, niet_gestart = g->had_niet_gestart;
+	add_alerts(t, g->pupil_id, &cur, st, &out, &zomerlek, &niet_gestart);
+	add_state_write(t, g, &cur, st, zomerlek, niet_gestart);
+}
+
+static bool send_step1(struct grouptxn *t, struct store_job *job)
+{
+	EACH_PARAMS(t, cols_reset);
+	t->n_touched = t->n_written = t->wbytes_len = 0;
+	for (size_t gi = 0; gi < t->n_groups; gi++)
+		merge_group(t, &t->groups[gi]);
+	if (t->oom)
+		return false;
+	char now[24], expected[16];
+	snprintf(now, sizeof now, "%lld", (long long)t->now);
+	snprintf(expected, sizeof expected, "%d", t->p_write.pupil_id.count);
+	int q = 0;
+	bool ok = true;
+	t->q_resolve = t->q_raise = -1;
+	if (t->p_write.pupil_id.count > 0) {
+		const char *scalars[2] = { now, expected };
+		ok = ok && send_cols(job, "ingest_upsert_states", t->p_write.col, N_COLS(t->p_write), scalars, 2, false);
+		q++;
+	}
+	if (t->p_personal.pupil_id.count > 0) {
+		ok = ok && send_cols(job, "ingest_personal", t->p_personal.col, N_COLS(t->p_personal), NULL, 0, false);
+		q++;
+	}
+	if (t->p_resolve.pupil_id.count > 0) {
+		const char *scalars[2] = { now, rules_alert_reason(ALERT_OPGELOST, STATUS_UNSPECIFIED) };
+		ok = ok && send_cols(job, "ingest_resolve", t->p_resolve.col, N_COLS(t->p_resolve), scalars, 2, false);
+		t->q_resolve = q++;
+	}
+	if (t->p_raise.pupil_id.count > 0) {
+		const char *scalars[1] = { now };
+		ok = ok && send_cols(job, "ingest_raise", t->p_raise.col, N_COLS(t->p_raise), scalars, 1, false);
+		t->q_raise = q++;
+	}
+	return ok && store_send_sql(job, "COMMIT");
+}
+
+/* ---- the store job ---------------------------------------------------------- */
+
+static bool txn_send_step(struct store_job *job)
+{
+	struct grouptxn *t = txn_of(job);
+	t->now = clock_now();
+	return job->step == 0 ? send_step0(t, job) : send_step1(t, job);
+}
+
+static void txn_on_result(struct store_job *job, int index, const PGresult *res)
+{
+	struct grouptxn *t = txn_of(job);
+	if (job->step == 0) {
+		if (index == t->q_pupils)
+			on_pupils(t, res);
+		else if (index == t->q_events)
+			on_events(t, res);
+		else if (index == t->q_states)
+			on_states(t, res);
+		return;
+	}
+	if (index == t->q_resolve || index == t->q_raise) {
+		for (int r = 0; r < PQntuples(res); r++) {
+			wake_add(t, PQgetvalue(res, r, 1));
+			int kind = atoi(PQgetvalue(res, r, 2));
+			if (kind > 0 && kind <= ALERT_OPGELOST)
+				t->raised[kind]++;
+		}
+	}
+}
+
+static enum store_step txn_step_done(struct store_job *job)
+{
+	struct grouptxn *t = txn_of(job);
+	if (job->step != 0)
+		return STEP_DONE;
+	for (size_t g = 0; g < t->n_groups; g++) {
+		if (t->groups[g].pupil_id == 0) {
+			/* another instance inserted this pupil after our snapshot */
+			log_info("ingest", "pupil created concurrently; running the group again");
+			return STEP_RETRY;
+		}
+	}
+	return STEP_MORE;
+}
+
+/* The group runs again from step 0: forget what the last attempt learned. */
+static void txn_reset(struct store_job *job)
+{
+	struct grouptxn *t = txn_of(job);
+	for (size_t i = 0; i < t->n_items; i++)
+		t->items[i].outcome = ITEM_PENDING;
+	for (size_t g = 0; g < t->n_groups; g++) {
+		struct pupil_group *pg = &t->groups[g];
+		pg->pupil_id = 0;
+		pg->exists = pg->had_zomerlek = pg->had_niet_gestart = false;
+		pg->version = 0;
+	}
+	t->facts_len = t->n_wake = t->n_written = t->wbytes_len = t->n_learned = t->n_touched = 0;
+	memset(t->raised, 0, sizeof t->raised);
+	t->oom = false;
+	/* a retry (a serialization failure: a state changed under us): nothing
+	 * kept is to be trusted */
+	if (job->attempts > 0)
+		statecache_clear(t->states);
+}
+
+static void txn_finish(struct store_job *job, bool ok, const char *error)
+{
+	struct grouptxn *t = txn_of(job);
+	if (!ok && t->oom)
+		log_error("ingest", "out of memory in a group of %zu events: refused, clients send again", t->n_items);
+	else if (!ok)
+		log_debug("ingest", "group failed: %s", error ? error : "?");
+	if (ok) {
+		for (size_t i = 0; i < t->n_learned; i++)
+			pupilcache_put(t->pupils, t->learned[i].key, t->learned[i].id);
+		for (size_t i = 0; i < t->n_written; i++) {
+			const struct written *w = &t->written[i];
+			statecache_put(t->states, w->pupil_id, w->cohort, w->version, w->had_zomerlek,
+				       w->had_niet_gestart, t->wbytes + w->off, w->len);
+		}
+		for (int k = 1; k <= ALERT_OPGELOST; k++)
+			metrics.alerts_raised[k] += t->raised[k];
+	} else {
+		statecache_clear(t->states);
+	}
+	t->n_written = t->wbytes_len = t->n_learned = 0;
+	t->done(t->done_arg, ok);
+}
+
+static const struct store_job_ops txn_ops = {
+	.name = "ingest",
+	.send_step = txn_send_step,
+	.on_result = txn_on_result,
+	.step_done = txn_step_done,
+	.reset = txn_reset,
+	.finish = txn_finish,
+};
+
+/* ---- life cycle and results --------------------------------------------------- */
+
+struct grouptxn *grouptxn_new(const struct rules_calendar *cal, struct pupilcache *pupils,
+			      struct statecache *states, grouptxn_done_fn done, void *arg)
+{
+	struct grouptxn *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->cal = cal;
+	t->pupils = pupils;
+	t->states = states;
+	t->done = done;
+	t->done_arg = arg;
+	keymap_init(&t->event_map);
+	EACH_PARAMS(t, cols_init);
+	return t;
+}
+
+void grouptxn_free(struct grouptxn *t)
+{
+	if (!t)
+		return;
+	free(t->items);
+	free(t->order);
+	free(t->groups);
+	free(t->keys);
+	free(t->key_off);
+	free(t->facts);
+	free(t->learned);
+	free(t->written);
+	free(t->wbytes);
+	free(t->touched);
+	free(t->wake);
+	keymap_free(&t->event_map);
+	EACH_PARAMS(t, cols_free);
+	free(t);
+}
+
+bool grouptxn_begin(struct grouptxn *t, const struct item *items, size_t n)
+{
+	if (!GROW(t->items, t->cap_items, n, 1024))
+		return false;
+	memcpy(t->items, items, n * sizeof *items);
+	t->n_items = n;
+	if (!group_items(t)) {
+		t->n_items = 0;
+		return false;
+	}
+	t->job.ops = &txn_ops;
+	t->job.attempts = 0;
+	t->job.step = 0;
+	txn_reset(&t->job);
+	return true;
+}
+
+struct store_job *grouptxn_job(struct grouptxn *t)
+{
+	return &t->job;
+}
+
+size_t grouptxn_count(const struct grouptxn *t)
+{
+	return t->n_items;
+}
+
+const struct item *grouptxn_item(const struct grouptxn *t, size_t i)
+{
+	return &t->items[i];
+}
+
+bool grouptxn_item_inserted(const struct grouptxn *t, size_t i)
+{
+	return t->items[i].first == i && t->items[i].outcome == ITEM_INSERTED;
+}
+
+void grouptxn_each_touched(const struct grouptxn *t, void (*fn)(void *arg, uint32_t cohort, const char *school),
+			   void *arg)
+{
+	for (size_t i = 0; i < t->n_touched; i++)
+		fn(arg, t->touched[i].cohort, t->touched[i].school);
+}
+
+void grouptxn_each_woken(const struct grouptxn *t, void (*fn)(void *arg, const char *recipient), void *arg)
+{
+	for (size_t i = 0; i < t->n_wake; i++)
+		fn(arg, t->wake[i]);
+}
+
+size_t grouptxn_pupils(const struct grouptxn *t)
+{
+	return t->n_groups;
+}
