@@ -129,18 +129,18 @@ static const char SQL_RESOLVE[] =
 	"           AS u(pupil_id, cohort, status)), "
 	"r AS (UPDATE alert a SET resolved_at = $4::bigint FROM u "
 	"      WHERE a.pupil_id = u.pupil_id AND a.cohort = u.cohort AND a.resolved_at IS NULL "
-	"        AND a.kind IN (1, 2, 3, 4) "
+	"        AND a.kind IN (@ALERT_ZOMERLEK@, @ALERT_NIET_GESTART@, @ALERT_GEEN_AANMELDING@, @ALERT_ESCALATIE@) "
 	"      RETURNING a.id, a.recipient, a.pupil_id, a.cohort, a.region, a.vo_school, "
 	"        a.woongemeente, a.mbo_instelling, a.crebo, u.status) "
 	"INSERT INTO alert (recipient, kind, pupil_id, cohort, region, vo_school, woongemeente, status, "
 	"  mbo_instelling, crebo, reason, raised_at, resolves_alert_id) "
-	"SELECT recipient, 5, pupil_id, cohort, region, vo_school, woongemeente, status, mbo_instelling, "
+	"SELECT recipient, @ALERT_OPGELOST@, pupil_id, cohort, region, vo_school, woongemeente, status, mbo_instelling, "
 	"  crebo, $5::text, $4::bigint, id FROM r "
 	"WHERE (SELECT overstap_alert_order(count(*)) FROM r) "
 	"RETURNING id, recipient, kind";
 
-/* Raise alerts, $11 now, routed: rmc:<region of woongemeente, else of the vo
- * school's gemeente> and vo:<school>; at most one open per (pupil, cohort,
+/* Raise alerts, $11 now, routed by overstap_alert_recipients() (sql/003,
+ * the one routing the sweeps use too); at most one open per (pupil, cohort,
  * kind, recipient) by the partial unique index. Like every statement that
  * inserts alerts it takes overstap_alert_order() first
  * (sql/002_alert_order.sql): ids in commit order, so a queue is delivered in
@@ -150,20 +150,15 @@ PARAMS(raise_params, 10, pupil_id, cohort, kind, rcpt, status, woongemeente, vo_
 static const char SQL_RAISE[] =
 	"INSERT INTO alert (recipient, kind, pupil_id, cohort, region, vo_school, woongemeente, status, "
 	"  mbo_instelling, crebo, reason, raised_at) "
-	"SELECT r.recipient, u.kind, u.pupil_id, u.cohort, coalesce(gw.region, gs.region, ''), "
+	"SELECT r.recipient, u.kind, u.pupil_id, u.cohort, r.alert_region, "
 	"  u.vo_school, u.woongemeente, u.status, u.mbo_instelling, u.crebo, u.reason, $11::bigint "
 	"FROM unnest($1::bigint[], $2::int[], $3::smallint[], $4::int[], $5::smallint[], $6::text[], "
 	"  $7::text[], $8::text[], $9::text[], $10::text[]) "
 	"  AS u(pupil_id, cohort, kind, rcpt, status, woongemeente, vo_school, mbo_instelling, crebo, reason) "
-	"LEFT JOIN gemeente gw ON gw.code = u.woongemeente "
-	"LEFT JOIN school sc ON sc.code = u.vo_school "
-	"LEFT JOIN gemeente gs ON gs.code = sc.gemeente "
-	"CROSS JOIN LATERAL (VALUES "
-	"  (CASE WHEN u.rcpt & 1 <> 0 AND coalesce(gw.region, gs.region) IS NOT NULL "
-	"        THEN 'rmc:' || coalesce(gw.region, gs.region) END), "
-	"  (CASE WHEN u.rcpt & 2 <> 0 AND u.vo_school <> '' THEN 'vo:' || u.vo_school END)) AS r(recipient) "
-	"WHERE r.recipient IS NOT NULL AND (SELECT overstap_alert_order(1)) "
-	"ON CONFLICT (pupil_id, cohort, kind, recipient) WHERE resolved_at IS NULL AND kind IN (1, 2, 3) "
+	"CROSS JOIN LATERAL overstap_alert_recipients(u.rcpt, u.woongemeente, u.vo_school) AS r "
+	"WHERE (SELECT overstap_alert_order(1)) "
+	"ON CONFLICT (pupil_id, cohort, kind, recipient) "
+	"  WHERE resolved_at IS NULL AND kind IN (@ALERT_ZOMERLEK@, @ALERT_NIET_GESTART@, @ALERT_GEEN_AANMELDING@) "
 	"DO NOTHING "
 	"RETURNING id, recipient, kind";
 

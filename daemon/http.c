@@ -36,8 +36,9 @@ static const char SQL_QUEUE_DEPTH[] =
 
 static const char SQL_OPEN_ALERTS[] =
 	"SELECT kind, count(*) FROM alert WHERE cohort = $1::int AND ($2::text = '' OR region = $2::text) "
-	"AND resolved_at IS NULL AND kind IN (1, 2, 3, 4) "
-	"AND (recipient LIKE 'rmc:%' OR recipient LIKE 'projectteam:%' OR kind = 3) "
+	"AND resolved_at IS NULL "
+	"AND kind IN (@ALERT_ZOMERLEK@, @ALERT_NIET_GESTART@, @ALERT_GEEN_AANMELDING@, @ALERT_ESCALATIE@) "
+	"AND (recipient LIKE 'rmc:%' OR recipient LIKE 'projectteam:%' OR kind = @ALERT_GEEN_AANMELDING@) "
 	"GROUP BY kind ORDER BY kind";
 
 struct http {
@@ -220,8 +221,6 @@ static void put_histogram(struct evbuffer *b, const char *name, const char *help
 	evbuffer_add_printf(b, "%s_sum %.6f\n%s_count %llu\n", name, h->sum, name, (unsigned long long)h->count);
 }
 
-static const char *const alert_kind_names[] = { "UNSPECIFIED", "ZOMERLEK", "NIET_GESTART", "GEEN_AANMELDING",
-						"ESCALATIE", "OPGELOST" };
 
 static void metrics_reply(const PGresult *res, const char *error, void *arg)
 {
@@ -260,7 +259,7 @@ static void metrics_reply(const PGresult *res, const char *error, void *arg)
 		      &m->commit_seconds);
 	put_help(b, "overstapd_alerts_raised_total", "counter", "Alerts raised by kind.");
 	for (int k = 1; k <= 5; k++)
-		evbuffer_add_printf(b, "overstapd_alerts_raised_total{kind=\"%s\"} %llu\n", alert_kind_names[k],
+		evbuffer_add_printf(b, "overstapd_alerts_raised_total{kind=\"%s\"} %llu\n", rules_alert_kind_name((enum alert_kind)k),
 				    (unsigned long long)m->alerts_raised[k]);
 	put_help(b, "overstapd_alerts_delivered_total", "counter", "Alerts sent to subscribers (with redeliveries).");
 	evbuffer_add_printf(b, "overstapd_alerts_delivered_total %llu\n", (unsigned long long)m->alerts_delivered);
@@ -398,11 +397,11 @@ static void alerts_reply(const PGresult *res, const char *error, void *arg)
 	}
 	json_t *open = json_object();
 	for (int k = 1; k <= 4; k++)
-		json_object_set_new(open, alert_kind_names[k], json_integer(0));
+		json_object_set_new(open, rules_alert_kind_name((enum alert_kind)k), json_integer(0));
 	for (int r = 0; r < PQntuples(res); r++) {
 		int k = atoi(PQgetvalue(res, r, 0));
 		if (k >= 1 && k <= 4)
-			json_object_set_new(open, alert_kind_names[k], json_integer(strtoll(PQgetvalue(res, r, 1), NULL, 10)));
+			json_object_set_new(open, rules_alert_kind_name((enum alert_kind)k), json_integer(strtoll(PQgetvalue(res, r, 1), NULL, 10)));
 	}
 	send_json(p->req, 200, "OK",
 		  json_pack("{s:I, s:s, s:o}", "cohort", (json_int_t)p->cohort, "region", p->region, "open", open));

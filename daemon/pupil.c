@@ -29,7 +29,7 @@ static const char SQL_PUPIL[] =
 	"  LEFT JOIN gemeente gs ON gs.code = sc.gemeente "
 	"  WHERE p.pgn = $1::text AND ($3::text = 'admin' "
 	"    OR ($3::text = 'vo' AND EXISTS (SELECT 1 FROM event e WHERE e.pupil_id = s.pupil_id "
-	"        AND e.cohort = s.cohort AND e.org = $4::text AND e.kind = 1)) "
+	"        AND e.cohort = s.cohort AND e.org = $4::text AND e.kind = @EVENT_OVERSTAPPER_GEREGISTREERD@)) "
 	"    OR ($3::text = 'mbo' AND EXISTS (SELECT 1 FROM event e WHERE e.pupil_id = s.pupil_id "
 	"        AND e.cohort = s.cohort AND e.org = $4::text)) "
 	"    OR ($3::text = 'rmc' AND coalesce(gw.region, gs.region) = $4::text))) "
@@ -40,7 +40,8 @@ static const char SQL_PUPIL[] =
 	"  ORDER BY e.occurred_at, e.kind, e.org, e.event_id) "
 	"UNION ALL (SELECT 'A', 0, '', '', '', a.id, 0::smallint, '', '' "
 	"  FROM alert a JOIN s ON a.pupil_id = s.pupil_id AND a.cohort = s.cohort "
-	"  WHERE a.resolved_at IS NULL AND a.kind IN (1, 2, 3) ORDER BY a.id)";
+	"  WHERE a.resolved_at IS NULL "
+	"    AND a.kind IN (@ALERT_ZOMERLEK@, @ALERT_NIET_GESTART@, @ALERT_GEEN_AANMELDING@) ORDER BY a.id)";
 
 void pupil_register(struct server *srv)
 {

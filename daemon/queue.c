@@ -67,13 +67,14 @@ static const char SQL_RELEASE_INSTANCE[] =
 static const char SQL_ESCALATE[] =
 	"WITH e AS (UPDATE alert SET escalated_at = $1::bigint "
 	"           WHERE acked_at IS NULL AND escalated_at IS NULL AND resolved_at IS NULL "
-	"             AND kind IN (1, 2) AND recipient LIKE 'rmc:%' AND region <> '' "
+	"             AND kind IN (@ALERT_ZOMERLEK@, @ALERT_NIET_GESTART@) AND recipient LIKE 'rmc:%' "
+	"             AND region <> '' "
 	"             AND raised_at <= $1::bigint - $2::bigint "
 	"           RETURNING id, kind, pupil_id, cohort, region, vo_school, status) "
 	"INSERT INTO alert (recipient, kind, pupil_id, cohort, region, vo_school, status, reason, "
 	"  raised_at, escalated_alert_id) "
-	"SELECT 'projectteam:' || region, 4, pupil_id, cohort, region, vo_school, status, "
-	"  CASE kind WHEN 1 THEN 'zomerlek' ELSE 'niet gestart' END || ' niet opgepakt binnen de termijn', "
+	"SELECT 'projectteam:' || region, @ALERT_ESCALATIE@, pupil_id, cohort, region, vo_school, status, "
+	"  CASE kind WHEN @ALERT_ZOMERLEK@ THEN $3::text ELSE $4::text END, "
 	"  $1::bigint, id FROM e WHERE (SELECT overstap_alert_order(count(*)) FROM e) "
 	"RETURNING id, recipient, kind";
 
@@ -516,9 +517,10 @@ void queue_escalate(struct queue *q)
 	char now[24], after[24];
 	snprintf(now, sizeof now, "%lld", (long long)clock_now());
 	snprintf(after, sizeof after, "%lld", (long long)q->srv->cfg->calendar.escalate_after);
-	const char *params[2] = { now, after };
+	const char *params[4] = { now, after, rules_escalation_reason(ALERT_ZOMERLEK),
+				  rules_escalation_reason(ALERT_NIET_GESTART) };
 	q->escalating = true;
-	store_query(q->srv->store, LANE_QUEUE, "queue_escalate", 2, params, false, escalate_done, q);
+	store_query(q->srv->store, LANE_QUEUE, "queue_escalate", 4, params, false, escalate_done, q);
 }
 
 static void escalate_cb(evutil_socket_t fd, short what, void *arg)

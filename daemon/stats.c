@@ -37,10 +37,13 @@
  * key, label, then the ten counts. */
 #define CELLS_HEAD(INNER_KEY)                                                                        \
 	"WITH a AS (SELECT s.vo_school AS sch, " INNER_KEY " AS k, count(*) AS n, "                      \
-	"  count(*) FILTER (WHERE s.status <> 1) AS keuze, count(*) FILTER (WHERE s.status = 3) AS am, " \
+	"  count(*) FILTER (WHERE s.status <> @STATUS_GEEN_KEUZE@) AS keuze, "                          \
+	"  count(*) FILTER (WHERE s.status = @STATUS_AANGEMELD@) AS am, "                               \
 	"  count(*) FILTER (WHERE s.first_aangemeld_at > 0 AND s.first_aangemeld_at < $2::bigint) AS ot, " \
-	"  count(*) FILTER (WHERE s.status = 4) AS gp, count(*) FILTER (WHERE s.status = 5) AS ig, "    \
-	"  count(*) FILTER (WHERE s.status = 6) AS ab, count(*) FILTER (WHERE s.has_ddd) AS ddd, "      \
+	"  count(*) FILTER (WHERE s.status = @STATUS_GEPLAATST@) AS gp, "                               \
+	"  count(*) FILTER (WHERE s.status = @STATUS_INGESCHREVEN@) AS ig, "                            \
+	"  count(*) FILTER (WHERE s.status = @STATUS_ANDERE_BESTEMMING@) AS ab, "                       \
+	"  count(*) FILTER (WHERE s.has_ddd) AS ddd, "                                                  \
 	"  count(*) FILTER (WHERE s.had_zomerlek) AS zl, count(*) FILTER (WHERE s.had_niet_gestart) AS ng " \
 	"FROM pupil_state s WHERE s.cohort = $1::int AND s.registered "
 #define CELLS_ALL "GROUP BY 1, 2) "

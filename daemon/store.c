@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "log.h"
+#include "sqlcodes.h"
 
 #define MAX_TRANSIENT_ATTEMPTS 20
 
@@ -515,12 +517,17 @@ void store_free(struct store *store)
 
 void store_register(struct store *store, const char *name, const char *sql)
 {
+	char bad[64];
+	char *text = sqlcodes_expand(sql, bad, sizeof bad);
+	if (!text)
+		log_error("store", "statement=%s names an unknown code %s", name, bad);
+	CHECK(text != NULL); /* our own SQL, at start-up */
 	struct statement *s = realloc(store->stmts, sizeof *s * (size_t)(store->n_stmts + 1));
-	if (!s)
-		abort(); /* start-up only: out of memory before serving anything */
+	char *copy = strdup(name);
+	CHECK(s != NULL && copy != NULL); /* start-up only: out of memory before serving anything */
 	store->stmts = s;
-	s[store->n_stmts].name = strdup(name);
-	s[store->n_stmts].sql = strdup(sql);
+	s[store->n_stmts].name = copy;
+	s[store->n_stmts].sql = text;
 	store->n_stmts++;
 }
 
@@ -813,6 +820,35 @@ static bool exec_ok(PGconn *pg, const char *sql, char *err, size_t errlen)
 	return ok;
 }
 
+/* The numbers the database's rows were written with must be this binary's:
+ * records every code once (code_value, sql/003) and compares. */
+static bool check_codes(PGconn *pg, char *err, size_t errlen)
+{
+	size_t n;
+	const struct sql_code *codes = sqlcodes_all(&n);
+	for (size_t i = 0; i < n; i++) {
+		char value[16];
+		snprintf(value, sizeof value, "%d", codes[i].value);
+		const char *params[2] = { codes[i].name, value };
+		PGresult *res = PQexecParams(pg,
+					     "WITH ins AS (INSERT INTO code_value (name, value) VALUES ($1, $2::int) "
+					     "ON CONFLICT (name) DO NOTHING RETURNING value) "
+					     "SELECT value FROM ins UNION ALL SELECT value FROM code_value WHERE name = $1",
+					     2, NULL, params, NULL, NULL, 0);
+		bool same = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) >= 1 &&
+			    strcmp(PQgetvalue(res, 0, 0), value) == 0;
+		if (!same) {
+			snprintf(err, errlen, "code %s is %s in this database but %s in this binary (or: %s)",
+				 codes[i].name, PQntuples(res) ? PQgetvalue(res, 0, 0) : "?", value,
+				 PQresultErrorMessage(res));
+			PQclear(res);
+			return false;
+		}
+		PQclear(res);
+	}
+	return true;
+}
+
 bool store_migrate(const char *conninfo, char *err, size_t errlen)
 {
 	PGconn *pg = PQconnectdb(conninfo);
@@ -839,9 +875,18 @@ bool store_migrate(const char *conninfo, char *err, size_t errlen)
 		PQclear(res);
 		if (applied)
 			continue;
-		if (!exec_ok(pg, "BEGIN", err, errlen))
+		char bad[64];
+		char *sql = sqlcodes_expand(m->sql, bad, sizeof bad);
+		if (!sql) {
+			snprintf(err, errlen, "migration %s names an unknown code %s", m->name, bad);
 			goto done;
-		if (!exec_ok(pg, m->sql, err, errlen)) {
+		}
+		bool begun = exec_ok(pg, "BEGIN", err, errlen);
+		bool applied_ok = begun && exec_ok(pg, sql, err, errlen);
+		free(sql);
+		if (!begun)
+			goto done;
+		if (!applied_ok) {
 			char detail[512];
 			snprintf(detail, sizeof detail, "%s", err);
 			snprintf(err, errlen, "migration %s failed: %s", m->name, detail);
@@ -858,7 +903,7 @@ bool store_migrate(const char *conninfo, char *err, size_t errlen)
 		}
 		log_info("store", "migration=%s applied", m->name);
 	}
-	ok = exec_ok(pg, "SELECT pg_advisory_unlock(7443001)", err, errlen);
+	ok = check_codes(pg, err, errlen) && exec_ok(pg, "SELECT pg_advisory_unlock(7443001)", err, errlen);
 done:
 	PQfinish(pg);
 	return ok;

@@ -42,27 +42,20 @@ static const char SQL_SWEEP[] =
 	 * ingest transaction changed meanwhile is judged by its new value */
 	"upd AS (UPDATE pupil_state s SET "
 	"          status = CASE WHEN $8::bool THEN $9::smallint ELSE s.status END, "
-	"          had_zomerlek = s.had_zomerlek OR $10::smallint = 1, "
-	"          had_niet_gestart = s.had_niet_gestart OR $10::smallint = 2, "
+	"          had_zomerlek = s.had_zomerlek OR $10::smallint = @ALERT_ZOMERLEK@, "
+	"          had_niet_gestart = s.had_niet_gestart OR $10::smallint = @ALERT_NIET_GESTART@, "
 	"          updated_at = $3::bigint, version = s.version + 1 "
 	"        FROM run WHERE s.cohort = $1::int AND s.status = ANY($4::smallint[]) "
 	"          AND (NOT $5::bool OR s.left_vo) AND (NOT $6::bool OR s.registered) "
 	"        RETURNING s.pupil_id, s.cohort, s.woongemeente, s.vo_school, s.mbo_instelling, s.crebo, s.status), "
 	"ins AS (INSERT INTO alert (recipient, kind, pupil_id, cohort, region, vo_school, woongemeente, "
 	"          status, mbo_instelling, crebo, reason, raised_at) "
-	"        SELECT r.recipient, $10::smallint, m.pupil_id, m.cohort, coalesce(gw.region, gs.region, ''), "
+	"        SELECT r.recipient, $10::smallint, m.pupil_id, m.cohort, r.alert_region, "
 	"          m.vo_school, m.woongemeente, m.status, m.mbo_instelling, m.crebo, $11::text, $3::bigint "
-	"        FROM upd m LEFT JOIN gemeente gw ON gw.code = m.woongemeente "
-	"        LEFT JOIN school sc ON sc.code = m.vo_school "
-	"        LEFT JOIN gemeente gs ON gs.code = sc.gemeente "
-	"        CROSS JOIN LATERAL (VALUES "
-	"          (CASE WHEN $7::int & 1 <> 0 AND coalesce(gw.region, gs.region) IS NOT NULL "
-	"                THEN 'rmc:' || coalesce(gw.region, gs.region) END), "
-	"          (CASE WHEN $7::int & 2 <> 0 AND m.vo_school <> '' THEN 'vo:' || m.vo_school END)) "
-	"          AS r(recipient) "
-	"        WHERE r.recipient IS NOT NULL AND (SELECT overstap_alert_order(count(*)) FROM upd) "
-	"        ON CONFLICT (pupil_id, cohort, kind, recipient) "
-	"          WHERE resolved_at IS NULL AND kind IN (1, 2, 3) DO NOTHING "
+	"        FROM upd m CROSS JOIN LATERAL overstap_alert_recipients($7::int, m.woongemeente, m.vo_school) AS r "
+	"        WHERE (SELECT overstap_alert_order(count(*)) FROM upd) "
+	"        ON CONFLICT (pupil_id, cohort, kind, recipient) WHERE resolved_at IS NULL "
+	"          AND kind IN (@ALERT_ZOMERLEK@, @ALERT_NIET_GESTART@, @ALERT_GEEN_AANMELDING@) DO NOTHING "
 	"        RETURNING id, recipient) "
 	"SELECT (SELECT count(*) FROM run), (SELECT count(*) FROM upd), ins.recipient, count(*) "
 	"FROM ins GROUP BY ins.recipient "
@@ -188,9 +181,6 @@ static bool sweep_send(struct store_job *job)
 	snprintf(recipients, sizeof recipients, "%u", rule->recipients);
 	snprintf(new_status, sizeof new_status, "%d", (int)rule->new_status);
 	snprintf(kind, sizeof kind, "%d", (int)rule->kind);
-	const char *reason = rule->kind == ALERT_ZOMERLEK	 ? "vo verlaten zonder plek in het mbo op de zomerpeildatum"
-			     : rule->kind == ALERT_NIET_GESTART ? "aangemeld of geplaatst, niet ingeschreven op de teldatum"
-								 : "geen aanmelding in het mbo op de aanmelddatum";
 	const char *p[11] = { cohort,
 			      rules_deadline_name(j->deadline),
 			      now,
@@ -201,7 +191,7 @@ static bool sweep_send(struct store_job *job)
 			      rule->sets_status ? "t" : "f",
 			      new_status,
 			      kind,
-			      reason };
+			      rule->reason };
 	bool ok = store_send_sql(job, "BEGIN") && store_send(job, "sweep_run", 11, p, false);
 	pgarray_free(&statuses);
 	return ok;

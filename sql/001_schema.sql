@@ -4,7 +4,9 @@
 -- apart from the append-only event log and the current state per pupil and
 -- cohort, which refer to it by a surrogate key; alert queues; deadline sweeps.
 -- Applied by `overstapd --migrate` (and at start-up), recorded in
--- schema_migrations by the daemon.
+-- schema_migrations by the daemon. A code between at-signs, @ALERT_ZOMERLEK@,
+-- is the number of that C enum value (daemon/sqlcodes.c), filled in when the
+-- migration is applied.
 
 -- Key columns compare bytewise (COLLATE "C"): codes and ids have no
 -- linguistic order, and a libc collation made every B-tree comparison a
@@ -125,12 +127,13 @@ CREATE TABLE alert (
 );
 -- at most one open alert per (pupil, cohort, kind, recipient)
 CREATE UNIQUE INDEX alert_open_once ON alert (pupil_id, cohort, kind, recipient)
-    WHERE resolved_at IS NULL AND kind IN (1, 2, 3);
+    WHERE resolved_at IS NULL AND kind IN (@ALERT_ZOMERLEK@, @ALERT_NIET_GESTART@, @ALERT_GEEN_AANMELDING@);
 CREATE INDEX alert_queue ON alert (recipient, id) WHERE acked_at IS NULL;
 CREATE INDEX alert_by_pupil ON alert (pupil_id, cohort);
 -- RMC alerts that may still escalate
 CREATE INDEX alert_escalation ON alert (raised_at)
-    WHERE acked_at IS NULL AND escalated_at IS NULL AND resolved_at IS NULL AND kind IN (1, 2);
+    WHERE acked_at IS NULL AND escalated_at IS NULL AND resolved_at IS NULL
+      AND kind IN (@ALERT_ZOMERLEK@, @ALERT_NIET_GESTART@);
 CREATE INDEX alert_lease_owner ON alert (lease_owner) WHERE lease_owner IS NOT NULL AND acked_at IS NULL;
 
 -- ---- deadline sweeps: each (cohort, deadline) runs once -------------------

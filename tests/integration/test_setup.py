@@ -508,6 +508,17 @@ class DurabilityTest(h.TestCase):
             self.assertResults(c.push([h.make_update("OVERSTAPPER_GEREGISTREERD")]), ["ACCEPTED"])
         self.assertEqual(d.stop(), 0)
 
+    def test_a_database_whose_code_numbers_differ_is_refused(self):
+        """The rows of a database mean what its code numbers said when they
+        were written (code_value); a binary with other numbers must not start."""
+        db = h.fresh_database("it_setup_codes", reference_data=False)
+        self.assertEqual(h.psql_value(db, "SELECT value FROM code_value WHERE name = 'ALERT_ZOMERLEK'"), "1")
+        h.psql(db, "UPDATE code_value SET value = 7 WHERE name = 'ALERT_ZOMERLEK'")
+        with self.assertRaises(RuntimeError) as e:
+            h.migrate(db)
+        self.assertIn("code ALERT_ZOMERLEK is 7 in this database but 1 in this binary", str(e.exception))
+        h.psql(db, "UPDATE code_value SET value = 1 WHERE name = 'ALERT_ZOMERLEK'")
+        h.migrate(db)  # the same numbers again: accepted
 
 if __name__ == "__main__":
     unittest.main()

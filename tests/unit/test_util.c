@@ -1,6 +1,7 @@
 /* test_util.c — the small shared pieces: clock parsing, SQL text arrays,
  * the key map, binary result decoding, statistics arithmetic. */
 #include <CUnit/CUnit.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "civil.h"
@@ -8,6 +9,7 @@
 #include "cu_run.h"
 #include "keymap.h"
 #include "pupilcache.h"
+#include "sqlcodes.h"
 #include "statecache.h"
 #include "utf8.h"
 #include "stats.h"
@@ -289,6 +291,30 @@ static void test_pupilcache_knows_what_was_put_and_starts_again_when_full(void)
 	pupilcache_free(&c);
 }
 
+static void test_sql_codes_expand_from_the_enums(void)
+{
+	char bad[64] = "";
+	char *out = sqlcodes_expand("kind IN (@ALERT_ZOMERLEK@, @ALERT_OPGELOST@) AND status = @STATUS_BLIJFT_IN_VO@",
+				    bad, sizeof bad);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_STRING_EQUAL(out, "kind IN (1, 5) AND status = 9"); /* DESIGN §4.2's numbers */
+	free(out);
+	out = sqlcodes_expand("e.kind = @EVENT_OVERSTAPPER_GEREGISTREERD@ AND x & @RECIPIENT_VO@", bad, sizeof bad);
+	CU_ASSERT_STRING_EQUAL(out, "e.kind = 1 AND x & 2");
+	free(out);
+	/* at-signs that are no code stay as they are */
+	out = sqlcodes_expand("a @> b, '@', 'x@y', @lower@", bad, sizeof bad);
+	CU_ASSERT_STRING_EQUAL(out, "a @> b, '@', 'x@y', @lower@");
+	free(out);
+	CU_ASSERT_PTR_NULL(sqlcodes_expand("kind = @ALERT_ZOMERLEKK@", bad, sizeof bad));
+	CU_ASSERT_STRING_EQUAL(bad, "@ALERT_ZOMERLEKK@");
+	size_t n;
+	const struct sql_code *all = sqlcodes_all(&n);
+	CU_ASSERT(n >= 30);
+	for (size_t i = 0; i < n; i++)
+		CU_ASSERT(all[i].value > 0);
+}
+
 static void register_suites(void)
 {
 	CU_pSuite s = CU_add_suite("clock", NULL, NULL);
@@ -301,6 +327,7 @@ static void register_suites(void)
 	s = CU_add_suite("store helpers", NULL, NULL);
 	CU_add_test(s, "text arrays quote and escape", test_text_arrays_quote_and_escape);
 	CU_add_test(s, "keymap finds what was put", test_keymap_finds_what_was_put);
+	CU_add_test(s, "SQL codes expand from the enums", test_sql_codes_expand_from_the_enums);
 	CU_add_test(s, "pupil cache: put, get, bounded", test_pupilcache_knows_what_was_put_and_starts_again_when_full);
 	CU_add_test(s, "state cache: put, get, replace", test_statecache_put_get_replace);
 	CU_add_test(s, "state cache: forget a cohort, start again when full",
