@@ -38,7 +38,7 @@ CLIENTS     := $(patsubst clients/%.c,$(B)/%,$(wildcard clients/*.c))
 # Unit tests: one CUnit binary per tests/unit/test_*.c.
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all run test unit integration asan bench demo deps clean help
+.PHONY: all run test unit integration lint asan bench demo deps clean help
 all: $(B)/overstapd $(CLIENTS) $(UNIT_TESTS)
 
 help:
@@ -46,6 +46,7 @@ help:
 	@echo "make run      install packages, set up PostgreSQL and PKI under var/, run overstapd"
 	@echo "make test     the same set-up, then unit + integration tests (normal and ASan/UBSan)"
 	@echo "make unit     build and run the CUnit suites only"
+	@echo "make lint     structure checks: no include cycle in daemon/, functions <= 100 lines"
 	@echo "make asan     build everything with -fsanitize=address,undefined into build/asan"
 	@echo "make bench    the benchmark of bench/ (writes bench/results.md)"
 	@echo "make demo     play a school year for region 39, leave daemon and dashboard running"
@@ -67,6 +68,9 @@ unit: $(UNIT_TESTS)
 
 integration: all
 	@bash scripts/integration.sh $(B)
+
+lint:
+	@python3 scripts/lint.py
 
 asan:
 	@$(MAKE) --no-print-directory B=build/asan SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all

@@ -122,14 +122,14 @@ static void clock_changed_cb(void *arg)
 	queue_clock_changed(srv.queue);
 }
 
-int main(int argc, char **argv)
+/* The command line; returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, bool *migrate_only, bool *check_only)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },   { "migrate", no_argument, NULL, 'm' },
 		{ "check-config", no_argument, NULL, 'k' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool migrate_only = false, check_only = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -137,10 +137,10 @@ int main(int argc, char **argv)
 			config_path = optarg;
 			break;
 		case 'm':
-			migrate_only = true;
+			*migrate_only = true;
 			break;
 		case 'k':
-			check_only = true;
+			*check_only = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -154,6 +154,96 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	return -1;
+}
+
+/* At start-up, before the loop: PostgreSQL may still be starting (boot
+ * order). The daemon waits for it with back-off rather than exit; a
+ * migration that fails for any other reason stops it. --migrate fails at
+ * once. */
+static bool wait_and_migrate(bool migrate_only)
+{
+	char err[2048];
+	long wait_ms = 250;
+	while (!store_migrate(cfg.conninfo, err, sizeof err)) {
+		if (migrate_only || strncmp(err, "cannot connect", 14) != 0) {
+			log_error("main", "migrations: %s", err);
+			return false;
+		}
+		log_warn("main", "waiting for the database (retry in %ld ms): %s", wait_ms, err);
+		struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		wait_ms = wait_ms * 2 > cfg.reconnect_max_ms ? cfg.reconnect_max_ms : wait_ms * 2;
+	}
+	return true;
+}
+
+/* Every module, wired through srv, and the listeners. */
+static bool server_build(char *err, size_t errlen)
+{
+	srv.cfg = &cfg;
+	TAILQ_INIT(&srv.sessions);
+	TAILQ_INIT(&srv.handshakes);
+	srv.base = event_base_new();
+	srv.ssl_ctx = tls_server_ctx(cfg.tls_cert, cfg.tls_key, cfg.tls_ca, cfg.tls_crl, err, errlen);
+	if (!srv.base || !srv.ssl_ctx) {
+		log_error("main", "tls: %s", err);
+		return false;
+	}
+	struct store_config scfg = { cfg.conninfo, (int)cfg.reconnect_max_ms };
+	srv.store = store_new(srv.base, &scfg, store_state_cb, NULL);
+	srv.ingest = ingest_new(&srv);
+	srv.queue = queue_new(&srv);
+	srv.sweeper = sweeper_new(&srv);
+	srv.stats = stats_new(&srv);
+	srv.router = router_new();
+	if (!srv.store || !srv.ingest || !srv.queue || !srv.sweeper || !srv.stats || !srv.router) {
+		log_error("main", "out of memory at start-up");
+		return false;
+	}
+	ingest_register(srv.ingest);
+	queue_register(srv.queue);
+	sweeper_register(srv.sweeper);
+	stats_register(srv.stats);
+	pupil_register(&srv);
+	routes_install(srv.router, &srv); /* who may send what: routes.c */
+	clock_on_change(clock_changed_cb, NULL);
+	if (!net_listen(&srv, cfg.listen, err, errlen)) {
+		log_error("main", "%s", err);
+		return false;
+	}
+	if (cfg.http_listen[0]) {
+		srv.http = http_new(&srv, cfg.http_listen, err, errlen);
+		if (!srv.http) {
+			log_error("main", "http: %s", err);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void server_free(void)
+{
+	if (ev_drain_check)
+		event_free(ev_drain_check);
+	http_free(srv.http);
+	/* sessions are all closed (or abandoned at the grace deadline) */
+	ingest_free(srv.ingest);
+	queue_free(srv.queue);
+	sweeper_free(srv.sweeper);
+	stats_free(srv.stats);
+	router_free(srv.router);
+	store_free(srv.store);
+	SSL_CTX_free(srv.ssl_ctx);
+	event_base_free(srv.base);
+}
+
+int main(int argc, char **argv)
+{
+	bool migrate_only = false, check_only = false;
+	int rc = parse_args(argc, argv, &migrate_only, &check_only);
+	if (rc >= 0)
+		return rc;
 	char err[2048];
 	config_defaults(&cfg);
 	if (!config_load(config_path, &cfg, err, sizeof err)) {
@@ -168,22 +258,8 @@ int main(int argc, char **argv)
 	clock_init(cfg.clock_mode, cfg.clock_start);
 	metrics_init();
 	signal(SIGPIPE, SIG_IGN);
-
-	/* At start-up, before the loop: PostgreSQL may still be starting (boot
-	 * order). The daemon waits for it with back-off rather than exit; a
-	 * migration that fails for any other reason stops it. --migrate fails at
-	 * once. */
-	long wait_ms = 250;
-	while (!store_migrate(cfg.conninfo, err, sizeof err)) {
-		if (migrate_only || strncmp(err, "cannot connect", 14) != 0) {
-			log_error("main", "migrations: %s", err);
-			return 1;
-		}
-		log_warn("main", "waiting for the database (retry in %ld ms): %s", wait_ms, err);
-		struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000L };
-		nanosleep(&ts, NULL);
-		wait_ms = wait_ms * 2 > cfg.reconnect_max_ms ? cfg.reconnect_max_ms : wait_ms * 2;
-	}
+	if (!wait_and_migrate(migrate_only))
+		return 1;
 	if (migrate_only) {
 		log_info("main", "migrations up to date");
 		return 0;
@@ -193,46 +269,8 @@ int main(int argc, char **argv)
 		civil_format_iso(cfg.clock_start, when, sizeof when);
 		log_warn("main", "clock=manual start=%s — for tests and demonstrations only", when);
 	}
-
-	srv.cfg = &cfg;
-	TAILQ_INIT(&srv.sessions);
-	TAILQ_INIT(&srv.handshakes);
-	srv.base = event_base_new();
-	srv.ssl_ctx = tls_server_ctx(cfg.tls_cert, cfg.tls_key, cfg.tls_ca, cfg.tls_crl, err, sizeof err);
-	if (!srv.base || !srv.ssl_ctx) {
-		log_error("main", "tls: %s", err);
+	if (!server_build(err, sizeof err))
 		return 1;
-	}
-	struct store_config scfg = { cfg.conninfo, (int)cfg.reconnect_max_ms };
-	srv.store = store_new(srv.base, &scfg, store_state_cb, NULL);
-	srv.ingest = ingest_new(&srv);
-	srv.queue = queue_new(&srv);
-	srv.sweeper = sweeper_new(&srv);
-	srv.stats = stats_new(&srv);
-	srv.router = router_new();
-	if (!srv.store || !srv.ingest || !srv.queue || !srv.sweeper || !srv.stats || !srv.router) {
-		log_error("main", "out of memory at start-up");
-		return 1;
-	}
-	ingest_register(srv.ingest);
-	queue_register(srv.queue);
-	sweeper_register(srv.sweeper);
-	stats_register(srv.stats);
-	pupil_register(&srv);
-	routes_install(srv.router, &srv); /* who may send what: routes.c */
-	clock_on_change(clock_changed_cb, NULL);
-
-	if (!net_listen(&srv, cfg.listen, err, sizeof err)) {
-		log_error("main", "%s", err);
-		return 1;
-	}
-	if (cfg.http_listen[0]) {
-		srv.http = http_new(&srv, cfg.http_listen, err, sizeof err);
-		if (!srv.http) {
-			log_error("main", "http: %s", err);
-			return 1;
-		}
-	}
 	struct event *ev_term = evsignal_new(srv.base, SIGTERM, shutdown_cb, NULL);
 	struct event *ev_int = evsignal_new(srv.base, SIGINT, shutdown_cb, NULL);
 	struct event *ev_hup = evsignal_new(srv.base, SIGHUP, reload_cb, NULL);
@@ -251,17 +289,6 @@ int main(int argc, char **argv)
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);
-	if (ev_drain_check)
-		event_free(ev_drain_check);
-	http_free(srv.http);
-	/* sessions are all closed (or abandoned at the grace deadline) */
-	ingest_free(srv.ingest);
-	queue_free(srv.queue);
-	sweeper_free(srv.sweeper);
-	stats_free(srv.stats);
-	router_free(srv.router);
-	store_free(srv.store);
-	SSL_CTX_free(srv.ssl_ctx);
-	event_base_free(srv.base);
+	server_free();
 	return 0;
 }

@@ -14,24 +14,14 @@
 #include <string.h>
 
 #include "certid.h"
-
-const char *tls_last_error(void)
-{
-	static char buf[256];
-	unsigned long e = ERR_get_error();
-	if (!e)
-		return "unknown TLS error";
-	ERR_error_string_n(e, buf, sizeof buf);
-	ERR_clear_error();
-	return buf;
-}
+#include "sslerr.h"
 
 SSL_CTX *tls_server_ctx(const char *cert, const char *key, const char *ca, const char *crl,
 			char *err, size_t errlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx) {
-		snprintf(err, errlen, "SSL_CTX_new: %s", tls_last_error());
+		snprintf(err, errlen, "SSL_CTX_new: %s", sslerr_last("unknown TLS error"));
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -43,21 +33,21 @@ SSL_CTX *tls_server_ctx(const char *cert, const char *key, const char *ca, const
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-		snprintf(err, errlen, "server certificate %s: %s", cert, tls_last_error());
+		snprintf(err, errlen, "server certificate %s: %s", cert, sslerr_last("unknown TLS error"));
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
-		snprintf(err, errlen, "server key %s: %s", key, tls_last_error());
+		snprintf(err, errlen, "server key %s: %s", key, sslerr_last("unknown TLS error"));
 		goto fail;
 	}
 	if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
-		snprintf(err, errlen, "CA %s: %s", ca, tls_last_error());
+		snprintf(err, errlen, "CA %s: %s", ca, sslerr_last("unknown TLS error"));
 		goto fail;
 	}
 	STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
 	if (!names) {
-		snprintf(err, errlen, "CA %s: no certificate names: %s", ca, tls_last_error());
+		snprintf(err, errlen, "CA %s: no certificate names: %s", ca, sslerr_last("unknown TLS error"));
 		goto fail;
 	}
 	SSL_CTX_set_client_CA_list(ctx, names);
@@ -69,7 +59,7 @@ SSL_CTX *tls_server_ctx(const char *cert, const char *key, const char *ca, const
 		X509_STORE *store = SSL_CTX_get_cert_store(ctx);
 		X509_LOOKUP *lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
 		if (!lookup || X509_load_crl_file(lookup, crl, X509_FILETYPE_PEM) < 1) {
-			snprintf(err, errlen, "CRL %s: %s", crl, tls_last_error());
+			snprintf(err, errlen, "CRL %s: %s", crl, sslerr_last("unknown TLS error"));
 			goto fail;
 		}
 		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);

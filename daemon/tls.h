@@ -20,7 +20,5 @@ SSL_CTX *tls_server_ctx(const char *cert, const char *key, const char *ca, const
  * writes the reason (no personal data) and returns false. */
 bool tls_peer_identity(SSL *ssl, struct identity *out, char *why, size_t whylen);
 
-/* The last OpenSSL error as text, for logs. */
-const char *tls_last_error(void);
 
 #endif

@@ -69,6 +69,9 @@ for b in "${builds[@]}"; do
 	fi || step_failed "building $b"
 done
 
+echo "== lint (scripts/lint.py)"
+/usr/bin/python3 scripts/lint.py --counts "$OVERSTAP_COUNTS" || true # counted in the summary
+
 bash deploy/pki.sh "$OVERSTAP_PKI" || step_failed "making the test PKI"
 bash scripts/pg.sh start test "$OVERSTAP_PG_PORT" || { step_failed "starting PostgreSQL"; summary; exit 1; }
 

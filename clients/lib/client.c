@@ -7,6 +7,7 @@
  */
 #include "client.h"
 #include "errcodes.h"
+#include "sslerr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -228,17 +229,6 @@ static int wait_fd(int fd, short events, int64_t deadline, short *got)
 	return 1;
 }
 
-static const char *ssl_reason(void)
-{
-	static char buf[256];
-	unsigned long e = ERR_get_error();
-	if (!e)
-		return "";
-	ERR_error_string_n(e, buf, sizeof buf);
-	ERR_clear_error();
-	return buf;
-}
-
 /* ---- life cycle --------------------------------------------------------------- */
 
 struct client *client_new(const struct client_opts *o, char *err, size_t errlen)
@@ -254,17 +244,17 @@ struct client *client_new(const struct client_opts *o, char *err, size_t errlen)
 	c->fd = -1;
 	c->ctx = SSL_CTX_new(TLS_client_method());
 	if (!c->ctx) {
-		snprintf(err, errlen, "TLS: %s", ssl_reason());
+		snprintf(err, errlen, "TLS: %s", sslerr_last(""));
 		goto fail;
 	}
 	SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
 	SSL_CTX_set_mode(c->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (SSL_CTX_use_certificate_chain_file(c->ctx, o->cert) != 1) {
-		snprintf(err, errlen, "client certificate %s: %s", o->cert, ssl_reason());
+		snprintf(err, errlen, "client certificate %s: %s", o->cert, sslerr_last(""));
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(c->ctx, o->key, SSL_FILETYPE_PEM) != 1) {
-		snprintf(err, errlen, "client key %s: %s", o->key, ssl_reason());
+		snprintf(err, errlen, "client key %s: %s", o->key, sslerr_last(""));
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(c->ctx) != 1) {
@@ -272,7 +262,7 @@ struct client *client_new(const struct client_opts *o, char *err, size_t errlen)
 		goto fail;
 	}
 	if (SSL_CTX_load_verify_locations(c->ctx, o->ca, NULL) != 1) {
-		snprintf(err, errlen, "CA certificate %s: %s", o->ca, ssl_reason());
+		snprintf(err, errlen, "CA certificate %s: %s", o->ca, sslerr_last(""));
 		goto fail;
 	}
 	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
@@ -372,7 +362,7 @@ static bool tls_handshake(struct client *c, int64_t deadline)
 {
 	c->ssl = SSL_new(c->ctx);
 	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
-		snprintf(c->err, sizeof c->err, "TLS: %s", ssl_reason());
+		snprintf(c->err, sizeof c->err, "TLS: %s", sslerr_last(""));
 		return false;
 	}
 	const char *name = c->opts.servername[0] ? c->opts.servername : c->opts.host;
@@ -403,7 +393,7 @@ static bool tls_handshake(struct client *c, int64_t deadline)
 			snprintf(c->err, sizeof c->err, "server certificate of %s:%d not accepted: %s (checked name %s)",
 				 c->opts.host, c->opts.port, X509_verify_cert_error_string(v), name);
 		else {
-			const char *why = ssl_reason();
+			const char *why = sslerr_last("");
 			snprintf(c->err, sizeof c->err, "TLS handshake with %s:%d failed%s%s", c->opts.host, c->opts.port,
 				 why[0] ? ": " : (e == SSL_ERROR_SYSCALL ? ": connection closed" : ""), why);
 		}
@@ -490,7 +480,7 @@ static int pump_read(struct client *c)
 		if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0))
 			snprintf(c->err, sizeof c->err, "connection closed by the server");
 		else {
-			const char *why = ssl_reason();
+			const char *why = sslerr_last("");
 			snprintf(c->err, sizeof c->err, "connection to the server failed%s%s", why[0] ? ": " : "", why);
 		}
 		return -1;
@@ -528,7 +518,7 @@ bool client_send(struct client *c, const Overstap__V1__Envelope *env)
 		}
 		int e = SSL_get_error(c->ssl, n);
 		if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
-			const char *why = ssl_reason();
+			const char *why = sslerr_last("");
 			snprintf(c->err, sizeof c->err, "sending to the server failed%s%s", why[0] ? ": " : ": connection closed",
 				 why);
 			ok = false;
