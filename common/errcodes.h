@@ -23,9 +23,12 @@
 /* a rejected update or a refused message */
 #define ERR_PERMISSION_DENIED "PERMISSION_DENIED"
 #define ERR_INTERNAL "INTERNAL" /* ours, not the client's: send again later */
+#define ERR_BAD_STRING "BAD_STRING" /* a text field holds a NUL byte */
 /* Error frames */
 #define ERR_BAD_REQUEST "BAD_REQUEST"
 #define ERR_BAD_FRAME "BAD_FRAME"             /* zero length, or does not decode; the connection closes */
 #define ERR_FRAME_TOO_LARGE "FRAME_TOO_LARGE" /* over max_frame_bytes; the connection closes */
+#define ERR_FRAME_TIMEOUT "FRAME_TIMEOUT"     /* a frame took longer than frame_timeout; the connection closes */
+#define ERR_IDLE_TIMEOUT "IDLE_TIMEOUT"       /* nothing for client_idle_timeout; the connection closes */
 
 #endif

@@ -24,6 +24,7 @@
 #define OVERSTAP_COHORT_MIN 1990     /* a cohort a query may name */
 #define OVERSTAP_COHORT_MAX 2200
 #define OVERSTAP_STATE_ENCODED_MAX 2048
+#define OVERSTAP_MAX_BATCH 10000     /* updates per StatusBatch (DESIGN §4.2) */
 
 enum event_kind {
 	EVENT_KIND_UNSPECIFIED = 0,

@@ -24,38 +24,50 @@ struct key {
 	size_t offset;
 	int64_t min, max; /* T_INT, T_DURATION (seconds) */
 	int deadline;     /* T_MONTHDAY */
+	bool reloadable;  /* SIGHUP applies it; others need a restart (like Redis' MODIFIABLE_CONFIG) */
 };
+#define RELOAD true   /* SIGHUP applies it */
+#define RESTART false /* a change needs a restart */
 
 #define OFF(f) offsetof(struct config, f)
 
 static const struct key keys[] = {
-	{ "server", "listen", T_STRING, OFF(listen), 0, 0, 0 },
-	{ "server", "http_listen", T_STRING, OFF(http_listen), 0, 0, 0 },
-	{ "server", "max_frame_bytes", T_INT, OFF(max_frame_bytes), 64, 64 << 20, 0 },
-	{ "server", "max_connections", T_INT, OFF(max_connections), 1, 1000000, 0 },
-	{ "server", "max_inflight_batches", T_INT, OFF(max_inflight_batches), 1, 1024, 0 },
-	{ "server", "stats_cache_ttl", T_DURATION, OFF(stats_cache_ttl), 0, 86400, 0 },
-	{ "server", "instance", T_STRING, OFF(instance), 0, 0, 0 },
-	{ "tls", "cert", T_STRING, OFF(tls_cert), 0, 0, 0 },
-	{ "tls", "key", T_STRING, OFF(tls_key), 0, 0, 0 },
-	{ "tls", "ca", T_STRING, OFF(tls_ca), 0, 0, 0 },
-	{ "tls", "crl", T_STRING, OFF(tls_crl), 0, 0, 0 },
-	{ "database", "conninfo", T_STRING, OFF(conninfo), 0, 0, 0 },
-	{ "database", "commit_delay_ms", T_INT, OFF(commit_delay_ms), 0, 1000, 0 },
-	{ "database", "max_group_events", T_INT, OFF(max_group_events), 1, 200000, 0 },
-	{ "database", "reconnect_max_ms", T_INT, OFF(reconnect_max_ms), 10, 600000, 0 },
-	{ "log", "level", T_LOGLEVEL, OFF(log_level), 0, 0, 0 },
-	{ "clock", "mode", T_CLOCKMODE, OFF(clock_mode), 0, 0, 0 },
-	{ "clock", "start", T_TIME, OFF(clock_start), 0, 0, 0 },
-	{ "calendar", "aanmelddatum", T_MONTHDAY, 0, 0, 0, DEADLINE_AANMELDDATUM },
-	{ "calendar", "zomer", T_MONTHDAY, 0, 0, 0, DEADLINE_ZOMER },
-	{ "calendar", "teldatum", T_MONTHDAY, 0, 0, 0, DEADLINE_TELDATUM },
-	{ "alerts", "ack_timeout", T_DURATION, OFF(ack_timeout), 1, 30 * 86400, 0 },
-	{ "alerts", "escalate_after", T_DURATION, OFF(calendar.escalate_after), 60, 365 * 86400, 0 },
-	{ "targets", "in_beeld_pct", T_PCT, OFF(targets.in_beeld_pct), 0, 0, 0 },
-	{ "targets", "definitief_pct", T_PCT, OFF(targets.definitief_pct), 0, 0, 0 },
-	{ "targets", "ddd_pct", T_PCT, OFF(targets.ddd_pct), 0, 0, 0 },
-	{ "retention", "personal_data_years", T_INT, OFF(personal_data_years), 1, 100, 0 },
+	{ "server", "listen", T_STRING, OFF(listen), 0, 0, 0, RESTART },
+	{ "server", "http_listen", T_STRING, OFF(http_listen), 0, 0, 0, RESTART },
+	{ "server", "max_frame_bytes", T_INT, OFF(max_frame_bytes), 64, 64 << 20, 0, RESTART },
+	{ "server", "max_connections", T_INT, OFF(max_connections), 1, 1000000, 0, RELOAD },
+	{ "server", "max_inflight_requests", T_INT, OFF(max_inflight_requests), 1, 1024, 0, RELOAD },
+	/* the name before every request counted (a release of overlap) */
+	{ "server", "max_inflight_batches", T_INT, OFF(max_inflight_requests), 1, 1024, 0, RELOAD },
+	{ "server", "max_handshakes", T_INT, OFF(max_handshakes), 1, 100000, 0, RELOAD },
+	{ "server", "max_handshakes_per_address", T_INT, OFF(max_handshakes_per_address), 1, 100000, 0, RELOAD },
+	{ "server", "handshake_timeout", T_DURATION, OFF(handshake_timeout), 1, 3600, 0, RELOAD },
+	{ "server", "frame_timeout", T_DURATION, OFF(frame_timeout), 0, 3600, 0, RELOAD },
+	{ "server", "client_idle_timeout", T_DURATION, OFF(client_idle_timeout), 0, 30 * 86400, 0, RELOAD },
+	{ "server", "max_input_bytes", T_INT, OFF(max_input_bytes), 1 << 20, (int64_t)1 << 40, 0, RELOAD },
+	{ "server", "max_queued_events", T_INT, OFF(max_queued_events), 1000, 100000000, 0, RELOAD },
+	{ "server", "stats_cache_ttl", T_DURATION, OFF(stats_cache_ttl), 0, 86400, 0, RELOAD },
+	{ "server", "instance", T_STRING, OFF(instance), 0, 0, 0, RESTART },
+	{ "tls", "cert", T_STRING, OFF(tls_cert), 0, 0, 0, RELOAD },
+	{ "tls", "key", T_STRING, OFF(tls_key), 0, 0, 0, RELOAD },
+	{ "tls", "ca", T_STRING, OFF(tls_ca), 0, 0, 0, RELOAD },
+	{ "tls", "crl", T_STRING, OFF(tls_crl), 0, 0, 0, RELOAD },
+	{ "database", "conninfo", T_STRING, OFF(conninfo), 0, 0, 0, RESTART },
+	{ "database", "commit_delay_ms", T_INT, OFF(commit_delay_ms), 0, 1000, 0, RELOAD },
+	{ "database", "max_group_events", T_INT, OFF(max_group_events), 1, 200000, 0, RELOAD },
+	{ "database", "reconnect_max_ms", T_INT, OFF(reconnect_max_ms), 10, 600000, 0, RESTART },
+	{ "log", "level", T_LOGLEVEL, OFF(log_level), 0, 0, 0, RELOAD },
+	{ "clock", "mode", T_CLOCKMODE, OFF(clock_mode), 0, 0, 0, RESTART },
+	{ "clock", "start", T_TIME, OFF(clock_start), 0, 0, 0, RESTART },
+	{ "calendar", "aanmelddatum", T_MONTHDAY, 0, 0, 0, DEADLINE_AANMELDDATUM, RESTART },
+	{ "calendar", "zomer", T_MONTHDAY, 0, 0, 0, DEADLINE_ZOMER, RESTART },
+	{ "calendar", "teldatum", T_MONTHDAY, 0, 0, 0, DEADLINE_TELDATUM, RESTART },
+	{ "alerts", "ack_timeout", T_DURATION, OFF(ack_timeout), 1, 30 * 86400, 0, RELOAD },
+	{ "alerts", "escalate_after", T_DURATION, OFF(calendar.escalate_after), 60, 365 * 86400, 0, RELOAD },
+	{ "targets", "in_beeld_pct", T_PCT, OFF(targets.in_beeld_pct), 0, 0, 0, RELOAD },
+	{ "targets", "definitief_pct", T_PCT, OFF(targets.definitief_pct), 0, 0, 0, RELOAD },
+	{ "targets", "ddd_pct", T_PCT, OFF(targets.ddd_pct), 0, 0, 0, RELOAD },
+	{ "retention", "personal_data_years", T_INT, OFF(personal_data_years), 1, 100, 0, RESTART },
 };
 
 void config_defaults(struct config *cfg)
@@ -63,9 +75,16 @@ void config_defaults(struct config *cfg)
 	memset(cfg, 0, sizeof *cfg);
 	strcpy(cfg->listen, "127.0.0.1:7443");
 	strcpy(cfg->http_listen, "127.0.0.1:7480");
-	cfg->max_frame_bytes = 4194304;
+	cfg->max_frame_bytes = 8388608; /* DESIGN §4.1: a batch of 10,000 at the longest fields fits */
 	cfg->max_connections = 20000;
-	cfg->max_inflight_batches = 8;
+	cfg->max_inflight_requests = 8;
+	cfg->max_handshakes = 64;
+	cfg->max_handshakes_per_address = 16;
+	cfg->handshake_timeout = 10;
+	cfg->frame_timeout = 30;
+	cfg->client_idle_timeout = 0; /* off: subscribers and idle schools are legitimate */
+	cfg->max_input_bytes = 64 << 20;
+	cfg->max_queued_events = 200000;
 	cfg->stats_cache_ttl = 60;
 	strcpy(cfg->instance, "overstapd");
 	strcpy(cfg->conninfo, "dbname=overstap");
@@ -358,4 +377,46 @@ bool config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
 		return false;
 	*port = (int)p;
 	return true;
+}
+
+/* The bytes of a key's value in struct config. */
+static size_t value_size(const struct key *k)
+{
+	switch (k->type) {
+	case T_STRING:
+		return CONFIG_STR_MAX;
+	case T_INT:
+	case T_DURATION:
+		return sizeof(int64_t);
+	case T_LOGLEVEL:
+		return sizeof(enum log_level);
+	case T_PCT:
+		return sizeof(double);
+	default:
+		return 0; /* clock, calendar: compared and kept apart (never reloaded) */
+	}
+}
+
+void config_apply_reload(struct config *running, const struct config *fresh, char *restart, size_t restartlen)
+{
+	restart[0] = '\0';
+	size_t used = 0;
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		const struct key *k = &keys[i];
+		size_t n = value_size(k);
+		void *to = (char *)running + k->offset;
+		const void *from = (const char *)fresh + k->offset;
+		if (n == 0 || memcmp(to, from, n) == 0)
+			continue;
+		if (k->reloadable) {
+			memcpy(to, from, n);
+		} else if (used + strlen(k->section) + strlen(k->name) + 4 < restartlen) {
+			used += (size_t)snprintf(restart + used, restartlen - used, "%s[%s] %s", used ? ", " : "",
+						 k->section, k->name);
+		}
+	}
+	if (memcmp(&running->calendar.month, &fresh->calendar.month, sizeof fresh->calendar.month) ||
+	    memcmp(&running->calendar.day, &fresh->calendar.day, sizeof fresh->calendar.day) ||
+	    running->clock_mode != fresh->clock_mode || running->clock_start != fresh->clock_start)
+		snprintf(restart + used, restartlen - used, "%s[calendar]/[clock]", used ? ", " : "");
 }

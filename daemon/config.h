@@ -35,7 +35,14 @@ struct config {
 	char http_listen[CONFIG_STR_MAX];
 	int64_t max_frame_bytes;
 	int64_t max_connections;
-	int64_t max_inflight_batches;
+	int64_t max_inflight_requests; /* per session: requests that cost database work */
+	int64_t max_handshakes;        /* TLS handshakes at once; the oldest gives way */
+	int64_t max_handshakes_per_address;
+	int64_t handshake_timeout;     /* seconds from accept, however the bytes trickle */
+	int64_t frame_timeout;         /* seconds a started frame may take to arrive; 0 = none */
+	int64_t client_idle_timeout;   /* seconds without a frame before closing; 0 = never */
+	int64_t max_input_bytes;       /* frames being received, all sessions together */
+	int64_t max_queued_events;     /* accepted but uncommitted events, all sessions together */
 	int64_t stats_cache_ttl; /* seconds kept figures may be used; 0 = none */
 	char instance[CONFIG_STR_MAX];
 	/* [tls] */
@@ -70,6 +77,10 @@ void config_defaults(struct config *cfg);
 /* Reads `path` over the defaults. On error writes "path:line: message" into
  * err and returns false. */
 bool config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+
+/* SIGHUP: copies the keys that may change at run time from fresh into
+ * running; lists the changed ones that need a restart in restart. */
+void config_apply_reload(struct config *running, const struct config *fresh, char *restart, size_t restartlen);
 
 /* The targets of a cohort: its own overrides over the general ones. */
 struct targets config_targets_for(const struct config *cfg, uint32_t cohort);

@@ -238,6 +238,9 @@ static void metrics_reply(const PGresult *res, const char *error, void *arg)
 			    (unsigned long long)m->connections_accepted);
 	put_help(b, "overstapd_handshakes_failed_total", "counter", "TLS handshakes or identities refused.");
 	evbuffer_add_printf(b, "overstapd_handshakes_failed_total %llu\n", (unsigned long long)m->handshakes_failed);
+	put_help(b, "overstapd_handshakes_dropped_total", "counter",
+		 "TLS handshakes closed to make room for a newer one (max_handshakes).");
+	evbuffer_add_printf(b, "overstapd_handshakes_dropped_total %llu\n", (unsigned long long)m->handshakes_dropped);
 	put_help(b, "overstapd_frames_total", "counter", "Frames received.");
 	evbuffer_add_printf(b, "overstapd_frames_total %llu\n", (unsigned long long)m->frames_in);
 	put_help(b, "overstapd_frames_bad_total", "counter", "Frames refused (size or decoding).");

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "config.h"
 #include "errcodes.h"
+#include "frame.h"
 #include "grouptxn.h"
 #include "grow.h"
 #include "log.h"
@@ -29,6 +30,7 @@
 #include "queue.h"
 #include "request.h"
 #include "server.h"
+#include "session.h"
 #include "statecache.h"
 #include "stats.h"
 #include "store.h"
@@ -52,6 +54,7 @@ struct batch {
 };
 
 struct shard {
+	struct ingest *top;
 	struct server *srv;
 	int lane;
 	struct item *queued;
@@ -195,11 +198,27 @@ static int shard_of(const char *pgn)
 	return (int)(pupilcache_key(pgn) % INGEST_SHARDS); /* an invalid PGN: 0, and rejected */
 }
 
+/* What the sessions' budget counts (max_queued_events): every accepted event
+ * not yet committed. Sessions waiting for it read again when it drops. */
+static void count_events(struct ingest *top)
+{
+	struct server *srv = top->srv;
+	srv->events_queued = ingest_in_flight(top);
+	if (!TAILQ_EMPTY(&srv->budget_waiters))
+		session_budget_freed(srv);
+}
+
 /* One update: validated, then queued on its shard or answered at once. */
 static void submit_update(struct ingest *top, struct batch *b, uint32_t i, const Overstap__V1__StatusUpdate *u,
 			  int64_t now)
 {
 	const struct identity *who = &b->req->who;
+	if (b->req->scan && frame_scan_update_has_nul(b->req->scan, i)) {
+		metrics.events_rejected++;
+		batch_item_done(b, i, OVERSTAP__V1__RESULT__RESULT_REJECTED, ERR_BAD_STRING,
+				"a text field holds a NUL byte");
+		return;
+	}
 	struct overstap_update_in in;
 	to_update_in(u, &in);
 	struct shard *sh = &top->shards[shard_of(u->pgn)];
@@ -257,6 +276,7 @@ void ingest_submit(struct ingest *top, struct request *req, const Overstap__V1__
 		batch_send_ack(b);
 		return;
 	}
+	count_events(top);
 	for (int k = 0; k < INGEST_SHARDS; k++)
 		schedule_group(&top->shards[k]);
 }
@@ -312,6 +332,7 @@ static void group_done(void *arg, bool ok)
 	sh->txn_busy = false;
 	if (sh->n_queued > 0)
 		start_group(sh);
+	count_events(sh->top);
 }
 
 /* Moves up to max_group_events queued events into the group and submits it. */
@@ -355,6 +376,7 @@ struct ingest *ingest_new(struct server *srv)
 	pupilcache_init(&top->pupils, PUPIL_CACHE_MAX);
 	for (int k = 0; k < INGEST_SHARDS; k++) {
 		struct shard *sh = &top->shards[k];
+		sh->top = top;
 		sh->srv = srv;
 		sh->lane = LANE_INGEST + k;
 		sh->ev_start = evtimer_new(srv->base, ingest_start_cb, sh);

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "overstap.h"
 #include "overstap.pb-c.h"
 #include "store.h"
 
@@ -17,7 +18,7 @@ struct server;
 struct request;
 struct ingest;
 
-#define INGEST_MAX_BATCH 10000 /* updates per StatusBatch (DESIGN §4.2) */
+#define INGEST_MAX_BATCH OVERSTAP_MAX_BATCH
 #define INGEST_SHARDS STORE_INGEST_LANES /* group transactions in parallel, by pupil */
 
 struct ingest *ingest_new(struct server *srv);

@@ -3,7 +3,8 @@
  * Owns start-up (config, TLS context, migrations: the only blocking database
  * work, done before the loop runs), the wiring of the modules through struct
  * server, and shutdown: SIGTERM/SIGINT stop accepting, finish every batch in
- * flight, then exit 0; SIGHUP re-reads the log level.
+ * flight, then exit 0; SIGHUP applies the config keys that may change at run
+ * time and loads [tls] again (as does a change of the CRL file).
  */
 #include <event2/event.h>
 #include <getopt.h>
@@ -39,6 +40,9 @@ static const char *config_path;
 static struct event *ev_drain_check;
 static int64_t drain_deadline_us;
 static bool store_was_up;
+static struct tls_stamp crl_stamp;
+
+#define CRL_CHECK_SECS 5
 
 static void usage(FILE *f)
 {
@@ -54,7 +58,8 @@ static void usage(FILE *f)
 		"      --check-config read and check the configuration, then exit\n"
 		"  -h, --help         this text\n"
 		"\n"
-		"Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP re-reads [log] level.\n");
+		"Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the configuration\n"
+		"(the keys that may change at run time, and [tls]).\n");
 }
 
 static void drain_check_cb(evutil_socket_t fd, short what, void *arg)
@@ -87,21 +92,52 @@ static void shutdown_cb(evutil_socket_t sig, short what, void *arg)
 	drain_check_cb(-1, 0, NULL);
 }
 
+/* Builds the TLS context again from [tls]; established sessions whose
+ * certificate no longer verifies are closed. The old context lives on in the
+ * sessions that use it (OpenSSL counts its references). */
+static void reload_tls(const char *why)
+{
+	char err[1024];
+	SSL_CTX *ctx = tls_server_ctx(cfg.tls_cert, cfg.tls_key, cfg.tls_ca, cfg.tls_crl, err, sizeof err);
+	if (!ctx) {
+		log_error("main", "tls reload (%s) failed, keeping the running certificates: %s", why, err);
+		return;
+	}
+	SSL_CTX_free(srv.ssl_ctx);
+	srv.ssl_ctx = ctx;
+	log_info("main", "tls reloaded (%s): cert=%s ca=%s crl=%s", why, cfg.tls_cert, cfg.tls_ca,
+		 cfg.tls_crl[0] ? cfg.tls_crl : "none");
+	net_tls_changed(&srv);
+}
+
 static void reload_cb(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
 	(void)arg;
 	struct config fresh;
-	char err[1024];
+	char err[1024], restart[512];
 	config_defaults(&fresh);
 	if (!config_load(config_path, &fresh, err, sizeof err)) {
 		log_error("main", "reload failed, keeping the running configuration: %s", err);
 		return;
 	}
-	log_set_level(fresh.log_level);
-	cfg.log_level = fresh.log_level;
-	log_info("main", "reloaded log level; other changes need a restart");
+	config_apply_reload(&cfg, &fresh, restart, sizeof restart);
+	log_set_level(cfg.log_level);
+	log_info("main", "configuration reloaded%s%s", restart[0] ? "; these need a restart: " : "", restart);
+	tls_file_changed(cfg.tls_crl, &crl_stamp);
+	reload_tls("SIGHUP");
+}
+
+/* A CRL is usually replaced by a cron job, not with a SIGHUP: look at it
+ * every CRL_CHECK_SECS and reload when it changed. */
+static void crl_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (cfg.tls_crl[0] && tls_file_changed(cfg.tls_crl, &crl_stamp))
+		reload_tls("the CRL file changed");
 }
 
 static void store_state_cb(bool up, void *arg)
@@ -274,9 +310,13 @@ int main(int argc, char **argv)
 	struct event *ev_term = evsignal_new(srv.base, SIGTERM, shutdown_cb, NULL);
 	struct event *ev_int = evsignal_new(srv.base, SIGINT, shutdown_cb, NULL);
 	struct event *ev_hup = evsignal_new(srv.base, SIGHUP, reload_cb, NULL);
+	struct event *ev_crl = event_new(srv.base, -1, EV_PERSIST, crl_check_cb, NULL);
+	struct timeval crl_period = { CRL_CHECK_SECS, 0 };
+	tls_file_changed(cfg.tls_crl, &crl_stamp);
 	event_add(ev_term, NULL);
 	event_add(ev_int, NULL);
 	event_add(ev_hup, NULL);
+	event_add(ev_crl, &crl_period);
 	store_start(srv.store);
 	log_info("main", "listening=%s http=%s instance=%s clock=%s", cfg.listen,
 		 cfg.http_listen[0] ? cfg.http_listen : "off", cfg.instance,
@@ -289,6 +329,7 @@ int main(int argc, char **argv)
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);
+	event_free(ev_crl);
 	server_free();
 	return 0;
 }

@@ -23,6 +23,7 @@ struct metrics {
 	uint64_t connections_accepted;
 	uint64_t connections_open;
 	uint64_t handshakes_failed;
+	uint64_t handshakes_dropped; /* the oldest, to make room (net.c) */
 	uint64_t frames_in;
 	uint64_t frames_bad;
 	uint64_t events_accepted;

@@ -20,16 +20,17 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
+#include "ratelimit.h"
 #include "server.h"
 #include "session.h"
 
-/* At most this many TLS handshakes at once: a handshake allocates tens of
- * kilobytes for a moment, and 10,000 clients reconnecting together would
+/* At most max_handshakes TLS handshakes at once: a handshake allocates tens
+ * of kilobytes for a moment, and 10,000 clients reconnecting together would
  * otherwise all hold that at once (and the heap would keep the peak). */
-#define MAX_HANDSHAKES 64
-#define MAX_HANDSHAKES_PER_ADDRESS 16
 
 /* Before a new handshake from addr: the oldest handshake of that address
  * gives way when it has too many, else the oldest of all when there are too
@@ -40,13 +41,17 @@ static void make_room_for_handshake(struct server *srv, const char *addr)
 	int here = session_handshakes_from(srv, addr, &oldest_here);
 	int all = session_handshakes_from(srv, NULL, &oldest);
 	struct session *victim = NULL;
-	if (here >= MAX_HANDSHAKES_PER_ADDRESS)
+	if (here >= srv->cfg->max_handshakes_per_address)
 		victim = oldest_here;
-	else if (all >= MAX_HANDSHAKES)
+	else if (all >= srv->cfg->max_handshakes)
 		victim = oldest;
 	if (victim) {
-		log_info("net", "peer=%s handshake dropped: too many at once%s", session_peer(victim),
-			 victim == oldest_here ? " from this address" : "");
+		static struct ratelimit rl = RATELIMIT_INIT(10, 10000);
+		unsigned long missed;
+		if (ratelimit_allow(&rl, clock_mono_us() / 1000, &missed))
+			log_info("net", "peer=%s handshake dropped: too many at once%s suppressed_before=%lu",
+				 session_peer(victim), victim == oldest_here ? " from this address" : "", missed);
+		metrics.handshakes_dropped++;
 		session_abort(victim);
 	}
 }
@@ -69,7 +74,11 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	}
 	snprintf(peer, sizeof peer, "%s:%d", host, port);
 	if (srv->draining || srv->n_sessions >= srv->cfg->max_connections) {
-		log_warn("net", "peer=%s refused: %s", peer, srv->draining ? "shutting down" : "max_connections");
+		static struct ratelimit rl = RATELIMIT_INIT(10, 10000);
+		unsigned long missed;
+		if (ratelimit_allow(&rl, clock_mono_us() / 1000, &missed))
+			log_warn("net", "peer=%s refused: %s suppressed_before=%lu", peer,
+				 srv->draining ? "shutting down" : "max_connections", missed);
 		evutil_closesocket(fd);
 		return;
 	}
@@ -129,6 +138,17 @@ static void drain_one(struct session *s, void *arg)
 {
 	(void)arg;
 	session_drain(s);
+}
+
+static void recheck_one(struct session *s, void *arg)
+{
+	(void)arg;
+	session_recheck_certificate(s);
+}
+
+void net_tls_changed(struct server *srv)
+{
+	session_for_each(srv, recheck_one, NULL);
 }
 
 void net_store_changed(struct server *srv)

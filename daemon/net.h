@@ -14,6 +14,9 @@ struct server;
 bool net_listen(struct server *srv, const char *hostport, char *err, size_t errlen);
 /* Database up/down: every session re-evaluates whether it reads. */
 void net_store_changed(struct server *srv);
+/* A new TLS context is in srv->ssl_ctx: established sessions are checked
+ * against it (a revoked certificate closes its session). */
+void net_tls_changed(struct server *srv);
 /* SIGTERM: stop accepting, drain every session. */
 void net_shutdown(struct server *srv);
 

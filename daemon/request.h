@@ -20,6 +20,7 @@
 #include "overstap.pb-c.h"
 
 struct session;
+struct frame_scan;
 
 /* What a request needs of whatever carried it. */
 struct request_transport {
@@ -41,6 +42,9 @@ struct request {
 	struct identity who;
 	const char *what; /* the route's name, for logs */
 	bool counted;     /* holds an in-flight slot of its connection */
+	/* what the frame's bytes held (common/frame.h), during the handler's
+	 * call only; NULL when the request did not come in a frame */
+	const struct frame_scan *scan;
 };
 
 /* Called by a transport that has taken what release() gives back. NULL when

@@ -39,6 +39,12 @@ struct server {
 	int n_sessions;
 	struct session_list handshakes; /* sessions in HANDSHAKE, oldest first */
 	int n_handshaking;
+	/* the global budgets (session.c): bytes of frames being received, and
+	 * events accepted but not committed (kept by ingest); sessions that wait
+	 * for either, first come first served */
+	int64_t input_reserved;
+	int64_t events_queued;
+	struct session_list budget_waiters;
 	bool draining; /* SIGTERM: no new connections, finish what is in flight */
 };
 

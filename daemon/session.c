@@ -21,19 +21,23 @@
 #include <string.h>
 
 #include "check.h"
+#include "clock.h"
 #include "config.h"
 #include "errcodes.h"
 #include "frame.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "request.h"
 #include "router.h"
 #include "server.h"
 #include "store.h"
 #include "tls.h"
 
-#define HANDSHAKE_TIMEOUT_SECS 15
 #define OUTPUT_HIGH_WATER (8u << 20) /* stop reading while this much is unsent */
+/* What a session may buffer of a frame without a share of max_input_bytes:
+ * small frames come and go; a larger one reserves its length first. */
+#define SMALL_READ (16u << 10)
 
 struct session {
 	TAILQ_ENTRY(session) link;    /* srv->sessions */
@@ -51,6 +55,13 @@ struct session {
 	bool in_dispatch;
 	struct event *ev_deadline; /* the handshake's, fixed at accept */
 	struct event *ev_resume;   /* process buffered frames from the loop */
+	struct event *ev_timer;    /* frame_timeout and client_idle_timeout */
+	int64_t frame_started_us;  /* a frame began to arrive while reading; 0 when none */
+	int64_t last_frame_us;     /* the last whole frame (or the connect) */
+	uint32_t frame_reserved;   /* bytes of srv->input_reserved the frame in progress holds */
+	uint32_t budget_need;      /* waiting: the reservation it waits for (0: events only) */
+	bool waiting_budget;       /* on srv->budget_waiters */
+	TAILQ_ENTRY(session) budget_link;
 	const struct session_listener *listener;
 	void *listener_arg;
 };
@@ -171,6 +182,85 @@ void session_send_error(struct session *s, uint64_t seq, const char *code, const
 	session_send(s, &env);
 }
 
+/* ---- the global budgets --------------------------------------------------
+ *
+ * Frames being received hold a share of max_input_bytes (a small frame, up
+ * to SMALL_READ, needs none), and a session reads only while the events
+ * accepted but not committed stay under max_queued_events. A session that
+ * must wait joins srv->budget_waiters and reads nothing, its frame timer
+ * stopped (the wait is not its fault); session_budget_freed() lets them go
+ * on in the order they came. */
+
+static void budget_release(struct session *s)
+{
+	if (!s->frame_reserved)
+		return;
+	s->srv->input_reserved -= s->frame_reserved;
+	s->frame_reserved = 0;
+	if (s->bev)
+		bufferevent_setwatermark(s->bev, EV_READ, 0, SMALL_READ + FRAME_HEADER_BYTES);
+	if (!TAILQ_EMPTY(&s->srv->budget_waiters))
+		session_budget_freed(s->srv);
+}
+
+static void budget_leave(struct session *s)
+{
+	if (s->waiting_budget) {
+		TAILQ_REMOVE(&s->srv->budget_waiters, s, budget_link);
+		s->waiting_budget = false;
+	}
+	budget_release(s);
+}
+
+static bool events_budget_ok(const struct server *srv)
+{
+	return srv->events_queued < srv->cfg->max_queued_events;
+}
+
+/* Takes need bytes of max_input_bytes for the frame in progress; one frame
+ * always fits when nothing else is reserved. */
+static bool budget_take(struct session *s, uint32_t need)
+{
+	struct server *srv = s->srv;
+	if (srv->input_reserved > 0 && srv->input_reserved + need > srv->cfg->max_input_bytes)
+		return false;
+	srv->input_reserved += need;
+	s->frame_reserved = need;
+	bufferevent_setwatermark(s->bev, EV_READ, 0, need);
+	return true;
+}
+
+static void budget_wait(struct session *s, uint32_t need)
+{
+	if (!s->waiting_budget) {
+		TAILQ_INSERT_TAIL(&s->srv->budget_waiters, s, budget_link);
+		s->waiting_budget = true;
+	}
+	s->budget_need = need;
+	s->frame_started_us = 0;
+	if (s->reading) {
+		s->reading = false;
+		bufferevent_disable(s->bev, EV_READ);
+	}
+}
+
+void session_budget_freed(struct server *srv)
+{
+	struct session *s;
+	while ((s = TAILQ_FIRST(&srv->budget_waiters))) {
+		if (!events_budget_ok(srv))
+			return;
+		if (s->budget_need && !s->frame_reserved && !budget_take(s, s->budget_need))
+			return; /* first come, first served: the rest waits behind it */
+		TAILQ_REMOVE(&srv->budget_waiters, s, budget_link);
+		s->waiting_budget = false;
+		s->budget_need = 0;
+		session_update_reading(s);
+		if (s->ev_resume)
+			event_active(s->ev_resume, EV_TIMEOUT, 0);
+	}
+}
+
 /* ---- the state machine -------------------------------------------------- */
 
 static bool transition_allowed(enum session_state from, enum session_state to)
@@ -203,9 +293,14 @@ static void enter_closed(struct session *s, enum session_state from)
 	if (from != SESSION_HANDSHAKE && s->listener)
 		s->listener->closed(s->listener_arg, s);
 	s->listener = NULL;
+	budget_leave(s);
 	if (s->ev_resume) {
 		event_free(s->ev_resume);
 		s->ev_resume = NULL;
+	}
+	if (s->ev_timer) {
+		event_free(s->ev_timer);
+		s->ev_timer = NULL;
 	}
 	if (s->bev) {
 		bufferevent_free(s->bev);
@@ -278,6 +373,23 @@ void session_drain(struct session *s)
 	}
 }
 
+void session_recheck_certificate(struct session *s)
+{
+	if (s->state != SESSION_READY && s->state != SESSION_DRAINING)
+		return;
+	char why[160];
+	if (tls_peer_still_valid(bufferevent_openssl_get_ssl(s->bev), s->srv->ssl_ctx, why, sizeof why))
+		return;
+	log_warn("session", "session=%llu peer=%s role=%s org=%s closing: certificate no longer valid: %s",
+		 (unsigned long long)s->id, s->peer, overstap_role_name(s->who.role), s->who.org, why);
+	char msg[200];
+	snprintf(msg, sizeof msg, "your certificate is no longer valid: %s", why);
+	if (s->state == SESSION_READY)
+		session_fail(s, 0, ERR_PERMISSION_DENIED, msg);
+	else
+		session_enter(s, SESSION_CLOSED);
+}
+
 void session_abort(struct session *s)
 {
 	session_enter(s, SESSION_CLOSED);
@@ -301,11 +413,15 @@ int session_handshakes_from(struct server *srv, const char *addr, struct session
 
 void session_update_reading(struct session *s)
 {
-	if (s->state == SESSION_CLOSED || s->state == SESSION_HANDSHAKE)
+	if (s->state == SESSION_CLOSED || s->state == SESSION_HANDSHAKE || s->waiting_budget)
 		return;
 	bool want = s->state == SESSION_READY && store_is_up(s->srv->store) &&
-		    s->requests_in_flight < s->srv->cfg->max_inflight_batches &&
+		    s->requests_in_flight < s->srv->cfg->max_inflight_requests &&
 		    session_output_pending(s) < OUTPUT_HIGH_WATER;
+	if (want && !events_budget_ok(s->srv)) {
+		budget_wait(s, 0);
+		return;
+	}
 	if (want) {
 		if (!s->reading) {
 			s->reading = true;
@@ -318,6 +434,7 @@ void session_update_reading(struct session *s)
 			event_active(s->ev_resume, EV_TIMEOUT, 0);
 	} else if (s->reading) {
 		s->reading = false;
+		s->frame_started_us = 0; /* its own pause: the frame's time starts again */
 		bufferevent_disable(s->bev, EV_READ);
 	}
 }
@@ -357,15 +474,19 @@ static const struct request_transport session_transport = {
 
 static void deny(struct session *s, uint64_t seq, const char *what)
 {
-	log_warn("session", "session=%llu peer=%s role=%s org=%s denied=%s", (unsigned long long)s->id,
-		 s->peer, overstap_role_name(s->who.role), s->who.org, what);
+	static struct ratelimit rl = RATELIMIT_INIT(10, 10000);
+	unsigned long missed;
+	if (ratelimit_allow(&rl, clock_mono_us() / 1000, &missed))
+		log_warn("session", "session=%llu peer=%s role=%s org=%s denied=%s suppressed_before=%lu",
+			 (unsigned long long)s->id, s->peer, overstap_role_name(s->who.role), s->who.org, what,
+			 missed);
 	char msg[128];
 	snprintf(msg, sizeof msg, "role %s may not send %s", overstap_role_name(s->who.role), what);
 	session_send_error(s, seq, ERR_PERMISSION_DENIED, msg);
 }
 
 /* One envelope: its route, the role's right to it, a request to its handler. */
-static void session_dispatch(struct session *s, Overstap__V1__Envelope *env)
+static void session_dispatch(struct session *s, Overstap__V1__Envelope *env, const struct frame_scan *scan)
 {
 	uint64_t seq = env->seq;
 	if (env->body_case == OVERSTAP__V1__ENVELOPE__BODY__NOT_SET) {
@@ -392,12 +513,156 @@ static void session_dispatch(struct session *s, Overstap__V1__Envelope *env)
 		s->requests_in_flight++;
 		session_update_reading(s);
 	}
+	req->scan = scan;
 	route->handle(route->module, req, env);
 }
 
+/* What the scan of a frame refuses before decoding (frame.h); true when the
+ * frame was answered and is done. */
+static bool refused_by_scan(struct session *s, const struct frame_scan *scan)
+{
+	char msg[160];
+	if (scan->decode_bytes > FRAME_DECODE_BUDGET) {
+		snprintf(msg, sizeof msg, "decoding this message would take %zu MiB, more than the %u MiB allowed",
+			 scan->decode_bytes >> 20, FRAME_DECODE_BUDGET >> 20);
+		session_send_error(s, scan->seq, ERR_BAD_REQUEST, msg);
+		return true;
+	}
+	if (scan->body == OVERSTAP__V1__ENVELOPE__BODY_STATUS_BATCH && scan->n_updates > OVERSTAP_MAX_BATCH) {
+		snprintf(msg, sizeof msg, "a StatusBatch holds at most %d updates, this one %zu", OVERSTAP_MAX_BATCH,
+			 scan->n_updates);
+		session_send_error(s, scan->seq, ERR_BAD_REQUEST, msg);
+		return true;
+	}
+	if (scan->nul_outside_updates) {
+		session_send_error(s, scan->seq, ERR_BAD_STRING, "a text field holds a NUL byte");
+		return true;
+	}
+	return false;
+}
+
+/* A whole frame is consumed: its reservation goes back, its time stops. */
+static void frame_done(struct session *s)
+{
+	budget_release(s);
+	s->frame_started_us = 0;
+	s->last_frame_us = clock_mono_us();
+}
+
+/* One whole frame of len bytes after the header; false to stop reading. */
+static bool handle_frame(struct session *s, struct evbuffer *in, uint32_t len)
+{
+	const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)len + FRAME_HEADER_BYTES);
+	if (!p) {
+		session_fail(s, 0, ERR_INTERNAL, "out of memory");
+		return false;
+	}
+	metrics.frames_in++;
+	struct frame_scan scan;
+	if (!frame_scan_envelope(p + FRAME_HEADER_BYTES, len, &scan)) {
+		evbuffer_drain(in, (size_t)len + FRAME_HEADER_BYTES);
+		frame_done(s);
+		metrics.frames_bad++;
+		session_fail(s, 0, ERR_BAD_FRAME, "frame does not decode as an overstap.v1.Envelope");
+		return false;
+	}
+	Overstap__V1__Envelope *env = NULL;
+	if (!refused_by_scan(s, &scan)) {
+		env = overstap__v1__envelope__unpack(NULL, len, p + FRAME_HEADER_BYTES);
+		if (!env) {
+			evbuffer_drain(in, (size_t)len + FRAME_HEADER_BYTES);
+			frame_done(s);
+			metrics.frames_bad++;
+			session_fail(s, 0, ERR_BAD_FRAME, "frame does not decode as an overstap.v1.Envelope");
+			return false;
+		}
+	} else {
+		metrics.frames_bad++;
+	}
+	evbuffer_drain(in, (size_t)len + FRAME_HEADER_BYTES);
+	frame_done(s);
+	if (env) {
+		session_dispatch(s, env, &scan);
+		overstap__v1__envelope__free_unpacked(env, NULL);
+	}
+	return true;
+}
+
+/* Arms the timer for the nearer of the frame in progress's deadline and the
+ * idle deadline (real time: the manual clock does not stop a socket). */
+static void timer_update(struct session *s)
+{
+	if (!s->ev_timer || s->state != SESSION_READY)
+		return;
+	const struct config *cfg = s->srv->cfg;
+	int64_t due = 0;
+	if (cfg->frame_timeout && s->frame_started_us)
+		due = s->frame_started_us + cfg->frame_timeout * 1000000;
+	if (cfg->client_idle_timeout) {
+		int64_t idle = s->last_frame_us + cfg->client_idle_timeout * 1000000;
+		if (!due || idle < due)
+			due = idle;
+	}
+	if (!due) {
+		evtimer_del(s->ev_timer);
+		return;
+	}
+	int64_t wait = due - clock_mono_us();
+	if (wait < 0)
+		wait = 0;
+	struct timeval tv = { (time_t)(wait / 1000000), (suseconds_t)(wait % 1000000) };
+	evtimer_add(s->ev_timer, &tv);
+}
+
+static void session_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct session *s = arg;
+	const struct config *cfg = s->srv->cfg;
+	int64_t now = clock_mono_us();
+	char msg[96];
+	if (s->state != SESSION_READY)
+		return;
+	if (cfg->frame_timeout && s->frame_started_us && now >= s->frame_started_us + cfg->frame_timeout * 1000000) {
+		static struct ratelimit rl = RATELIMIT_INIT(10, 10000);
+		unsigned long missed;
+		if (ratelimit_allow(&rl, now / 1000, &missed))
+			log_warn("session", "session=%llu peer=%s frame not complete within %llds, closing suppressed_before=%lu",
+				 (unsigned long long)s->id, s->peer, (long long)cfg->frame_timeout, missed);
+		snprintf(msg, sizeof msg, "a frame must arrive whole within %lld seconds of its first byte",
+			 (long long)cfg->frame_timeout);
+		session_fail(s, 0, ERR_FRAME_TIMEOUT, msg);
+		return;
+	}
+	if (cfg->client_idle_timeout && s->requests_in_flight == 0 &&
+	    now >= s->last_frame_us + cfg->client_idle_timeout * 1000000) {
+		log_info("session", "session=%llu peer=%s idle for %llds, closing", (unsigned long long)s->id, s->peer,
+			 (long long)cfg->client_idle_timeout);
+		snprintf(msg, sizeof msg, "no message for %lld seconds", (long long)cfg->client_idle_timeout);
+		session_fail(s, 0, ERR_IDLE_TIMEOUT, msg);
+		return;
+	}
+	if (cfg->client_idle_timeout && now >= s->last_frame_us + cfg->client_idle_timeout * 1000000)
+		s->last_frame_us = now; /* busy with its requests: idle from when they end */
+	timer_update(s);
+}
+
+/* The frame in progress (avail of need bytes buffered) may not fit what is
+ * reserved for it: false when the session must wait for the budget. */
+static bool frame_may_grow(struct session *s, uint32_t need)
+{
+	if (need <= SMALL_READ + FRAME_HEADER_BYTES || s->frame_reserved)
+		return true;
+	if (TAILQ_EMPTY(&s->srv->budget_waiters) && budget_take(s, need))
+		return true;
+	budget_wait(s, need);
+	return false;
+}
+
 /* Handles every whole frame in the input buffer, stopping when reading is
- * paused (in-flight limit, output backlog) so the rest waits for the resume
- * event. */
+ * paused (in-flight limit, output backlog, budgets) so the rest waits for the
+ * resume event. */
 static void session_process_input(struct session *s)
 {
 	if (s->in_dispatch)
@@ -421,25 +686,21 @@ static void session_process_input(struct session *s)
 			session_fail(s, 0, fs == FRAME_EMPTY ? ERR_BAD_FRAME : ERR_FRAME_TOO_LARGE, msg);
 			break;
 		}
-		if (avail < (size_t)len + FRAME_HEADER_BYTES)
-			break;
-		const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)len + FRAME_HEADER_BYTES);
-		if (!p) {
-			session_fail(s, 0, ERR_INTERNAL, "out of memory");
+		if (avail < (size_t)len + FRAME_HEADER_BYTES) {
+			frame_may_grow(s, len + FRAME_HEADER_BYTES);
 			break;
 		}
-		Overstap__V1__Envelope *env = overstap__v1__envelope__unpack(NULL, len, p + FRAME_HEADER_BYTES);
-		evbuffer_drain(in, (size_t)len + FRAME_HEADER_BYTES);
-		metrics.frames_in++;
-		if (!env) {
-			metrics.frames_bad++;
-			session_fail(s, 0, ERR_BAD_FRAME, "frame does not decode as an overstap.v1.Envelope");
+		if (!handle_frame(s, in, len))
 			break;
-		}
-		session_dispatch(s, env);
-		overstap__v1__envelope__free_unpacked(env, NULL);
 		if (s->state == SESSION_READY && session_output_pending(s) >= OUTPUT_HIGH_WATER)
 			session_update_reading(s);
+	}
+	if (s->state == SESSION_READY) {
+		if (evbuffer_get_length(in) == 0)
+			s->frame_started_us = 0;
+		else if (s->reading && !s->frame_started_us)
+			s->frame_started_us = clock_mono_us();
+		timer_update(s);
 	}
 	s->in_dispatch = false;
 	session_unref(s);
@@ -487,7 +748,9 @@ static void session_established(struct session *s)
 		return;
 	}
 	s->ev_resume = event_new(s->srv->base, -1, 0, session_resume_cb, s);
-	if (!s->ev_resume) {
+	s->ev_timer = evtimer_new(s->srv->base, session_timer_cb, s);
+	s->last_frame_us = clock_mono_us();
+	if (!s->ev_resume || !s->ev_timer) {
 		log_error("session", "session=%llu out of memory at connect", (unsigned long long)s->id);
 		session_enter(s, SESSION_CLOSED);
 		return;
@@ -497,6 +760,31 @@ static void session_established(struct session *s)
 	log_info("session", "session=%llu peer=%s role=%s org=%s tls=%s connected", (unsigned long long)s->id,
 		 s->peer, overstap_role_name(s->who.role), s->who.org, SSL_get_version(ssl));
 	session_enter(s, SESSION_READY);
+	timer_update(s);
+}
+
+/* Why a handshake failed, in words: the certificate check's own ("certificate
+ * has expired", "certificate revoked", "unable to get local issuer
+ * certificate"), else OpenSSL's last error; one line, rate-limited. */
+static void handshake_failed(struct session *s, struct bufferevent *bev)
+{
+	static struct ratelimit rl = RATELIMIT_INIT(20, 10000);
+	unsigned long e, last = 0;
+	while ((e = bufferevent_get_openssl_error(bev)))
+		last = e;
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	char buf[160] = "";
+	if (vr != X509_V_OK)
+		snprintf(buf, sizeof buf, "%s", X509_verify_cert_error_string(vr));
+	else if (last)
+		ERR_error_string_n(last, buf, sizeof buf);
+	else
+		snprintf(buf, sizeof buf, "connection closed during the handshake");
+	unsigned long missed;
+	if (ratelimit_allow(&rl, clock_mono_us() / 1000, &missed))
+		log_info("session", "session=%llu peer=%s handshake refused: %s suppressed_before=%lu",
+			 (unsigned long long)s->id, s->peer, buf, missed);
 }
 
 static void session_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -508,12 +796,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (s->state == SESSION_HANDSHAKE) {
 		metrics.handshakes_failed++;
-		unsigned long e;
-		char buf[160] = "";
-		while ((e = bufferevent_get_openssl_error(bev)))
-			ERR_error_string_n(e, buf, sizeof buf);
-		log_info("session", "session=%llu peer=%s handshake failed%s%s", (unsigned long long)s->id, s->peer,
-			 buf[0] ? ": " : "", buf);
+		handshake_failed(s, bev);
 	} else {
 		log_debug("session", "session=%llu peer=%s %s", (unsigned long long)s->id, s->peer,
 			  (what & BEV_EVENT_EOF) ? "disconnected" : "connection error");
@@ -571,10 +854,10 @@ struct session *session_new(struct server *srv, evutil_socket_t fd, const char *
 	srv->n_handshaking++;
 	metrics.connections_accepted++;
 	metrics.connections_open++;
-	/* read a whole frame at most beyond what is buffered */
-	bufferevent_setwatermark(s->bev, EV_READ, 0, (size_t)srv->cfg->max_frame_bytes + FRAME_HEADER_BYTES);
+	/* a small frame at most before it reserves its share (frame_may_grow) */
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SMALL_READ + FRAME_HEADER_BYTES);
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
-	struct timeval tv = { HANDSHAKE_TIMEOUT_SECS, 0 };
+	struct timeval tv = { (time_t)srv->cfg->handshake_timeout, 0 };
 	evtimer_add(s->ev_deadline, &tv);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	return s;

@@ -52,10 +52,18 @@ void session_abort(struct session *s);
  * longest-running of them, or NULL. */
 int session_handshakes_from(struct server *srv, const char *addr, struct session **oldest);
 
+/* Budget came free (a frame consumed, events committed): sessions waiting
+ * for the global budgets read again, first come first served. */
+void session_budget_freed(struct server *srv);
+
 /* Re-evaluates whether the session reads (database up, in-flight limit,
  * output backlog). Frames already buffered are processed from the event
  * loop, never from inside this call. */
 void session_update_reading(struct session *s);
+
+/* The TLS configuration was loaded again: a session whose certificate no
+ * longer verifies (revoked, a CA removed) is told so and closed. */
+void session_recheck_certificate(struct session *s);
 
 /* Shutdown: stop reading, close once every request in flight has ended. */
 void session_drain(struct session *s);

@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "certid.h"
 #include "sslerr.h"
@@ -27,11 +28,14 @@ SSL_CTX *tls_server_ctx(const char *cert, const char *key, const char *ca, const
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 					 SSL_OP_CIPHER_SERVER_PREFERENCE);
-	/* Idle connections hold no record buffers, and no server-side session
-	 * cache keeps a copy of every peer's session: resumption works with
-	 * stateless tickets. */
+	/* Idle connections hold no record buffers. No resumption at all: a
+	 * resumed session would skip the certificate checks (a certificate
+	 * revoked since would still work), so every connection shows its
+	 * certificate again — no session cache, no tickets. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_num_tickets(ctx, 0);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		snprintf(err, errlen, "server certificate %s: %s", cert, sslerr_last("unknown TLS error"));
 		goto fail;
@@ -84,4 +88,47 @@ bool tls_peer_identity(SSL *ssl, struct identity *out, char *why, size_t whylen)
 		return false;
 	}
 	return certid_read(cert, out, why, whylen);
+}
+
+bool tls_peer_still_valid(SSL *ssl, SSL_CTX *ctx, char *why, size_t whylen)
+{
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+	if (!cert) {
+		snprintf(why, whylen, "no client certificate");
+		return false;
+	}
+	X509_STORE_CTX *xs = X509_STORE_CTX_new();
+	bool ok = xs && X509_STORE_CTX_init(xs, SSL_CTX_get_cert_store(ctx), cert, SSL_get_peer_cert_chain(ssl)) == 1;
+	if (ok) {
+		X509_STORE_CTX_set_purpose(xs, X509_PURPOSE_SSL_CLIENT);
+		ok = X509_verify_cert(xs) == 1;
+		if (!ok)
+			snprintf(why, whylen, "%s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(xs)));
+	} else {
+		snprintf(why, whylen, "cannot check: %s", sslerr_last("out of memory"));
+	}
+	X509_STORE_CTX_free(xs);
+	return ok;
+}
+
+static bool stamp_of(const char *path, struct tls_stamp *st)
+{
+	struct stat sb;
+	memset(st, 0, sizeof *st);
+	if (!path || !path[0] || stat(path, &sb) != 0)
+		return false;
+	st->dev = (uint64_t)sb.st_dev;
+	st->ino = (uint64_t)sb.st_ino;
+	st->size = (int64_t)sb.st_size;
+	st->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+	return true;
+}
+
+bool tls_file_changed(const char *path, struct tls_stamp *last)
+{
+	struct tls_stamp now;
+	stamp_of(path, &now);
+	bool changed = memcmp(&now, last, sizeof now) != 0;
+	*last = now;
+	return changed;
 }

@@ -2,7 +2,9 @@
  *
  * TLS 1.2 minimum, a client certificate signed by the configured CA required
  * (optional CRL). Identity — role from subject OU, organisation from subject
- * CN — is read only from the verified certificate (DESIGN §4.1).
+ * CN — is read only from the verified certificate (DESIGN §4.1). No session
+ * resumption. main builds the context again on SIGHUP and when the CRL file
+ * changes; established peers are checked against the new one.
  */
 #ifndef OVERSTAP_TLS_H
 #define OVERSTAP_TLS_H
@@ -10,6 +12,7 @@
 #include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "overstap.h"
 
@@ -19,6 +22,17 @@ SSL_CTX *tls_server_ctx(const char *cert, const char *key, const char *ca, const
 /* After the handshake: the verified peer's role and organisation. On failure
  * writes the reason (no personal data) and returns false. */
 bool tls_peer_identity(SSL *ssl, struct identity *out, char *why, size_t whylen);
+
+/* Does an established peer's certificate still verify against ctx (a new CA
+ * or CRL after a reload)? On failure writes why ("certificate revoked"). */
+bool tls_peer_still_valid(SSL *ssl, SSL_CTX *ctx, char *why, size_t whylen);
+
+/* Has a file (the CRL) changed since the last look? Updates *last. */
+struct tls_stamp {
+	uint64_t dev, ino;
+	int64_t size, mtime_ns;
+};
+bool tls_file_changed(const char *path, struct tls_stamp *last);
 
 
 #endif

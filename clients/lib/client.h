@@ -17,7 +17,7 @@
 
 #define CLIENT_DEFAULT_HOST "127.0.0.1"
 #define CLIENT_DEFAULT_PORT 7443
-#define CLIENT_DEFAULT_MAX_FRAME (4u << 20) /* DESIGN §4.1 default max_frame_bytes */
+#define CLIENT_DEFAULT_MAX_FRAME (8u << 20) /* DESIGN §4.1 default max_frame_bytes */
 #define CLIENT_PATH_MAX 1024
 
 /* The connection options every client takes (DESIGN §6.1): --host, --port,

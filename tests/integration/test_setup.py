@@ -252,7 +252,7 @@ class WireTest(h.TestCase):
 
     def test_oversized_frame_gets_an_error_and_the_connection_closes(self):
         c = self.vo()
-        c.send_bytes(struct.pack(">I", 4 * 1024 * 1024 + 1) + b"\x08\x01")
+        c.send_bytes(struct.pack(">I", 8 * 1024 * 1024 + 1) + b"\x08\x01")  # DESIGN §4.1: 8 MiB
         self.assert_error_then_close(c, "oversized frame")
         c = self.vo()
         c.send_bytes(b"\xff\xff\xff\xff")

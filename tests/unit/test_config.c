@@ -35,7 +35,7 @@ static void test_defaults_match_the_design(void)
 	config_defaults(&cfg);
 	CU_ASSERT_STRING_EQUAL(cfg.listen, "127.0.0.1:7443");
 	CU_ASSERT_STRING_EQUAL(cfg.http_listen, "127.0.0.1:7480");
-	CU_ASSERT_EQUAL(cfg.max_frame_bytes, 4194304);
+	CU_ASSERT_EQUAL(cfg.max_frame_bytes, 8388608); /* DESIGN §4.1 */
 	CU_ASSERT_EQUAL(cfg.clock_mode, CLOCK_SYSTEM);
 	CU_ASSERT_EQUAL(cfg.ack_timeout, 300);
 	CU_ASSERT_EQUAL(cfg.calendar.escalate_after, 7 * 86400);
