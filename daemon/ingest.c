@@ -24,6 +24,7 @@
 #include "grouptxn.h"
 #include "grow.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "metrics.h"
 #include "overstap.h"
 #include "pupilcache.h"
@@ -239,10 +240,12 @@ static void submit_update(struct ingest *top, struct batch *b, uint32_t i, const
 		b->messages[i] = m;
 		log_debug("ingest", "session=%llu org=%s rejected code=%s", (unsigned long long)b->req->conn_id,
 			  who->org, err.code);
-		if (strcmp(err.code, ERR_PERMISSION_DENIED) == 0)
-			log_warn("ingest", "session=%llu role=%s org=%s update denied: %s",
+		static struct ratelimit rl = RATELIMIT_INIT(10, 10000);
+		unsigned long missed;
+		if (strcmp(err.code, ERR_PERMISSION_DENIED) == 0 && ratelimit_allow(&rl, clock_mono_us() / 1000, &missed))
+			log_warn("ingest", "session=%llu role=%s org=%s update denied: %s suppressed_before=%lu",
 				 (unsigned long long)b->req->conn_id, overstap_role_name(who->role), who->org,
-				 err.message);
+				 err.message, missed);
 		batch_item_done(b, i, OVERSTAP__V1__RESULT__RESULT_REJECTED, err.code, m ? m : "invalid update");
 		return;
 	}

@@ -220,6 +220,7 @@ static bool server_build(char *err, size_t errlen)
 	srv.cfg = &cfg;
 	TAILQ_INIT(&srv.sessions);
 	TAILQ_INIT(&srv.handshakes);
+	TAILQ_INIT(&srv.budget_waiters);
 	srv.base = event_base_new();
 	srv.ssl_ctx = tls_server_ctx(cfg.tls_cert, cfg.tls_key, cfg.tls_ca, cfg.tls_crl, err, errlen);
 	if (!srv.base || !srv.ssl_ctx) {

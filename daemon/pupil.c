@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "overstap.h"
 #include "server.h"
 #include "request.h"
@@ -69,8 +71,12 @@ static void pupil_done(const PGresult *res, const char *error, void *arg)
 		if (PQgetvalue(res, r, 0)[0] == 'S')
 			srow = r;
 	if (srow < 0) {
-		log_warn("pupil", "session=%llu role=%s org=%s pupil query denied (not in scope or unknown)",
-			 (unsigned long long)req->conn_id, overstap_role_name(req->who.role), req->who.org);
+		static struct ratelimit rl = RATELIMIT_INIT(10, 10000);
+		unsigned long missed;
+		if (ratelimit_allow(&rl, clock_mono_us() / 1000, &missed))
+			log_warn("pupil", "session=%llu role=%s org=%s pupil query denied (not in scope or unknown) "
+				 "suppressed_before=%lu",
+				 (unsigned long long)req->conn_id, overstap_role_name(req->who.role), req->who.org, missed);
 		request_error(req, ERR_PERMISSION_DENIED, "no pupil with this PGN and cohort within your scope");
 		return;
 	}

@@ -397,17 +397,20 @@ void session_abort(struct session *s)
 
 int session_handshakes_from(struct server *srv, const char *addr, struct session **oldest)
 {
-	*oldest = NULL;
-	if (!addr) {
-		*oldest = TAILQ_FIRST(&srv->handshakes);
-		return srv->n_handshaking;
-	}
+	struct session *s, *first = NULL, *first_idle = NULL;
 	int n = 0;
-	struct session *s;
 	TAILQ_FOREACH(s, &srv->handshakes, hs_link) {
-		if (strcmp(s->addr, addr) == 0 && n++ == 0)
-			*oldest = s;
+		if (addr && strcmp(s->addr, addr) != 0)
+			continue;
+		n++;
+		if (!first)
+			first = s;
+		/* a handshake that has not even had its ClientHello yet makes way
+		 * before one that is under way */
+		if (!first_idle && SSL_in_before(bufferevent_openssl_get_ssl(s->bev)))
+			first_idle = s;
 	}
+	*oldest = first_idle ? first_idle : first;
 	return n;
 }
 
@@ -522,15 +525,15 @@ static void session_dispatch(struct session *s, Overstap__V1__Envelope *env, con
 static bool refused_by_scan(struct session *s, const struct frame_scan *scan)
 {
 	char msg[160];
-	if (scan->decode_bytes > FRAME_DECODE_BUDGET) {
-		snprintf(msg, sizeof msg, "decoding this message would take %zu MiB, more than the %u MiB allowed",
-			 scan->decode_bytes >> 20, FRAME_DECODE_BUDGET >> 20);
-		session_send_error(s, scan->seq, ERR_BAD_REQUEST, msg);
-		return true;
-	}
 	if (scan->body == OVERSTAP__V1__ENVELOPE__BODY_STATUS_BATCH && scan->n_updates > OVERSTAP_MAX_BATCH) {
 		snprintf(msg, sizeof msg, "a StatusBatch holds at most %d updates, this one %zu", OVERSTAP_MAX_BATCH,
 			 scan->n_updates);
+		session_send_error(s, scan->seq, ERR_BAD_REQUEST, msg);
+		return true;
+	}
+	if (scan->decode_bytes > FRAME_DECODE_BUDGET) {
+		snprintf(msg, sizeof msg, "decoding this message would take %zu MiB, more than the %u MiB allowed",
+			 scan->decode_bytes >> 20, FRAME_DECODE_BUDGET >> 20);
 		session_send_error(s, scan->seq, ERR_BAD_REQUEST, msg);
 		return true;
 	}

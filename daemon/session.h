@@ -49,7 +49,8 @@ void session_fail(struct session *s, uint64_t seq, const char *code, const char 
 void session_abort(struct session *s);
 
 /* Handshakes in progress from addr (NULL: from anywhere); *oldest is the
- * longest-running of them, or NULL. */
+ * one to give way: the longest-waiting that has not sent its ClientHello
+ * yet, else the longest-running; NULL when there are none. */
 int session_handshakes_from(struct server *srv, const char *addr, struct session **oldest);
 
 /* Budget came free (a frame consumed, events committed): sessions waiting

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "keymap.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "overstap.h"
 #include "rules.h"
 #include "server.h"
@@ -603,8 +604,12 @@ void stats_query(struct stats *st, struct request *req, const Overstap__V1__Stat
 	if (who->role == ROLE_PROJECTTEAM) {
 		/* projectteam: its own region, whatever it asks */
 		if (region[0] && strcmp(region, who->org) != 0) {
-			log_warn("stats", "session=%llu role=%s org=%s denied region=%s", (unsigned long long)req->conn_id,
-				 overstap_role_name(who->role), who->org, region);
+			static struct ratelimit rl = RATELIMIT_INIT(10, 10000);
+			unsigned long missed;
+			if (ratelimit_allow(&rl, clock_mono_us() / 1000, &missed))
+				log_warn("stats", "session=%llu role=%s org=%s denied region=%s suppressed_before=%lu",
+					 (unsigned long long)req->conn_id, overstap_role_name(who->role), who->org, region,
+					 missed);
 			request_error(req, ERR_PERMISSION_DENIED, "a projectteam sees its own region only");
 			return;
 		}
