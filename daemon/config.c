@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum key_type { T_STRING, T_INT, T_DURATION, T_LOGLEVEL, T_CLOCKMODE, T_TIME, T_MONTHDAY, T_PCT };
+enum key_type { T_STRING, T_INT, T_DURATION, T_LOGLEVEL, T_CLOCKMODE, T_TIME, T_MONTHDAY, T_PCT, T_LOGTARGET };
 
 struct key {
 	const char *section;
@@ -43,6 +43,7 @@ static const struct key keys[] = {
 	{ "database", "max_group_events", T_INT, OFF(max_group_events), 1, 200000, 0 },
 	{ "database", "reconnect_max_ms", T_INT, OFF(reconnect_max_ms), 10, 600000, 0 },
 	{ "log", "level", T_LOGLEVEL, OFF(log_level), 0, 0, 0 },
+	{ "log", "target", T_LOGTARGET, OFF(log_target), 0, 0, 0 },
 	{ "clock", "mode", T_CLOCKMODE, OFF(clock_mode), 0, 0, 0 },
 	{ "clock", "start", T_TIME, OFF(clock_start), 0, 0, 0 },
 	{ "calendar", "aanmelddatum", T_MONTHDAY, 0, 0, 0, DEADLINE_AANMELDDATUM },
@@ -224,6 +225,10 @@ static int handle(void *user, const char *section, const char *name, const char 
 	case T_LOGLEVEL:
 		if (!log_level_parse(value, field))
 			return fail(ctx, "bad value for [%s] %s: '%s' (debug, info, warn or error)", section, name, value);
+		return 1;
+	case T_LOGTARGET:
+		if (!log_target_parse(value, field))
+			return fail(ctx, "bad value for [%s] %s: '%s' (auto, stderr or journal)", section, name, value);
 		return 1;
 	case T_CLOCKMODE:
 		if (strcmp(value, "system") == 0)
