@@ -12,7 +12,7 @@
 B        ?= build
 SAN      ?=
 CC       ?= cc
-PKGS     := libevent libevent_openssl libpq openssl libprotobuf-c inih jansson
+PKGS     := libevent libevent_openssl libpq openssl libprotobuf-c inih jansson libsystemd
 CFLAGS   := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g \
             -fno-omit-frame-pointer $(SAN) -MMD -MP \
             -Idaemon -Iclients/lib -I$(B)/gen \

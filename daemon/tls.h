@@ -26,4 +26,11 @@ bool tls_certificate_identity(X509 *cert, struct identity *out, char *why, size_
 /* The last OpenSSL error as text, for logs. */
 const char *tls_last_error(void);
 
+/* overstapd --check-config: opens every file the [tls] section names (cert,
+ * key, ca, and crl when set), checks that the key belongs to the certificate
+ * and that the certificate is within its validity period, then builds the
+ * server context as the daemon would. false with a sentence in err. */
+bool tls_check_files(const char *cert, const char *key, const char *ca, const char *crl, char *err,
+		     size_t errlen);
+
 #endif

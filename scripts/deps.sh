@@ -7,7 +7,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential pkg-config libevent-dev libpq-dev libssl-dev
 	libprotobuf-c-dev protobuf-c-compiler libcunit1-dev libinih-dev
-	libjansson-dev libcsv-dev postgresql-15 openssl python3 curl)
+	libjansson-dev libcsv-dev libsystemd-dev postgresql-15 openssl python3 curl)
 test_pkgs=(python3-protobuf protobuf-compiler prometheus chromium)
 
 want=("${build_pkgs[@]}")
