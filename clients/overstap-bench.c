@@ -450,7 +450,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	socklen_t errlen = sizeof sock_err;
 	evutil_socket_t fd = bufferevent_getfd(bev);
 	if ((fd < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &sock_err, &errlen) != 0 || !sock_err) &&
-	    (what & BEV_EVENT_ERROR))
+	    ((what & BEV_EVENT_ERROR) || !c->ready))
 		sock_err = EVUTIL_SOCKET_ERROR();
 	if (e && ERR_GET_LIB(e) == 0)
 		e = 0; /* not an OpenSSL error: the socket's own says more */
