@@ -61,7 +61,9 @@ int main(int argc, char **argv)
 			return 0;
 		case 'c':
 			if (!client_parse_long(optarg, 1990, 2200, &cohort)) {
-				fprintf(stderr, "%s: --cohort must be a year, not '%s'\n", PROG, optarg);
+				fprintf(stderr, "%s: --cohort must be a year from 1990 to 2200 (the year the pupils "
+						"start in mbo), not '%s'\n",
+					PROG, optarg);
 				return 2;
 			}
 			break;

@@ -686,7 +686,7 @@ int main(int argc, char **argv)
 			return usage_error("pupil needs --cohort C%s", "");
 		long cohort;
 		if (!client_parse_long(cohort_text, 1990, 2200, &cohort))
-			return usage_error("--cohort must be a year, not '%s'", cohort_text);
+			return usage_error("--cohort must be a year from 1990 to 2200, not '%s'", cohort_text);
 		return cmd_pupil(&copts, pgn, (uint32_t)cohort, json);
 	}
 	if (strcmp(cmd, "verify") == 0) {

@@ -294,6 +294,9 @@ static void stats_reply(const Overstap__V1__StatsReply *reply, const char *error
 				"region", p->region, "by", p->by, "targets", "in_beeld_pct", reply->targets->in_beeld_pct,
 				"definitief_pct", reply->targets->definitief_pct, "ddd_pct", reply->targets->ddd_pct,
 				"rows", rows);
+	/* group_by is StatsQuery's field name, as overstap-report --format json
+	 * writes it; "by" stays beside it for one release */
+	json_object_set_new(doc, "group_by", json_string(p->by));
 	send_json(p->req, 200, "OK", doc);
 	free(p);
 }
