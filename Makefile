@@ -112,3 +112,11 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(DAEMON_O) $(CLIENTLIB_O)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TESTLIBS)
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+# ---- operations (issue 16): the demo's stop, installation, the Debian package
+
+.PHONY: demo-stop
+demo-stop:
+	@if [ -f var/demo/overstapd.pid ] && kill -0 "$$(cat var/demo/overstapd.pid)" 2>/dev/null; then \
+		kill "$$(cat var/demo/overstapd.pid)" && echo "demo daemon (pid $$(cat var/demo/overstapd.pid)) stopped"; \
+	else echo "no demo daemon is running"; fi

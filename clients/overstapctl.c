@@ -133,7 +133,11 @@ static int cmd_admin(const struct client_opts *copts, bool is_sweep, int64_t at)
 		return rc;
 	const Overstap__V1__AdminReply *r = reply->admin_reply;
 	if (is_sweep)
-		printf("%s (alerts raised: %u)\n", r->message[0] ? r->message : "sweep done", r->alerts_raised);
+		/* the daemon's message already gives the count of this request's sweeps */
+		if (r->message[0])
+			printf("%s\n", r->message);
+		else
+			printf("sweep done; %u alerts raised\n", r->alerts_raised);
 	else
 		printf("%s\n", r->message[0] ? r->message : "clock set");
 	overstap__v1__envelope__free_unpacked(reply, NULL);

@@ -560,6 +560,14 @@ static bool send_journal(struct record *r, const char *line, size_t len, enum lo
 	return sd_journal_sendv(iov, n) >= 0;
 }
 
+void log_notice_processor(void *arg, const char *message)
+{
+	const char *lane = arg ? arg : "?";
+	bool bad = strncmp(message, "FATAL", 5) == 0 || strncmp(message, "ERROR", 5) == 0 ||
+		   strncmp(message, "PANIC", 5) == 0 || strncmp(message, "WARNING", 7) == 0;
+	log_msg(bad ? LOG_WARN : LOG_INFO, "store", "lane=%s server says: %s", lane, message);
+}
+
 void log_msg(enum log_level level, const char *module, const char *fmt, ...)
 {
 	if (level < log_min_level)

@@ -46,6 +46,12 @@ size_t log_format(char *out, size_t cap, int64_t wall_ms, enum log_level level, 
  * (snprintf-like: out holds at most cap - 1 bytes and a NUL). */
 size_t log_quote(char *out, size_t cap, const char *s);
 
+/* A libpq notice processor (PQsetNoticeProcessor; arg: the connection's
+ * name): the server's notices and the errors libpq reports outside a query
+ * (a FATAL when a backend is terminated) become records of module store,
+ * instead of libpq's default, raw lines on stderr. */
+void log_notice_processor(void *arg, const char *message);
+
 #define log_debug(mod, ...)                                                                        \
 	do {                                                                                       \
 		if (log_min_level <= LOG_DEBUG)                                                    \
