@@ -147,8 +147,8 @@ echo "== purge"; dpkg --purge overstap-clients overstapd >/dev/null; test ! -e /
     def test_patroni_example_is_valid_for_patroni(self):
         """patroni --validate-config on deploy/patroni.yml. The validator
         connects to every address it names, so they are moved to loopback
-        first: listen addresses to free ports, etcd hosts to listeners of
-        this test."""
+        first (127.0.0.2: Patroni refuses 127.0.0.1 as a connect address):
+        listen addresses to free ports, etcd hosts to listeners of this test."""
         if not shutil.which("patroni"):
             self.fail("patroni is missing (scripts/deps.sh test installs it)")
         text = (h.REPO / "deploy" / "patroni.yml").read_text()
@@ -158,15 +158,15 @@ echo "== purge"; dpkg --purge overstap-clients overstapd >/dev/null; test ! -e /
             port = h.free_port()
             if m.group(0).endswith(":2379"):  # etcd: must answer
                 s = socket.socket()
-                s.bind(("127.0.0.1", port))
+                s.bind(("127.0.0.2", port))
                 s.listen()
                 listeners.append(s)
-            return f"127.0.0.1:{port}"
+            return f"127.0.0.2:{port}"
 
         text = re.sub(r"10\.0\.0\.\d+:\d+", loopback, text)
         self.addCleanup(lambda: [s.close() for s in listeners])
         # nothing but loopback is left for the validator to reach
-        self.assertFalse(re.findall(r"\b(?!127\.0\.0\.1\b)\d+\.\d+\.\d+\.\d+:\d+", text), text)
+        self.assertFalse(re.findall(r"\b(?!127\.0\.0\.2\b)\d+\.\d+\.\d+\.\d+:\d+", text), text)
         conf = Path(tempfile.mkstemp(prefix="patroni-", suffix=".yml", dir=h._run_dir())[1])
         conf.write_text(text)
         r = subprocess.run(["patroni", "--validate-config", str(conf)], capture_output=True, text=True, timeout=60)
