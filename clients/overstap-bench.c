@@ -493,8 +493,17 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < o.connections; i++)
 		conn_fill(&conns[i]);
 	if (start_us && o.duration > 0 && now - start_us > (int64_t)(o.duration * 1e6) + 30000000) {
+		/* acks lost: give up, and count every batch still unanswered */
+		int unacked = 0;
+		for (int i = 0; i < o.connections; i++)
+			unacked += conns[i].in_flight;
+		if (unacked) {
+			errors += unacked;
+			fprintf(stderr, "overstap-bench: %d batches not acknowledged 30 s after the end; giving up\n",
+				unacked);
+		}
 		end_us = now;
-		event_base_loopexit(base, NULL); /* acks lost: give up */
+		event_base_loopexit(base, NULL);
 	}
 }
 
