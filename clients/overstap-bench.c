@@ -366,13 +366,13 @@ static void handle_envelope(struct conn *c, Overstap__V1__Envelope *env)
 		const Overstap__V1__BatchAck *ack = env->batch_ack;
 		for (size_t i = 0; i < ack->n_results; i++) {
 			const Overstap__V1__UpdateResult *r = ack->results[i];
+			if (acked_f && (r->result == OVERSTAP__V1__RESULT__RESULT_ACCEPTED ||
+					r->result == OVERSTAP__V1__RESULT__RESULT_DUPLICATE))
+				fprintf(acked_f, "%s\n", r->event_id);
 			if (r->result == OVERSTAP__V1__RESULT__RESULT_ACCEPTED)
 				accepted++;
 			else if (r->result == OVERSTAP__V1__RESULT__RESULT_DUPLICATE)
 				duplicate++;
-			if (acked_f && (r->result == OVERSTAP__V1__RESULT__RESULT_ACCEPTED ||
-					r->result == OVERSTAP__V1__RESULT__RESULT_DUPLICATE))
-				fprintf(acked_f, "%s\n", r->event_id);
 			else {
 				rejected++;
 				if (!first_reject[0])
