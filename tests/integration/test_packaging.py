@@ -107,8 +107,10 @@ sed -e 's|/usr/local/etc/overstapd/tls/|{pki}/|' /usr/local/etc/overstapd/overst
                                 "--exclude-standard"], capture_output=True, check=True).stdout
         subprocess.run(f"tar -C {h.REPO} --null -T - -cf - | tar -C {src} -xf -", shell=True, input=files,
                        check=True)
+        # the package's own unit-test run must not add to this run's counts
+        env = {k: v for k, v in os.environ.items() if k != "OVERSTAP_COUNTS"}
         r = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, capture_output=True, text=True,
-                           timeout=900)
+                           timeout=900, env=env)
         self.assertEqual(r.returncode, 0, (r.stdout + r.stderr)[-6000:])
         debs = sorted(p.name for p in work.glob("*.deb"))
         self.assertIn("overstapd_0.1.0_amd64.deb", debs)
