@@ -12,7 +12,7 @@
 B        ?= build
 SAN      ?=
 CC       ?= cc
-PKGS     := libevent libevent_openssl libpq openssl libprotobuf-c inih jansson
+PKGS     := libevent libevent_openssl libpq openssl libprotobuf-c inih jansson libsystemd
 CFLAGS   := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g \
             -fno-omit-frame-pointer $(SAN) -MMD -MP \
             -Icommon -I$(B)/gen \
@@ -51,6 +51,9 @@ help:
 	@echo "make bench    the benchmark of bench/ (writes bench/results.md)"
 	@echo "make demo     play a school year for region 39, leave daemon and dashboard running"
 	@echo "make deps     install the Debian packages the build and tests need"
+	@echo "make demo-stop  stop the daemon make demo left running"
+	@echo "make install  install into PREFIX (/usr/local) under DESTDIR: daemon, clients, unit, config, man pages"
+	@echo "make deb      the Debian packages overstapd and overstap-clients (dpkg-buildpackage -us -uc -b, into ..)"
 	@echo "make clean    remove build/ (var/ keeps the database and the PKI)"
 
 deps:
@@ -128,3 +131,65 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(DAEMON_O) $(CLIENTLIB_O)
 	$(CC) $(LDFLAGS) -o $@ $(sort $^) $(TESTLIBS)
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+# ---- operations (issue 16): the demo's stop, installation, the Debian package
+
+.PHONY: demo-stop
+demo-stop:
+	@if [ -f var/demo/overstapd.pid ] && kill -0 "$$(cat var/demo/overstapd.pid)" 2>/dev/null; then \
+		kill "$$(cat var/demo/overstapd.pid)" && echo "demo daemon (pid $$(cat var/demo/overstapd.pid)) stopped"; \
+	else echo "no demo daemon is running"; fi
+
+# make install [PREFIX=/usr/local] [DESTDIR=] — the daemon in SBINDIR, the
+# clients in BINDIR, the systemd unit (its paths rewritten to these), the
+# configuration (only when none is there) and its example, the man pages, and
+# deploy/'s examples in DOCDIR. The Debian package (debian/) uses it.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/overstapd
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+MAN1       := $(wildcard man/*.1)
+MAN8       := $(wildcard man/*.8)
+CONF_SED   := -e 's|^cert = var/pki/|cert = $(SYSCONFDIR)/overstapd/tls/|' \
+              -e 's|^key = var/pki/|key = $(SYSCONFDIR)/overstapd/tls/|' \
+              -e 's|^ca = var/pki/|ca = $(SYSCONFDIR)/overstapd/tls/|'
+
+.PHONY: install uninstall
+install: $(B)/overstapd $(CLIENTS)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)/examples \
+		$(DESTDIR)$(SYSCONFDIR)/overstapd
+	install -m 0755 $(B)/overstapd $(DESTDIR)$(SBINDIR)/overstapd
+	install -m 0755 $(CLIENTS) $(DESTDIR)$(BINDIR)/
+	sed -e 's|/usr/sbin/overstapd|$(SBINDIR)/overstapd|g' -e 's|/etc/overstapd|$(SYSCONFDIR)/overstapd|g' \
+		deploy/overstapd.service >$(DESTDIR)$(UNITDIR)/overstapd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/overstapd.service
+	sed $(CONF_SED) deploy/overstapd.conf.example >$(DESTDIR)$(DOCDIR)/examples/overstapd.conf
+	chmod 0644 $(DESTDIR)$(DOCDIR)/examples/overstapd.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/overstapd/overstapd.conf ] || \
+		install -m 0640 $(DESTDIR)$(DOCDIR)/examples/overstapd.conf $(DESTDIR)$(SYSCONFDIR)/overstapd/overstapd.conf
+	install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 deploy/MULTI-INSTANCE.md deploy/FAILOVER.md deploy/nginx-overstapd.conf \
+		deploy/postgres-setup.sql deploy/patroni.yml deploy/etcd.conf $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0755 deploy/pki.sh $(DESTDIR)$(DOCDIR)/examples/
+
+# Leaves the configuration in SYSCONFDIR alone.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/overstapd $(patsubst $(B)/%,$(DESTDIR)$(BINDIR)/%,$(CLIENTS)) \
+		$(DESTDIR)$(UNITDIR)/overstapd.service \
+		$(patsubst man/%,$(DESTDIR)$(MANDIR)/man1/%,$(MAN1)) $(patsubst man/%,$(DESTDIR)$(MANDIR)/man8/%,$(MAN8))
+	rm -rf $(DESTDIR)$(DOCDIR)/examples
+
+# The Debian package: ../overstapd_VERSION_ARCH.deb (and overstap-clients).
+.PHONY: deb
+deb:
+	dpkg-buildpackage -us -uc -b
+
+# Extra flags from outside (debian/rules passes dpkg-buildflags' hardening
+# flags through these; CFLAGS/LDFLAGS above are set, not taken from the environment).
+CFLAGS  += $(EXTRA_CFLAGS)
+LDFLAGS += $(EXTRA_LDFLAGS)

@@ -17,6 +17,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <getopt.h>
+#include <netdb.h>
 #include <math.h>
 #include <stdbool.h>
 #include <netinet/in.h>
@@ -67,6 +68,7 @@ struct opts {
 	int stats_by;
 	unsigned seed;
 	const char *run_id;
+	const char *acked; /* --acked FILE: the event_id of every acknowledged update */
 };
 
 static struct opts o;
@@ -98,6 +100,19 @@ static struct event *ev_tick;
 static int64_t *lat_us;
 static size_t n_lat, cap_lat;
 static char first_reject[160];
+static FILE *acked_f;
+
+/* A number option within lo..hi, or a message naming the option. */
+static bool bounded(const char *opt, const char *arg, long lo, long hi, int *out)
+{
+	long v;
+	if (!client_parse_long(arg, lo, hi, &v)) {
+		fprintf(stderr, "overstap-bench: %s must be a whole number from %ld to %ld, not '%s'\n", opt, lo, hi, arg);
+		return false;
+	}
+	*out = (int)v;
+	return true;
+}
 
 static int64_t now_us(void)
 {
@@ -125,6 +140,7 @@ static void usage(FILE *f)
 		"  --pupils N               size of the pupil pool (100000)\n"
 		"  --cohort C               cohort (next year)\n"
 		"  --run-id S               prefix of event ids (random)\n"
+		"  --acked FILE             write the event_id of every acknowledged update to FILE\n"
 		"  --idle N                 only open N connections and hold them --idle-secs (10) seconds\n"
 		"  --stats N                send N StatsQuery one after another (first --identity, e.g. admin:ops)\n"
 		"  --stats-region R --stats-by region|vo_school|...   what the StatsQuery asks\n"
@@ -351,6 +367,9 @@ static void handle_envelope(struct conn *c, Overstap__V1__Envelope *env)
 		const Overstap__V1__BatchAck *ack = env->batch_ack;
 		for (size_t i = 0; i < ack->n_results; i++) {
 			const Overstap__V1__UpdateResult *r = ack->results[i];
+			if (acked_f && (r->result == OVERSTAP__V1__RESULT__RESULT_ACCEPTED ||
+					r->result == OVERSTAP__V1__RESULT__RESULT_DUPLICATE))
+				fprintf(acked_f, "%s\n", r->event_id);
 			if (r->result == OVERSTAP__V1__RESULT__RESULT_ACCEPTED)
 				accepted++;
 			else if (r->result == OVERSTAP__V1__RESULT__RESULT_DUPLICATE)
@@ -428,14 +447,26 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	unsigned long e = bufferevent_get_openssl_error(bev);
+	int sock_err = 0;
+	socklen_t errlen = sizeof sock_err;
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	if ((fd < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &sock_err, &errlen) != 0 || !sock_err) &&
+	    ((what & BEV_EVENT_ERROR) || !c->ready))
+		sock_err = EVUTIL_SOCKET_ERROR();
+	if (e && ERR_GET_LIB(e) == 0)
+		e = 0; /* not an OpenSSL error: the socket's own says more */
 	char buf[160] = "";
-	if (e)
+	if (sock_err)
+		snprintf(buf, sizeof buf, "%s", evutil_socket_error_to_string(sock_err));
+	else if (e)
 		ERR_error_string_n(e, buf, sizeof buf);
+	else if (what & BEV_EVENT_EOF)
+		snprintf(buf, sizeof buf, "closed by the server");
 	if (!c->ready)
 		connect_failures++;
 	else
 		errors++;
-	fprintf(stderr, "overstap-bench: connection %d %s%s%s\n", c->index,
+	fprintf(stderr, "overstap-bench: connection %d to %s:%d %s%s%s\n", c->index, o.conn.host, o.conn.port,
 		c->ready ? "lost" : "failed", buf[0] ? ": " : "", buf);
 	if (!c->done) {
 		c->done = true;
@@ -463,8 +494,17 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < o.connections; i++)
 		conn_fill(&conns[i]);
 	if (start_us && o.duration > 0 && now - start_us > (int64_t)(o.duration * 1e6) + 30000000) {
+		/* acks lost: give up, and count every batch still unanswered */
+		int unacked = 0;
+		for (int i = 0; i < o.connections; i++)
+			unacked += conns[i].in_flight;
+		if (unacked) {
+			errors += unacked;
+			fprintf(stderr, "overstap-bench: %d batches not acknowledged 30 s after the end; giving up\n",
+				unacked);
+		}
 		end_us = now;
-		event_base_loopexit(base, NULL); /* acks lost: give up */
+		event_base_loopexit(base, NULL);
 	}
 }
 
@@ -513,7 +553,7 @@ static bool cert_identity(struct identity_opt *id)
 	return true;
 }
 
-static bool open_conn(struct conn *c, const struct sockaddr_in *sin)
+static bool open_conn(struct conn *c, const struct sockaddr *sa, socklen_t salen)
 {
 	const char *crt = c->id->crt, *key = c->id->key;
 	SSL *ssl = SSL_new(ctx);
@@ -527,7 +567,7 @@ static bool open_conn(struct conn *c, const struct sockaddr_in *sin)
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 	bufferevent_setcb(c->bev, read_cb, NULL, event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)sin, sizeof *sin) != 0) {
+	if (bufferevent_socket_connect(c->bev, sa, (int)salen) != 0) {
 		fprintf(stderr, "overstap-bench: connect: %s\n", strerror(errno));
 		return false;
 	}
@@ -564,7 +604,7 @@ int main(int argc, char **argv)
 		{ "idle-secs", required_argument, NULL, 'S' }, { "json", no_argument, NULL, 'j' },
 		{ "run-id", required_argument, NULL, 'R' },	 { "help", no_argument, NULL, 'h' },
 		{ "stats", required_argument, NULL, 's' },	 { "stats-region", required_argument, NULL, 'g' },
-		{ "stats-by", required_argument, NULL, 'y' },
+		{ "stats-by", required_argument, NULL, 'y' },	 { "acked", required_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -583,19 +623,20 @@ int main(int argc, char **argv)
 			pki_given = true;
 			break;
 		}
-		case 'c': o.connections = atoi(optarg); break;
-		case 'b': o.batch = atoi(optarg); break;
-		case 'p': o.pipeline = atoi(optarg); break;
+		case 'c': if (!bounded("--connections", optarg, 1, 100000, &o.connections)) return 2; break;
+		case 'b': if (!bounded("--batch", optarg, 1, 10000, &o.batch)) return 2; break;
+		case 'p': if (!bounded("--pipeline", optarg, 1, MAX_PIPELINE - 1, &o.pipeline)) return 2; break;
 		case 'r': o.rate = atof(optarg); break;
 		case 'd': o.duration = atof(optarg); o.events = 0; break;
 		case 'e': o.events = atoll(optarg); o.duration = 0; break;
-		case 'u': o.pupils = atoi(optarg); break;
+		case 'u': if (!bounded("--pupils", optarg, 1, 10000000, &o.pupils)) return 2; break;
 		case 'C': o.cohort = atoi(optarg); break;
-		case 'I': o.idle = atoi(optarg); break;
+		case 'I': if (!bounded("--idle", optarg, 1, 1000000, &o.idle)) return 2; break;
 		case 'S': o.idle_secs = atof(optarg); break;
 		case 'j': o.json = true; break;
 		case 'R': o.run_id = optarg; break;
-		case 's': o.stats = atoi(optarg); o.connections = 1; break;
+		case 'A': o.acked = optarg; break;
+		case 's': if (!bounded("--stats", optarg, 1, 100000000, &o.stats)) return 2; o.connections = 1; break;
 		case 'g': o.stats_region = optarg; break;
 		case 'y': {
 			static const char *const names[] = { "", "region", "vo_school", "woongemeente", "mbo_instelling", "vo_soort" };
@@ -604,7 +645,8 @@ int main(int argc, char **argv)
 				if (strcmp(optarg, names[k]) == 0)
 					o.stats_by = k;
 			if (o.stats_by < 0) {
-				usage(stderr);
+				fprintf(stderr, "overstap-bench: --stats-by must be region, vo_school, woongemeente, "
+						"mbo_instelling or vo_soort, not '%s'\n", optarg);
 				return 2;
 			}
 			break;
@@ -618,9 +660,8 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	if (optind != argc || o.connections < 1 || o.connections > 100000 || o.batch < 1 || o.batch > 10000 ||
-	    o.pipeline < 1 || o.pipeline >= MAX_PIPELINE || o.pupils < 1 || o.pupils > 10000000 || o.idle < 0) {
-		usage(stderr);
+	if (optind != argc) {
+		fprintf(stderr, "overstap-bench: unexpected argument '%s' (see --help)\n", argv[optind]);
 		return 2;
 	}
 	char cafile[CLIENT_PATH_MAX];
@@ -661,13 +702,36 @@ int main(int argc, char **argv)
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	X509_VERIFY_PARAM_set1_host(SSL_CTX_get0_param(ctx), "localhost", 0);
-	struct sockaddr_in sin = { 0 };
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)o.conn.port);
+	/* the name checked in the server certificate: as every client does it
+	 * (clients/lib/client.c): --servername, else the host; an IP literal is
+	 * checked as an address */
 	const char *host = o.conn.host;
-	if (inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, &sin.sin_addr) != 1) {
-		fprintf(stderr, "overstap-bench: --host must be an IPv4 address\n");
+	const char *name = o.conn.servername[0] ? o.conn.servername : host;
+	unsigned char ipbuf[sizeof(struct in6_addr)];
+	if (inet_pton(AF_INET, name, ipbuf) == 1 || inet_pton(AF_INET6, name, ipbuf) == 1)
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(ctx), name);
+	else
+		X509_VERIFY_PARAM_set1_host(SSL_CTX_get0_param(ctx), name, 0);
+	/* a name, an IPv4 or an IPv6 address: resolved once, before the loop */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	{
+		char port[16];
+		snprintf(port, sizeof port, "%d", o.conn.port);
+		struct addrinfo hints = { 0 }, *res = NULL;
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		int rc = getaddrinfo(host, port, &hints, &res);
+		if (rc != 0 || !res) {
+			fprintf(stderr, "overstap-bench: cannot resolve --host %s: %s\n", host, gai_strerror(rc));
+			return 2;
+		}
+		memcpy(&addr, res->ai_addr, res->ai_addrlen);
+		addrlen = res->ai_addrlen;
+		freeaddrinfo(res);
+	}
+	if (o.acked && !(acked_f = fopen(o.acked, "w"))) {
+		fprintf(stderr, "overstap-bench: --acked %s: %s\n", o.acked, strerror(errno));
 		return 2;
 	}
 	base = event_base_new();
@@ -684,7 +748,7 @@ int main(int argc, char **argv)
 		conns[i].index = i;
 		conns[i].id = &o.ids[i % o.n_ids];
 		conns[i].rng = o.seed + (unsigned)i * 7919u;
-		if (!open_conn(&conns[i], &sin))
+		if (!open_conn(&conns[i], (const struct sockaddr *)&addr, addrlen))
 			return 2;
 	}
 	if (o.rate > 0) {
@@ -702,6 +766,12 @@ int main(int argc, char **argv)
 		else
 			printf("idle connections held: %d of %d (failed %lld)\n", conns_ready, o.idle, connect_failures);
 		return conns_ready == o.idle ? 0 : 2;
+	}
+	if (!start_us) {
+		/* no connection was ever ready: there is no run to report */
+		fprintf(stderr, "overstap-bench: no connection to %s:%d succeeded (%lld of %d failed); nothing measured\n",
+			o.conn.host, o.conn.port, connect_failures, o.connections);
+		return 2;
 	}
 	qsort(lat_us, n_lat, sizeof *lat_us, cmp_i64);
 	double secs = (double)(end_us - start_us) / 1e6;

@@ -62,7 +62,9 @@ int main(int argc, char **argv)
 			return 0;
 		case 'c':
 			if (!client_parse_long(optarg, OVERSTAP_COHORT_MIN, OVERSTAP_COHORT_MAX, &cohort)) {
-				fprintf(stderr, "%s: --cohort must be a year, not '%s'\n", PROG, optarg);
+				fprintf(stderr, "%s: --cohort must be a year from %d to %d (the year the pupils "
+						"start in mbo), not '%s'\n",
+					PROG, OVERSTAP_COHORT_MIN, OVERSTAP_COHORT_MAX, optarg);
 				return 2;
 			}
 			break;

@@ -295,7 +295,7 @@ int main(int argc, char **argv)
 
 	int rc = 0, failures = 0;
 	int64_t last_alert = mono_ms();
-	bool subscribed = false;
+	bool subscribed = false, told_waiting = false;
 	while (!stop_requested && !(r.max && r.written >= r.max)) {
 		if (!client_is_connected(c)) {
 			subscribed = false;
@@ -316,6 +316,12 @@ int main(int argc, char **argv)
 				continue;
 			}
 			subscribed = true;
+			/* a person at a terminal: say why nothing more happens */
+			if (!told_waiting && !r.idle_ms && !r.max && isatty(STDERR_FILENO))
+				fprintf(stderr, "%s: subscribed; waiting for alerts until stopped (Ctrl-C; "
+						"--idle-exit SECONDS stops after a quiet spell)\n",
+					PROG);
+			told_waiting = true;
 		}
 		int wait = -1;
 		if (r.idle_ms) {

@@ -62,6 +62,9 @@ static void usage(FILE *f)
 		PROG, CLIENT_OPTS_HELP);
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static int usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "%s: ", PROG);
@@ -133,7 +136,11 @@ static int cmd_admin(const struct client_opts *copts, bool is_sweep, int64_t at)
 		return rc;
 	const Overstap__V1__AdminReply *r = reply->admin_reply;
 	if (is_sweep)
-		printf("%s (alerts raised: %u)\n", r->message[0] ? r->message : "sweep done", r->alerts_raised);
+		/* the daemon's message already gives the count of this request's sweeps */
+		if (r->message[0])
+			printf("%s\n", r->message);
+		else
+			printf("sweep done; %u alerts raised\n", r->alerts_raised);
 	else
 		printf("%s\n", r->message[0] ? r->message : "clock set");
 	overstap__v1__envelope__free_unpacked(reply, NULL);
@@ -677,7 +684,8 @@ int main(int argc, char **argv)
 			return usage_error("pupil needs --cohort C%s", "");
 		long cohort;
 		if (!client_parse_long(cohort_text, OVERSTAP_COHORT_MIN, OVERSTAP_COHORT_MAX, &cohort))
-			return usage_error("--cohort must be a year, not '%s'", cohort_text);
+			return usage_error("--cohort must be a year from " STR(OVERSTAP_COHORT_MIN) " to " STR(
+						   OVERSTAP_COHORT_MAX) ", not '%s'", cohort_text);
 		return cmd_pupil(&copts, pgn, (uint32_t)cohort, json);
 	}
 	if (strcmp(cmd, "verify") == 0) {

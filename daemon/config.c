@@ -15,7 +15,7 @@
 
 #include "civil.h"
 
-enum key_type { T_STRING, T_INT, T_DURATION, T_LOGLEVEL, T_CLOCKMODE, T_TIME, T_MONTHDAY, T_PCT };
+enum key_type { T_STRING, T_INT, T_DURATION, T_LOGLEVEL, T_CLOCKMODE, T_TIME, T_MONTHDAY, T_PCT, T_LOGTARGET };
 
 struct key {
 	const char *section;
@@ -57,6 +57,7 @@ static const struct key keys[] = {
 	{ "database", "max_group_events", T_INT, OFF(max_group_events), 1, 200000, 0, RELOAD },
 	{ "database", "reconnect_max_ms", T_INT, OFF(reconnect_max_ms), 10, 600000, 0, RESTART },
 	{ "log", "level", T_LOGLEVEL, OFF(log_level), 0, 0, 0, RELOAD },
+	{ "log", "target", T_LOGTARGET, OFF(log_target), 0, 0, 0, RESTART },
 	{ "clock", "mode", T_CLOCKMODE, OFF(clock_mode), 0, 0, 0, RESTART },
 	{ "clock", "start", T_TIME, OFF(clock_start), 0, 0, 0, RESTART },
 	{ "calendar", "aanmelddatum", T_MONTHDAY, 0, 0, 0, DEADLINE_AANMELDDATUM, RESTART },
@@ -245,6 +246,10 @@ static int handle(void *user, const char *section, const char *name, const char 
 	case T_LOGLEVEL:
 		if (!log_level_parse(value, field))
 			return fail(ctx, "bad value for [%s] %s: '%s' (debug, info, warn or error)", section, name, value);
+		return 1;
+	case T_LOGTARGET:
+		if (!log_target_parse(value, field))
+			return fail(ctx, "bad value for [%s] %s: '%s' (auto, stderr or journal)", section, name, value);
 		return 1;
 	case T_CLOCKMODE:
 		if (strcmp(value, "system") == 0)

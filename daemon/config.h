@@ -57,6 +57,7 @@ struct config {
 	int64_t reconnect_max_ms;
 	/* [log] */
 	enum log_level log_level;
+	enum log_target log_target; /* auto: the journal when stderr is the journal's stream */
 	/* [clock] */
 	enum clock_mode clock_mode;
 	int64_t clock_start; /* manual only */

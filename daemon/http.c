@@ -372,7 +372,10 @@ static void api_stats_cb(struct evhttp_request *req, void *arg)
 	q.cohort = p->cohort;
 	q.region = p->region;
 	stats_group_by_parse(p->by, &q.group_by);
-	p->extra = json_pack("{s:I, s:s, s:s}", "cohort", (json_int_t)p->cohort, "region", p->region, "by", p->by);
+	/* group_by is StatsQuery's field name, as overstap-report --format json
+	 * writes it; "by" stays beside it for one release */
+	p->extra = json_pack("{s:I, s:s, s:s, s:s}", "cohort", (json_int_t)p->cohort, "region", p->region, "by", p->by,
+			     "group_by", p->by);
 	/* HTTP carries no certificate: the public view (small cells suppressed);
 	 * access control is the reverse proxy's (deploy/) */
 	struct identity who = { .role = ROLE_PUBLIC };

@@ -4,10 +4,12 @@
  * work, done before the loop runs), the wiring of the modules through struct
  * server, and shutdown: SIGTERM/SIGINT stop accepting, finish every batch in
  * flight, then exit 0; SIGHUP applies the config keys that may change at run
- * time and loads [tls] again (as does a change of the CRL file).
+ * time and loads [tls] again (as does a change of the CRL file). Tells systemd
+ * (notify.c) when it is ready, reloading or stopping, and keeps its watchdog fed.
  */
 #include <event2/event.h>
 #include <getopt.h>
+#include <libpq-fe.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "net.h"
+#include "notify.h"
 #include "pupil.h"
 #include "queue.h"
 #include "router.h"
@@ -47,7 +50,7 @@ static struct tls_stamp crl_stamp;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: overstapd -c FILE [--migrate]\n"
+		"usage: overstapd -c FILE [--migrate | --check-config]\n"
 		"\n"
 		"Monitors the overstap vo-mbo: takes pupil status events from school systems\n"
 		"over mutual TLS, keeps each pupil's state in PostgreSQL, raises zomerlek and\n"
@@ -55,11 +58,35 @@ static void usage(FILE *f)
 		"\n"
 		"  -c, --config FILE  configuration file (INI; see deploy/overstapd.conf.example)\n"
 		"      --migrate      apply the database migrations and exit\n"
-		"      --check-config read and check the configuration, then exit\n"
+		"      --check-config read the configuration, open every file it names (cert,\n"
+		"                     key, CA, CRL), check that the key belongs to the\n"
+		"                     certificate and the conninfo parses, then exit\n"
 		"  -h, --help         this text\n"
 		"\n"
 		"Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the configuration\n"
 		"(the keys that may change at run time, and [tls]).\n");
+}
+
+/* --check-config, after the file parsed: every file it names opens, the key
+ * belongs to the certificate, the conninfo parses. Messages on stderr. */
+static bool check_config(void)
+{
+	char err[2048];
+	if (!tls_check_files(cfg.tls_cert, cfg.tls_key, cfg.tls_ca, cfg.tls_crl, err, sizeof err)) {
+		fprintf(stderr, "overstapd: %s: %s\n", config_path, err);
+		return false;
+	}
+	char *perr = NULL;
+	PQconninfoOption *opts = PQconninfoParse(cfg.conninfo, &perr);
+	if (!opts) {
+		fprintf(stderr, "overstapd: %s: [database] conninfo: %s", config_path,
+			perr ? perr : "out of memory\n");
+		PQfreemem(perr);
+		return false;
+	}
+	PQconninfoFree(opts);
+	printf("%s: ok\n", config_path);
+	return true;
 }
 
 static void drain_check_cb(evutil_socket_t fd, short what, void *arg)
@@ -84,6 +111,7 @@ static void shutdown_cb(evutil_socket_t sig, short what, void *arg)
 	(void)arg;
 	if (srv.draining)
 		return;
+	notify_stopping();
 	log_info("main", "signal=%d draining sessions=%d", (int)sig, srv.n_sessions);
 	net_shutdown(&srv);
 	http_stop(srv.http);
@@ -117,9 +145,11 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 	(void)arg;
 	struct config fresh;
 	char err[1024], restart[512];
+	notify_reloading();
 	config_defaults(&fresh);
 	if (!config_load(config_path, &fresh, err, sizeof err)) {
 		log_error("main", "reload failed, keeping the running configuration: %s", err);
+		notify_ready();
 		return;
 	}
 	config_apply_reload(&cfg, &fresh, restart, sizeof restart);
@@ -127,6 +157,7 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("main", "configuration reloaded%s%s", restart[0] ? "; these need a restart: " : "", restart);
 	tls_file_changed(cfg.tls_crl, &crl_stamp);
 	reload_tls("SIGHUP");
+	notify_ready();
 }
 
 /* A CRL is usually replaced by a cron job, not with a SIGHUP: look at it
@@ -148,6 +179,7 @@ static void store_state_cb(bool up, void *arg)
 		queue_start(srv.queue);
 		sweeper_start(srv.sweeper);
 	}
+	notify_status("database %s; %d sessions", up ? "up" : "down", srv.n_sessions);
 	net_store_changed(&srv);
 }
 
@@ -207,6 +239,8 @@ static bool wait_and_migrate(bool migrate_only)
 			return false;
 		}
 		log_warn("main", "waiting for the database (retry in %ld ms): %s", wait_ms, err);
+		notify_status("waiting for the database");
+		notify_extend_timeout((uint64_t)(wait_ms + 30000) * 1000);
 		struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000L };
 		nanosleep(&ts, NULL);
 		wait_ms = wait_ms * 2 > cfg.reconnect_max_ms ? cfg.reconnect_max_ms : wait_ms * 2;
@@ -287,11 +321,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "overstapd: %s\n", err);
 		return 2;
 	}
-	if (check_only) {
-		printf("%s: ok\n", config_path);
-		return 0;
-	}
+	if (check_only)
+		return check_config() ? 0 : 2;
 	log_set_level(cfg.log_level);
+	log_set_target(cfg.log_target);
 	clock_init(cfg.clock_mode, cfg.clock_start);
 	metrics_init();
 	signal(SIGPIPE, SIG_IGN);
@@ -319,6 +352,11 @@ int main(int argc, char **argv)
 	event_add(ev_hup, NULL);
 	event_add(ev_crl, &crl_period);
 	store_start(srv.store);
+	if (!notify_watchdog_start(srv.base)) {
+		log_error("main", "out of memory at start-up");
+		return 1;
+	}
+	notify_ready();
 	log_info("main", "listening=%s http=%s instance=%s clock=%s", cfg.listen,
 		 cfg.http_listen[0] ? cfg.http_listen : "off", cfg.instance,
 		 cfg.clock_mode == CLOCK_MANUAL ? "manual" : "system");
@@ -326,6 +364,7 @@ int main(int argc, char **argv)
 	event_base_dispatch(srv.base);
 
 	log_info("main", "stopped");
+	notify_free();
 	store_abandon(srv.store);
 	event_free(ev_term);
 	event_free(ev_int);

@@ -236,6 +236,7 @@ static void lane_connect(struct lane *lane)
 		lane_down(lane, PQerrorMessage(lane->pg));
 		return;
 	}
+	PQsetNoticeProcessor(lane->pg, log_notice_processor, (void *)lane_names[lane->index]);
 	lane->state = LANE_CONNECTING;
 	lane_poll_connect(lane);
 }
@@ -852,6 +853,8 @@ static bool check_codes(PGconn *pg, char *err, size_t errlen)
 bool store_migrate(const char *conninfo, char *err, size_t errlen)
 {
 	PGconn *pg = PQconnectdb(conninfo);
+	if (pg)
+		PQsetNoticeProcessor(pg, log_notice_processor, (void *)"migrate");
 	bool ok = false;
 	if (PQstatus(pg) != CONNECTION_OK) {
 		snprintf(err, errlen, "cannot connect to the database: %s", PQerrorMessage(pg));

@@ -7,7 +7,9 @@
  */
 #include "tls.h"
 
+#include <errno.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -131,4 +133,67 @@ bool tls_file_changed(const char *path, struct tls_stamp *last)
 	bool changed = memcmp(&now, last, sizeof now) != 0;
 	*last = now;
 	return changed;
+}
+
+static bool readable(const char *what, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "[tls] %s %s: cannot open: %s", what, path, strerror(errno));
+		return false;
+	}
+	fclose(f);
+	return true;
+}
+
+bool tls_check_files(const char *cert, const char *key, const char *ca, const char *crl, char *err,
+		     size_t errlen)
+{
+	if (!readable("cert", cert, err, errlen) || !readable("key", key, err, errlen) ||
+	    !readable("ca", ca, err, errlen) || (crl && crl[0] && !readable("crl", crl, err, errlen)))
+		return false;
+	bool ok = false;
+	X509 *x = NULL;
+	EVP_PKEY *pk = NULL;
+	FILE *f = fopen(cert, "r");
+	if (f) {
+		x = PEM_read_X509(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	if (!x) {
+		snprintf(err, errlen, "[tls] cert %s: not a PEM certificate: %s", cert, sslerr_last("unknown TLS error"));
+		goto done;
+	}
+	f = fopen(key, "r");
+	if (f) {
+		pk = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	if (!pk) {
+		snprintf(err, errlen, "[tls] key %s: not a PEM private key (or one with a passphrase): %s", key,
+			 sslerr_last("unknown TLS error"));
+		goto done;
+	}
+	if (X509_check_private_key(x, pk) != 1) {
+		ERR_clear_error();
+		snprintf(err, errlen, "[tls] key %s does not belong to the certificate %s", key, cert);
+		goto done;
+	}
+	if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
+		snprintf(err, errlen, "[tls] cert %s has expired", cert);
+		goto done;
+	}
+	if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
+		snprintf(err, errlen, "[tls] cert %s is not valid yet", cert);
+		goto done;
+	}
+	SSL_CTX *ctx = tls_server_ctx(cert, key, ca, crl, err, errlen);
+	if (ctx) {
+		SSL_CTX_free(ctx);
+		ok = true;
+	}
+done:
+	X509_free(x);
+	EVP_PKEY_free(pk);
+	return ok;
 }

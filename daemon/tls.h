@@ -35,4 +35,11 @@ struct tls_stamp {
 bool tls_file_changed(const char *path, struct tls_stamp *last);
 
 
+/* overstapd --check-config: opens every file the [tls] section names (cert,
+ * key, ca, and crl when set), checks that the key belongs to the certificate
+ * and that the certificate is within its validity period, then builds the
+ * server context as the daemon would. false with a sentence in err. */
+bool tls_check_files(const char *cert, const char *key, const char *ca, const char *crl, char *err,
+		     size_t errlen);
+
 #endif

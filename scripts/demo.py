@@ -7,9 +7,11 @@ The vo schools are the real ones of region 39 in ../shared/data (DUO); about
 niet-gestart, late aanmelding, andere bestemming) from tests/integration/
 schoolyear.py. Each school pushes its own CSV with its own certificate, the
 two mbo institutions theirs; the clock (manual mode) moves through the
-aanmelddatum, the summer and the teldatum; the RMC of region 39 reads and acks
-its alerts after every phase. At the end the report is printed and the daemon
-keeps running with its dashboard.
+aanmelddatum, the summer and the teldatum — each move runs the deadline sweeps
+that came due, and the demo reports the alerts they raised (from the daemon's
+own record of its sweeps, sweep_run); the RMC of region 39 reads and acks its
+alerts after every phase. At the end the report is printed and the daemon
+keeps running with its dashboard (stop it with `make demo-stop`).
 
 Usage: demo.py --build DIR --pki DIR --conninfo CI --shared DIR --workdir DIR
                [--port 7543] [--http-port 7580] [--pupils 3100] [--cohort C]
@@ -22,6 +24,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+
+PSQL = '/usr/lib/postgresql/15/bin/psql'
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'integration'))
@@ -41,6 +45,19 @@ def region_schools(shared, region):
             if row['RMC-REGIO CODE'].strip() == region:
                 out.append((row['BRIN NUMMER'].strip() + '00', 'GM' + row['GEMEENTENUMMER'].strip().zfill(4),
                             region))
+    return out
+
+
+def sweeps_run(conninfo):
+    """{(cohort, deadline): alerts} of every sweep the daemon has recorded."""
+    r = subprocess.run([PSQL, '-X', '-q', '-A', '-t', '-F', ' ', '-d', conninfo, '-c',
+                        'SELECT cohort, deadline, alerts FROM sweep_run ORDER BY ran_at, cohort, deadline'],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True)
+    out = {}
+    for line in r.stdout.splitlines():
+        if line.strip():
+            cohort, deadline, alerts = line.split()
+            out[(int(cohort), deadline)] = int(alerts)
     return out
 
 
@@ -115,8 +132,17 @@ start = {schoolyear.iso(year.clock['START'])}
     for phase in schoolyear.PHASES:
         at = schoolyear.iso(year.clock[phase])
         print(f'\n== {phase}: clock {at}')
+        before = sweeps_run(a.conninfo)
         run(f'{b}/overstapctl', *admin, 'clock', 'set', at)
-        run(f'{b}/overstapctl', *admin, 'sweep', '--at', at)
+        # The clock move itself runs every sweep that came due; this request
+        # only waits until they have all run (and runs any still missing).
+        run(f'{b}/overstapctl', *admin, 'sweep', '--at', at, quiet=True)
+        after = sweeps_run(a.conninfo)
+        new = [(k, v) for k, v in after.items() if k not in before]
+        for (cohort, deadline), alerts in new:
+            print(f'    sweep {deadline} (cohort {cohort}) ran: {alerts} alerts raised')
+        if not new:
+            print('    no deadline came due')
         for org in year.senders(phase):
             role = 'mbo' if org in year.mbo else 'vo'
             path = os.path.join(a.workdir, f'{phase}-{org}.csv')
@@ -137,7 +163,7 @@ start = {schoolyear.iso(year.clock['START'])}
     print(f'  API:        http://127.0.0.1:{a.http_port}/api/v1/stats?cohort={a.cohort}&region=39&by=vo_school')
     print(f'  metrics:    http://127.0.0.1:{a.http_port}/metrics')
     print(f'  TLS:        127.0.0.1:{a.port} (certificates in {a.pki})')
-    print(f'  stop with:  kill {daemon.pid}')
+    print(f'  stop with:  make demo-stop   (or: kill {daemon.pid})')
 
 
 if __name__ == '__main__':

@@ -2,13 +2,14 @@
 # deps.sh [test] — installs the Debian packages overstapd needs, and only the
 # missing ones: nothing is downloaded (not even the package lists) when all are
 # there. `test` adds what the integration tests use (python protobuf + protoc,
-# promtool, headless chromium). Runs as root, or through sudo.
+# promtool, headless chromium, debhelper + lintian + patroni for test_packaging).
+# Runs as root, or through sudo.
 set -euo pipefail
 
 build_pkgs=(build-essential pkg-config libevent-dev libpq-dev libssl-dev
 	libprotobuf-c-dev protobuf-c-compiler libcunit1-dev libinih-dev
-	libjansson-dev libcsv-dev postgresql-15 openssl python3 curl)
-test_pkgs=(python3-protobuf protobuf-compiler prometheus chromium)
+	libjansson-dev libcsv-dev libsystemd-dev postgresql-15 openssl python3 curl)
+test_pkgs=(python3-protobuf protobuf-compiler prometheus chromium debhelper lintian patroni)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in

@@ -135,7 +135,7 @@ static bool read_rows(struct refdata *r, const char *data, size_t len, struct ro
 		const char *nl = memchr(text + off, '\n', ulen - off);
 		size_t n = nl ? (size_t)(nl - (text + off)) + 1 : ulen - off;
 		if (csv_parse(&cp, text + off, n, rows_field, rows_end, rs) != n) {
-			add_error(r, rs->line, "malformed CSV: %s", csv_strerror(csv_error(&cp)));
+			add_error(r, rs->line, "malformed CSV: %s", text_csv_problem(csv_error(&cp)));
 			ok = false;
 			break;
 		}

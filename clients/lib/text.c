@@ -7,6 +7,7 @@
 #include "text.h"
 
 #include <errno.h>
+#include <csv.h>
 #include <iconv.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -215,4 +216,19 @@ void table_free(struct table *t)
 	free(t->cells);
 	free(t->align);
 	memset(t, 0, sizeof *t);
+}
+
+const char *text_csv_problem(int code)
+{
+	switch (code) {
+	case CSV_EPARSE:
+		return "a quote inside an unquoted field, or text after a closing quote (a field with a quote "
+		       "in it must be quoted as a whole, its quotes doubled: \"25 \"\"De Bron\"\"\")";
+	case CSV_ENOMEM:
+		return "out of memory";
+	case CSV_ETOOBIG:
+		return "a field too large";
+	default:
+		return csv_strerror(code);
+	}
 }

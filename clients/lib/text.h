@@ -28,6 +28,10 @@ char *text_read_file(const char *path, size_t max, size_t *len, char *err, size_
 
 /* Columns on a terminal: code points, not bytes (no East Asian wide forms). */
 size_t text_width(const char *s);
+/* What a libcsv error code (csv_error()) means for the person who wrote the
+ * file: "a quote inside an unquoted field, or text after a closing quote"
+ * rather than libcsv's "error parsing data while strict checking enabled". */
+const char *text_csv_problem(int csv_error_code);
 
 /* ---- aligned tables --------------------------------------------------------- */
 

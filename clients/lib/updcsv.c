@@ -417,9 +417,7 @@ bool updcsv_parse(struct updcsv *u, const char *data, size_t len)
 		const char *nl = memchr(data + off, '\n', len - off);
 		size_t n = nl ? (size_t)(nl - (data + off)) + 1 : len - off;
 		if (csv_parse(&cp, data + off, n, on_field, on_row, &ps) != n) {
-			add_error(u, ps.line, "malformed CSV: %s (a quote inside an unquoted field, or text after a "
-					      "closing quote?)",
-				  csv_strerror(csv_error(&cp)));
+			add_error(u, ps.line, "malformed CSV: %s", text_csv_problem(csv_error(&cp)));
 			broken = true;
 			break;
 		}

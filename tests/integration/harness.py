@@ -270,10 +270,11 @@ class DaemonError(AssertionError):
 
 class Daemon:
     """A real overstapd on free ports. config: {'alerts.ack_timeout': '2s', ...};
-    clock: None (system) or '2031-01-01T00:00:00Z' (manual)."""
+    clock: None (system) or '2031-01-01T00:00:00Z' (manual); env: extra
+    environment (NOTIFY_SOCKET); prefix: a command the daemon runs under."""
 
     def __init__(self, conninfo, clock=None, config=None, *, http=True, log_level="info", crl=True,
-                 start=True, pki=None):
+                 start=True, pki=None, env=None, prefix=()):
         setup()
         self.conninfo = conninfo
         self.pki = Path(pki or PKI)
@@ -285,6 +286,8 @@ class Daemon:
         self.conf_path.write_text(mkconf.render(self.port, conninfo, self.pki, http_port=self.http_port,
                                                 clock=clock, log_level=log_level, crl=crl,
                                                 overrides=config or {}))
+        self.env = dict(os.environ, **(env or {}))
+        self.prefix = [str(a) for a in prefix]
         self.proc = None
         self.exit_codes = []
         self._log_offset = 0
@@ -297,8 +300,9 @@ class Daemon:
         assert self.proc is None, "already running"
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as logf:
-            self.proc = subprocess.Popen([str(BUILD / "overstapd"), "-c", str(self.conf_path)],
-                                         stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen([*self.prefix, str(BUILD / "overstapd"), "-c", str(self.conf_path)],
+                                         stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                         env=self.env)
         _live.add(self)
         if wait:
             self.wait_healthy(timeout)
