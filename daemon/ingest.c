@@ -240,9 +240,10 @@ static void submit_update(struct ingest *top, struct batch *b, uint32_t i, const
 		b->messages[i] = m;
 		log_debug("ingest", "session=%llu org=%s rejected code=%s", (unsigned long long)b->req->conn_id,
 			  who->org, err.code);
-		static struct ratelimit rl = RATELIMIT_INIT(10, 10000);
+		static struct ratelimit_keyed rl = RATELIMIT_KEYED_INIT(20, 10000);
 		unsigned long missed;
-		if (strcmp(err.code, ERR_PERMISSION_DENIED) == 0 && ratelimit_allow(&rl, clock_mono_us() / 1000, &missed))
+		if (strcmp(err.code, ERR_PERMISSION_DENIED) == 0 &&
+		    ratelimit_allow_key(&rl, overstap_role_name(who->role), who->org, clock_mono_us() / 1000, &missed))
 			log_warn("ingest", "session=%llu role=%s org=%s update denied: %s suppressed_before=%lu",
 				 (unsigned long long)b->req->conn_id, overstap_role_name(who->role), who->org,
 				 err.message, missed);

@@ -71,9 +71,10 @@ static void pupil_done(const PGresult *res, const char *error, void *arg)
 		if (PQgetvalue(res, r, 0)[0] == 'S')
 			srow = r;
 	if (srow < 0) {
-		static struct ratelimit rl = RATELIMIT_INIT(10, 10000);
+		static struct ratelimit_keyed rl = RATELIMIT_KEYED_INIT(20, 10000);
 		unsigned long missed;
-		if (ratelimit_allow(&rl, clock_mono_us() / 1000, &missed))
+		if (ratelimit_allow_key(&rl, overstap_role_name(req->who.role), req->who.org, clock_mono_us() / 1000,
+					&missed))
 			log_warn("pupil", "session=%llu role=%s org=%s pupil query denied (not in scope or unknown) "
 				 "suppressed_before=%lu",
 				 (unsigned long long)req->conn_id, overstap_role_name(req->who.role), req->who.org, missed);

@@ -27,4 +27,15 @@ struct ratelimit {
 /* true: log this one; *missed is how many were suppressed before it. */
 bool ratelimit_allow(struct ratelimit *rl, int64_t now_ms, unsigned long *missed);
 
+/* The same, with a window per sender (hashed into RATELIMIT_SLOTS): one
+ * certificate flooding does not silence the denials of another. */
+#define RATELIMIT_SLOTS 64
+struct ratelimit_keyed {
+	struct ratelimit slot[RATELIMIT_SLOTS];
+};
+#define RATELIMIT_KEYED_INIT(burst, period_ms)                                                       \
+	{ .slot = { [0 ... RATELIMIT_SLOTS - 1] = RATELIMIT_INIT(burst, period_ms) } }
+bool ratelimit_allow_key(struct ratelimit_keyed *rk, const char *a, const char *b, int64_t now_ms,
+			 unsigned long *missed);
+
 #endif

@@ -477,9 +477,9 @@ static const struct request_transport session_transport = {
 
 static void deny(struct session *s, uint64_t seq, const char *what)
 {
-	static struct ratelimit rl = RATELIMIT_INIT(10, 10000);
+	static struct ratelimit_keyed rl = RATELIMIT_KEYED_INIT(20, 10000);
 	unsigned long missed;
-	if (ratelimit_allow(&rl, clock_mono_us() / 1000, &missed))
+	if (ratelimit_allow_key(&rl, overstap_role_name(s->who.role), s->who.org, clock_mono_us() / 1000, &missed))
 		log_warn("session", "session=%llu peer=%s role=%s org=%s denied=%s suppressed_before=%lu",
 			 (unsigned long long)s->id, s->peer, overstap_role_name(s->who.role), s->who.org, what,
 			 missed);

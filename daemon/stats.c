@@ -604,9 +604,10 @@ void stats_query(struct stats *st, struct request *req, const Overstap__V1__Stat
 	if (who->role == ROLE_PROJECTTEAM) {
 		/* projectteam: its own region, whatever it asks */
 		if (region[0] && strcmp(region, who->org) != 0) {
-			static struct ratelimit rl = RATELIMIT_INIT(10, 10000);
+			static struct ratelimit_keyed rl = RATELIMIT_KEYED_INIT(20, 10000);
 			unsigned long missed;
-			if (ratelimit_allow(&rl, clock_mono_us() / 1000, &missed))
+			if (ratelimit_allow_key(&rl, overstap_role_name(who->role), who->org, clock_mono_us() / 1000,
+						&missed))
 				log_warn("stats", "session=%llu role=%s org=%s denied region=%s suppressed_before=%lu",
 					 (unsigned long long)req->conn_id, overstap_role_name(who->role), who->org, region,
 					 missed);
