@@ -13,9 +13,10 @@
  *   - apply is idempotent: an event applied twice changes nothing the second time;
  *   - apply is commutative: the accepted events in reverse order give the same bytes;
  *   - encode → decode → encode gives identical bytes;
- *   - a packed envelope unpacks, and packs again to the same bytes.
+ *   - a packed envelope unpacks, and packs again to the same bytes (unless it
+ *     holds a field number outside protobuf's range: see wire_scan).
  * A NUL byte inside a wire string (issue 11: protobuf-c hands out char *, so
- * "id\0x" reads as "id") is seen by wire_has_nul below. It is the known
+ * "id\0x" reads as "id") is seen by wire_scan below. It is the known
  * finding, fixed in the daemon's decoding elsewhere; with OVERSTAP_FUZZ_NUL=1
  * in the environment a StatusBatch that has one and an accepted update aborts,
  * to show it (and, once the daemon rejects such frames, to check that).
@@ -45,11 +46,21 @@
 		}                                                                            \
 	} while (0)
 
-/* ---- a NUL inside a string on the wire --------------------------------------
+/* ---- what unpack hides: a look at the wire bytes -----------------------------
  * protobuf-c's unpack gives a string field as a NUL-terminated char *, so what
- * follows an embedded NUL is gone by the time anyone looks. This walks the wire
- * bytes of a message with its descriptor and says whether a string field (at
- * any depth) holds a NUL. Only called on bytes protobuf-c has unpacked. */
+ * follows an embedded NUL is gone by the time anyone looks; and it keeps a field
+ * it does not know as an unknown field even when its number is outside
+ * protobuf's 1..2^29-1 (a key of field 0 written in more than one byte, or a
+ * number of 2^29 and up), which it then cannot pack back as it came. This walks
+ * the wire bytes of a message with its descriptor, at every depth. Only called
+ * on bytes protobuf-c has unpacked. */
+
+#define FIELD_NUMBER_MAX ((1u << 29) - 1)
+
+struct wire_findings {
+	bool nul_in_string; /* issue 11: "id\0x" reads as "id" */
+	bool odd_field;     /* a field number outside 1..2^29-1 */
+};
 
 static bool get_varint(const uint8_t *p, size_t len, size_t *at, uint64_t *v)
 {
@@ -63,47 +74,49 @@ static bool get_varint(const uint8_t *p, size_t len, size_t *at, uint64_t *v)
 	return false;
 }
 
-static bool wire_has_nul(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, int depth)
+static void wire_scan(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, int depth,
+		      struct wire_findings *out)
 {
 	size_t at = 0;
 	while (at < len) {
 		uint64_t key, v;
 		if (!get_varint(p, len, &at, &key))
-			return false;
+			return;
+		uint64_t number = key >> 3;
+		if (number == 0 || number > FIELD_NUMBER_MAX)
+			out->odd_field = true;
 		switch (key & 7) {
 		case 0:
 			if (!get_varint(p, len, &at, &v))
-				return false;
+				return;
 			break;
 		case 1:
 			if (len - at < 8)
-				return false;
+				return;
 			at += 8;
 			break;
 		case 5:
 			if (len - at < 4)
-				return false;
+				return;
 			at += 4;
 			break;
 		case 2: {
 			if (!get_varint(p, len, &at, &v) || v > len - at)
-				return false;
+				return;
 			const ProtobufCFieldDescriptor *f =
-				key >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3))
-						       : NULL;
+				number <= FIELD_NUMBER_MAX ? protobuf_c_message_descriptor_get_field(d, (unsigned)number)
+							   : NULL;
 			if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p + at, 0, (size_t)v))
-				return true;
-			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE && depth < 8 &&
-			    wire_has_nul(f->descriptor, p + at, (size_t)v, depth + 1))
-				return true;
+				out->nul_in_string = true;
+			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE && depth < 8)
+				wire_scan(f->descriptor, p + at, (size_t)v, depth + 1, out);
 			at += (size_t)v;
 			break;
 		}
 		default:
-			return false;
+			return;
 		}
 	}
-	return false;
 }
 
 /* ---- one StatusBatch ---------------------------------------------------------- */
@@ -272,13 +285,15 @@ static void one_envelope(const uint8_t *body, size_t len)
 	Overstap__V1__Envelope *env = overstap__v1__envelope__unpack(NULL, len, body);
 	if (!env)
 		return;
-	bool has_nul = wire_has_nul(&overstap__v1__envelope__descriptor, body, len, 0);
+	struct wire_findings wf = { false, false };
+	wire_scan(&overstap__v1__envelope__descriptor, body, len, 0, &wf);
 	/* the time comes from seq when it is a plausible unix time, so the fuzzer
 	 * reaches every side of the deadlines; else a fixed day */
 	int64_t now = env->seq >= 946684800 && env->seq <= 4102444800u ? (int64_t)env->seq : NOW_DEFAULT;
 	switch (env->body_case) {
 	case OVERSTAP__V1__ENVELOPE__BODY_STATUS_BATCH:
-		if (env->status_batch && status_batch(env->status_batch, now) > 0 && has_nul && nul_is_fatal()) {
+		if (env->status_batch && status_batch(env->status_batch, now) > 0 && wf.nul_in_string &&
+	    nul_is_fatal()) {
 			fprintf(stderr, "fuzz_envelope: a StatusBatch with a NUL inside a string had an update "
 					"accepted (issue 11: the string is read truncated)\n");
 			abort();
@@ -296,10 +311,13 @@ static void one_envelope(const uint8_t *body, size_t len)
 	default:
 		break;
 	}
-	/* what we pack, we and the peer can unpack, and it packs the same again */
+	/* What we pack, we and the peer can unpack, and it packs the same again.
+	 * Not for a field number protobuf-c kept but cannot pack back (above). */
 	uint8_t *f1 = NULL, *f2 = NULL;
 	size_t n1 = 0, n2 = 0;
-	if (frame_pack_envelope(env, &f1, &n1)) {
+	if (wf.odd_field) {
+		/* skip */
+	} else if (frame_pack_envelope(env, &f1, &n1)) {
 		uint32_t l;
 		CHECK(frame_check_header(f1, UINT32_MAX, &l) == FRAME_OK && l + FRAME_HEADER_BYTES == n1);
 		Overstap__V1__Envelope *again = overstap__v1__envelope__unpack(NULL, l, f1 + FRAME_HEADER_BYTES);
