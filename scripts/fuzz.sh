@@ -81,7 +81,7 @@ check() {
 # ("#N: cov: C ft: F corp: K exec/s E ...").
 figures() {
 	local log=$1 line
-	line=$(grep -E '^#[0-9]+:? ' "$log" | grep -E 'cov: ' | tail -n 1)
+	line=$(grep -E '^#[0-9]+:?[[:space:]]' "$log" | grep -E 'cov: ' | tail -n 1)
 	local runs cov ft corp execs
 	runs=$(sed -nE 's/^#([0-9]+).*/\1/p' <<<"$line")
 	cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$line")

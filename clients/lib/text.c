@@ -247,3 +247,14 @@ void table_free(struct table *t)
 	free(t->align);
 	memset(t, 0, sizeof *t);
 }
+
+size_t text_line_length(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\n')
+			return i + 1;
+		if (s[i] == '\r')
+			return i + 1 < len && s[i + 1] == '\n' ? i + 2 : i + 1;
+	}
+	return len;
+}

@@ -3,7 +3,8 @@
  *
  * The same bytes go through both parsers, the regions file (`code;naam`) and
  * DUO's "hoofdvestigingen vo", each into a fresh struct refdata. For each:
- *   - true exactly when no error; n_errors <= total_errors and the cap;
+ *   - true exactly when no error; n_errors <= total_errors and the cap; every
+ *     error's line is one the file has (LF, CRLF and a lone CR end a line);
  *   - every region code is two digits 01..99 and named, and no code twice;
  *   - every school is BRIN (2 digits, 2 capitals) + "00", named, in a gemeente
  *     GMdddd that the file's gemeente table holds, and no BRIN twice;
@@ -52,12 +53,21 @@ static bool has_region(const struct refdata *r, const char *code)
 	return false;
 }
 
-static void check(const struct refdata *r, bool ok)
+static unsigned long lines_in(const uint8_t *s, size_t len)
+{
+	unsigned long n = 1;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '\n' || (s[i] == '\r' && (i + 1 == len || s[i + 1] != '\n')))
+			n++;
+	return n;
+}
+
+static void check(const struct refdata *r, bool ok, unsigned long max_line)
 {
 	CHECK(ok == (r->total_errors == 0));
 	CHECK(r->n_errors <= r->total_errors && r->n_errors <= REFDATA_MAX_ERRORS);
 	for (size_t i = 0; i < r->n_errors; i++)
-		CHECK(r->errors[i].message[0] != '\0');
+		CHECK(r->errors[i].message[0] != '\0' && r->errors[i].line <= max_line);
 	for (size_t i = 0; i < r->n_regions; i++) {
 		CHECK(region_ok(r->regions[i].code));
 		CHECK(r->regions[i].naam && r->regions[i].naam[0]);
@@ -92,14 +102,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *s = (const char *)data;
+	unsigned long max_line = lines_in(data, size);
 	struct refdata r;
 
 	refdata_init(&r);
-	check(&r, refdata_parse_regions(&r, s, size));
+	check(&r, refdata_parse_regions(&r, s, size), max_line);
 	refdata_free(&r);
 
 	refdata_init(&r);
-	check(&r, refdata_parse_duo_vo(&r, s, size));
+	check(&r, refdata_parse_duo_vo(&r, s, size), max_line);
 	refdata_free(&r);
 
 	/* the normalisers, on the first line as a string */

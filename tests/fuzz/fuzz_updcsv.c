@@ -4,7 +4,9 @@
  * The bytes are parsed as they are and, when they are not UTF-8, also as
  * Windows-1252 the way updcsv_read_file converts them. For every parse:
  *   - the counts agree: n_errors <= total_errors, n_errors <= UPDCSV_MAX_ERRORS,
- *     every kept error has a line and a message; true exactly when no error;
+ *     every kept error has a message; true exactly when no error;
+ *   - every line number (of an error or an update) is one the file has, where
+ *     LF, CRLF and a lone CR each end a line;
  *   - every update has its required fields, its strings are valid UTF-8 without
  *     control characters, and its event id is unique in the file;
  *   - the updates, sent as one StatusBatch frame (frame_pack_envelope), arrive
@@ -65,8 +67,19 @@ static void same_update(const Overstap__V1__StatusUpdate *a, const Overstap__V1_
 	}
 }
 
+/* The number of lines: line ends (LF, CRLF, CR) + 1. */
+static unsigned long lines_in(const char *s, size_t len)
+{
+	unsigned long n = 1;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '\n' || (s[i] == '\r' && (i + 1 == len || s[i + 1] != '\n')))
+			n++;
+	return n;
+}
+
 static void parse(const char *data, size_t len)
 {
+	unsigned long max_line = lines_in(data, len);
 	struct updcsv u;
 	updcsv_init(&u);
 	bool ok = updcsv_parse(&u, data, len);
@@ -74,11 +87,11 @@ static void parse(const char *data, size_t len)
 	CHECK(u.n_errors <= u.total_errors && u.n_errors <= UPDCSV_MAX_ERRORS);
 	CHECK(u.delimiter == ',' || u.delimiter == ';');
 	for (size_t i = 0; i < u.n_errors; i++)
-		CHECK(u.errors[i].message[0] != '\0');
+		CHECK(u.errors[i].message[0] != '\0' && u.errors[i].line <= max_line);
 	CHECK(u.n <= u.cap);
 	for (size_t i = 0; i < u.n; i++) {
 		const Overstap__V1__StatusUpdate *m = u.updates[i];
-		CHECK(m != NULL && u.lines[i] >= 2);
+		CHECK(m != NULL && u.lines[i] >= 2 && u.lines[i] <= max_line);
 		CHECK(m->event_id[0] && m->pgn[0]);
 		CHECK(strlen(m->event_id) <= 64);
 		const ProtobufCMessageDescriptor *d = &overstap__v1__status_update__descriptor;
