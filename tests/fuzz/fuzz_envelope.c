@@ -14,7 +14,7 @@
  *   - apply is commutative: the accepted events in reverse order give the same bytes;
  *   - encode → decode → encode gives identical bytes;
  *   - a packed envelope unpacks, and packs again to the same bytes (unless it
- *     holds a field number outside protobuf's range: see wire_scan).
+ *     holds a key of field 0: see wire_scan).
  * A NUL byte inside a wire string (issue 11: protobuf-c hands out char *, so
  * "id\0x" reads as "id") is seen by wire_scan below. It is the known
  * finding, fixed in the daemon's decoding elsewhere; with OVERSTAP_FUZZ_NUL=1
@@ -48,18 +48,16 @@
 
 /* ---- what unpack hides: a look at the wire bytes -----------------------------
  * protobuf-c's unpack gives a string field as a NUL-terminated char *, so what
- * follows an embedded NUL is gone by the time anyone looks; and it keeps a field
- * it does not know as an unknown field even when its number is outside
- * protobuf's 1..2^29-1 (a key of field 0 written in more than one byte, or a
- * number of 2^29 and up), which it then cannot pack back as it came. This walks
+ * follows an embedded NUL is gone by the time anyone looks; and it keeps a key
+ * of field 0 written in more than one byte (its "0 is not a valid tag" check
+ * reads the first byte only) as an unknown field, which it packs as the
+ * one-byte key 00 that its own unpack then refuses. This walks
  * the wire bytes of a message with its descriptor, at every depth. Only called
  * on bytes protobuf-c has unpacked. */
 
-#define FIELD_NUMBER_MAX ((1u << 29) - 1)
-
 struct wire_findings {
 	bool nul_in_string; /* issue 11: "id\0x" reads as "id" */
-	bool odd_field;     /* a field number outside 1..2^29-1 */
+	bool field_zero;    /* a key of field number 0 */
 };
 
 static bool get_varint(const uint8_t *p, size_t len, size_t *at, uint64_t *v)
@@ -83,8 +81,8 @@ static void wire_scan(const ProtobufCMessageDescriptor *d, const uint8_t *p, siz
 		if (!get_varint(p, len, &at, &key))
 			return;
 		uint64_t number = key >> 3;
-		if (number == 0 || number > FIELD_NUMBER_MAX)
-			out->odd_field = true;
+		if (number == 0)
+			out->field_zero = true;
 		switch (key & 7) {
 		case 0:
 			if (!get_varint(p, len, &at, &v))
@@ -104,8 +102,7 @@ static void wire_scan(const ProtobufCMessageDescriptor *d, const uint8_t *p, siz
 			if (!get_varint(p, len, &at, &v) || v > len - at)
 				return;
 			const ProtobufCFieldDescriptor *f =
-				number <= FIELD_NUMBER_MAX ? protobuf_c_message_descriptor_get_field(d, (unsigned)number)
-							   : NULL;
+				number <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(d, (unsigned)number) : NULL;
 			if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p + at, 0, (size_t)v))
 				out->nul_in_string = true;
 			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE && depth < 8)
@@ -312,10 +309,10 @@ static void one_envelope(const uint8_t *body, size_t len)
 		break;
 	}
 	/* What we pack, we and the peer can unpack, and it packs the same again.
-	 * Not for a field number protobuf-c kept but cannot pack back (above). */
+	 * Not for a key of field 0, which protobuf-c keeps but cannot pack back (above). */
 	uint8_t *f1 = NULL, *f2 = NULL;
 	size_t n1 = 0, n2 = 0;
-	if (wf.odd_field) {
+	if (wf.field_zero) {
 		/* skip */
 	} else if (frame_pack_envelope(env, &f1, &n1)) {
 		uint32_t l;
