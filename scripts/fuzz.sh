@@ -78,7 +78,8 @@ check() {
 
 # The figures of a run from its log: the last status line of either the plain
 # ("#N DONE cov: C ft: F corp: K/..b ... exec/s: E") or the -fork form
-# ("#N: cov: C ft: F corp: K exec/s E ...").
+# ("#N: cov: C ft: F corp: K exec/s E ..."); cov is C/edges in the binary (in
+# -fork mode libFuzzer counts cov another way: compare runs of one mode only).
 figures() {
 	local log=$1 line
 	line=$(grep -E '^#[0-9]+:?[[:space:]]' "$log" | grep -E 'cov: ' | tail -n 1)
@@ -88,7 +89,10 @@ figures() {
 	ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$line")
 	corp=$(sed -nE 's/.* corp: ([0-9]+).*/\1/p' <<<"$line")
 	execs=$(sed -nE 's/.* exec\/s:? ([0-9]+).*/\1/p' <<<"$line")
-	echo "runs=${runs:-?} exec/s=${execs:-?} cov=${cov:-?} ft=${ft:-?} corpus=${corp:-?}"
+	# the edges instrumented in the whole binary (every module it links)
+	local total
+	total=$(sed -nE 's/^INFO: Loaded 1 modules +\(([0-9]+) inline 8-bit counters.*/\1/p' "$log" | head -n 1)
+	echo "runs=${runs:-?} exec/s=${execs:-?} cov=${cov:-?}/${total:-?} ft=${ft:-?} corpus=${corp:-?}"
 }
 
 run() {
