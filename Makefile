@@ -125,6 +125,8 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(DAEMON_O) $(CLIENTLIB_O)
 # corpus once (tests/fuzz/corpus/TARGET), as `make test` does.
 FUZZ_B       := build/fuzz
 FUZZ_CC      ?= clang
+# UBSan stays recoverable here (unlike `make asan`) so tests/fuzz/ubsan.supp can
+# apply; scripts/fuzz.sh makes every other report fatal (halt_on_error=1).
 FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined
 FUZZ_SECS    ?= 600
 FUZZ_JOBS    ?= 2
