@@ -48,6 +48,8 @@ help:
 	@echo "make unit     build and run the CUnit suites only"
 	@echo "make lint     structure checks: no include cycle in daemon/, functions <= 100 lines"
 	@echo "make asan     build everything with -fsanitize=address,undefined into build/asan"
+	@echo "make fuzz     build the libFuzzer targets (build/fuzz), fuzz each FUZZ_SECS (600) on FUZZ_JOBS (2) cores"
+	@echo "make fuzz-check  run every fuzz target over its committed corpus once (part of make test)"
 	@echo "make bench    the benchmark of bench/ (writes bench/results.md)"
 	@echo "make demo     play a school year for region 39, leave daemon and dashboard running"
 	@echo "make deps     install the Debian packages the build and tests need"
@@ -193,3 +195,43 @@ deb:
 # flags through these; CFLAGS/LDFLAGS above are set, not taken from the environment).
 CFLAGS  += $(EXTRA_CFLAGS)
 LDFLAGS += $(EXTRA_LDFLAGS)
+
+# ---- fuzzing (tests/fuzz, issue 11) -------------------------------------------
+# libFuzzer targets, one per tests/fuzz/fuzz_*.c, built by clang into their own
+# tree build/fuzz (B=build/fuzz: the object rules above, with CC and SAN set
+# here). Each target links what the clients link (the pure daemon modules and
+# clients/lib), so a module that moves follows CLIENT_DAEMON_O and CLIENTLIB_O.
+# `make fuzz` runs each for FUZZ_SECS on FUZZ_JOBS cores (new inputs go to
+# var/fuzz/, not into git); `make fuzz-check` runs each over its committed
+# corpus once (tests/fuzz/corpus/TARGET), as `make test` does.
+FUZZ_B       := build/fuzz
+FUZZ_CC      ?= clang
+# UBSan stays recoverable here (unlike `make asan`) so tests/fuzz/ubsan.supp can
+# apply; scripts/fuzz.sh makes every other report fatal (halt_on_error=1).
+FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_SECS    ?= 600
+FUZZ_JOBS    ?= 2
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_O       := $(CTL_DAEMON_O) $(CLIENTLIB_O)
+
+.PHONY: fuzz fuzz-check fuzz-build fuzz-targets
+fuzz-build:
+	@bash scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory B=$(FUZZ_B) CC=$(FUZZ_CC) SAN="$(FUZZ_SAN)" fuzz-targets
+
+fuzz-targets: $(FUZZ_TARGETS:%=$(B)/%) $(B)/fuzz-mkcorpus
+	@:
+
+fuzz: fuzz-build
+	@FUZZ_SECS=$(FUZZ_SECS) FUZZ_JOBS=$(FUZZ_JOBS) bash scripts/fuzz.sh run $(FUZZ_B)
+
+fuzz-check: fuzz-build
+	@bash scripts/fuzz.sh check $(FUZZ_B)
+
+# the targets (shortest stem, so this rule wins over the clients' $(B)/%)
+$(B)/fuzz_%: $(B)/obj/tests/fuzz/fuzz_%.o $(FUZZ_O)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+# writes the generated part of the seed corpus (frames, states): see tests/fuzz/README.md
+$(B)/fuzz-mkcorpus: $(B)/obj/tests/fuzz/mkcorpus.o $(FUZZ_O)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# deps.sh [test] — installs the Debian packages overstapd needs, and only the
+# deps.sh [test|fuzz] — installs the Debian packages overstapd needs, and only the
 # missing ones: nothing is downloaded (not even the package lists) when all are
 # there. `test` adds what the integration tests use (python protobuf + protoc,
-# promtool, headless chromium, debhelper + lintian + patroni for test_packaging).
+# promtool, headless chromium, debhelper + lintian + patroni for test_packaging)
+# and what the fuzz targets need; `fuzz` only the latter (clang, and libFuzzer,
+# which Debian 12 ships in libclang-rt-14-dev).
 # Runs as root, or through sudo.
 set -euo pipefail
 
@@ -10,12 +12,14 @@ build_pkgs=(build-essential pkg-config libevent-dev libpq-dev libssl-dev
 	libprotobuf-c-dev protobuf-c-compiler libcunit1-dev libinih-dev
 	libjansson-dev libcsv-dev libsystemd-dev postgresql-15 openssl python3 curl)
 test_pkgs=(python3-protobuf protobuf-compiler prometheus chromium debhelper lintian patroni)
+fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in
-	test) want+=("${test_pkgs[@]}") ;;
+	test) want+=("${test_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+	fuzz) want+=("${fuzz_pkgs[@]}") ;;
 	"") ;;
-	*) echo "usage: $0 [test]" >&2; exit 2 ;;
+	*) echo "usage: $0 [test|fuzz]" >&2; exit 2 ;;
 esac
 
 missing=()

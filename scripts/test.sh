@@ -9,7 +9,9 @@
 # (scripts/integration.sh). Stops the cluster on every way out. The last line
 # is "total: N passed, N failed, N skipped"; the exit status is non-zero on
 # any failure. OVERSTAP_TEST_BUILDS="build" runs one build only;
-# OVERSTAP_PG_PORT moves the cluster to another port.
+# OVERSTAP_PG_PORT moves the cluster to another port. Last, whatever the
+# builds, the libFuzzer targets (build/fuzz, clang) run once over their
+# committed corpus (scripts/fuzz.sh check).
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -68,6 +70,9 @@ for b in "${builds[@]}"; do
 		make --no-print-directory -j"$jobs" B="$b" all
 	fi || step_failed "building $b"
 done
+echo "== building the fuzz targets (build/fuzz)"
+fuzz_built=1
+make --no-print-directory -j"$jobs" fuzz-build || { step_failed "building the fuzz targets"; fuzz_built=0; }
 
 echo "== lint (scripts/lint.py)"
 /usr/bin/python3 scripts/lint.py --counts "$OVERSTAP_COUNTS" || true # counted in the summary
@@ -87,5 +92,11 @@ for b in "${builds[@]}"; do
 	echo "==== integration tests ($b)"
 	bash scripts/integration.sh "$b"
 done
+
+if ((fuzz_built)); then
+	echo
+	echo "==== fuzz targets over their corpus (build/fuzz)"
+	bash scripts/fuzz.sh check build/fuzz
+fi
 
 summary

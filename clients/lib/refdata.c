@@ -132,8 +132,8 @@ static bool read_rows(struct refdata *r, const char *data, size_t len, struct ro
 	bool ok = true;
 	size_t off = 0;
 	while (off < ulen) {
-		const char *nl = memchr(text + off, '\n', ulen - off);
-		size_t n = nl ? (size_t)(nl - (text + off)) + 1 : ulen - off;
+		size_t n = text_line_length(text + off, ulen - off);
+		bool nl = text[off + n - 1] == '\n' || text[off + n - 1] == '\r';
 		if (csv_parse(&cp, text + off, n, rows_field, rows_end, rs) != n) {
 			add_error(r, rs->line, "malformed CSV: %s", text_csv_problem(csv_error(&cp)));
 			ok = false;

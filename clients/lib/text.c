@@ -232,3 +232,14 @@ const char *text_csv_problem(int code)
 		return csv_strerror(code);
 	}
 }
+
+size_t text_line_length(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\n')
+			return i + 1;
+		if (s[i] == '\r')
+			return i + 1 < len && s[i + 1] == '\n' ? i + 2 : i + 1;
+	}
+	return len;
+}

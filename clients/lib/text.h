@@ -26,6 +26,11 @@ char *text_to_utf8(const char *s, size_t len, size_t *outlen, bool *converted);
 /* Reads a whole file (at most max bytes) into a malloc'd NUL-terminated buffer. */
 char *text_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen);
 
+/* The length of the first line of s[0..len), with its end: LF, CRLF, or a CR
+ * alone (as old Mac spreadsheet programs save CSV); len when it has no end.
+ * The CSV readers feed their parser one line at a time to count lines. */
+size_t text_line_length(const char *s, size_t len);
+
 /* Columns on a terminal: code points, not bytes (no East Asian wide forms). */
 size_t text_width(const char *s);
 /* What a libcsv error code (csv_error()) means for the person who wrote the

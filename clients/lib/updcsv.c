@@ -401,8 +401,7 @@ bool updcsv_parse(struct updcsv *u, const char *data, size_t len)
 		data += 3;
 		len -= 3;
 	}
-	const char *eol = memchr(data, '\n', len);
-	size_t first = eol ? (size_t)(eol - data) : len;
+	size_t first = text_line_length(data, len); /* the header's line, CR or LF ended */
 	u->delimiter = (memchr(data, ';', first) && !memchr(data, ',', first)) ? ';' : ',';
 	struct csv_parser cp;
 	if (csv_init(&cp, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0) {
@@ -414,8 +413,8 @@ bool updcsv_parse(struct updcsv *u, const char *data, size_t len)
 	size_t off = 0;
 	/* feed line by line so every callback knows its line number */
 	while (off < len && !ps.header_bad) {
-		const char *nl = memchr(data + off, '\n', len - off);
-		size_t n = nl ? (size_t)(nl - (data + off)) + 1 : len - off;
+		size_t n = text_line_length(data + off, len - off);
+		bool nl = data[off + n - 1] == '\n' || data[off + n - 1] == '\r';
 		if (csv_parse(&cp, data + off, n, on_field, on_row, &ps) != n) {
 			add_error(u, ps.line, "malformed CSV: %s", text_csv_problem(csv_error(&cp)));
 			broken = true;

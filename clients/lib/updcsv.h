@@ -8,7 +8,7 @@
  * 8601. Strict: every row that cannot be sent as written is reported with its
  * line number, and a caller should send nothing while there are errors.
  * Comma-separated (or semicolon-separated, as spreadsheet programs in the
- * Netherlands save it: decided by the header), RFC 4180 quoting, CRLF or LF,
+ * Netherlands save it: decided by the header), RFC 4180 quoting, CRLF, LF or CR,
  * an optional UTF-8 BOM; a file without a single UTF-8 sequence but with
  * bytes that are not UTF-8 is read as Windows-1252.
  */
