@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "civil.h"
 #include "client.h"
 #include "config.h"
 #include "overstap.h"
@@ -45,6 +46,9 @@ static void usage(FILE *f)
 		"  import-regions FILE                 RMC regions, `code;naam`\n"
 		"  import-duo-vo FILE                  DUO \"hoofdvestigingen vo\" (`;`, UTF-8 or Windows-1252):\n"
 		"                                      schools (BRIN + vestiging 00), gemeenten, their region\n"
+		"  audit PGN [--cohort C] [--json]     who saw the pupil's personal data, newest first\n"
+		"  conflicts [--region R] [--cohort C] [--json]\n"
+		"                                      pupils whose vo school has competing claims\n"
 		"  verify [--config FILE] [--calendar MM-DD,MM-DD,MM-DD]\n"
 		"                                      rebuild every pupil state from the event log and\n"
 		"                                      compare with the live states, and check that\n"
@@ -423,7 +427,7 @@ static void compare(struct verify *v, int64_t pupil_id, int64_t cohort, const st
 	}
 	/* columns: pupil_id 0, cohort 1, facts 2, status 3, registered 4, left_vo 5, has_ddd 6,
 	 * vo_school 7, vo_soort 8, woongemeente 9, mbo_instelling 10, crebo 11,
-	 * first_aangemeld_at 12, updated_at 13 */
+	 * first_aangemeld_at 12, updated_at 13, competing 14 */
 	uint8_t enc[OVERSTAP_STATE_ENCODED_MAX];
 	size_t n = overstap_state_encode(rebuilt, enc, sizeof enc);
 	size_t flen = 0;
@@ -452,7 +456,8 @@ static void compare(struct verify *v, int64_t pupil_id, int64_t cohort, const st
 			diff(v, pupil_id, cohort, &first, "%s stored %s", flags[i].name,
 			     flags[i].have ? "true, rebuilt false" : "false, rebuilt true");
 	const char *instelling = overstap_mbo_instelling(rebuilt);
-	char vo_soort[16], first_am[24];
+	char vo_soort[16], first_am[24], competing[OVERSTAP_MAX_VO_SCHOOLS * 7 + 1];
+	overstap_competing_claims(rebuilt, competing, sizeof competing);
 	snprintf(vo_soort, sizeof vo_soort, "%d", rebuilt->vo_soort);
 	snprintf(first_am, sizeof first_am, "%lld", (long long)rebuilt->first_aangemeld_at);
 	struct {
@@ -465,6 +470,7 @@ static void compare(struct verify *v, int64_t pupil_id, int64_t cohort, const st
 		{ "mbo_instelling", cv(st, 10), instelling },
 		{ "crebo", cv(st, 11), overstap_crebo(rebuilt, instelling) },
 		{ "first_aangemeld_at", cv(st, 12), first_am },
+		{ "competing", cv(st, 14), competing },
 	};
 	for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
 		if (strcmp(cols[i].have, cols[i].want) != 0) {
@@ -545,7 +551,7 @@ static int cmd_verify(const char *conninfo, const char *config_path, const char 
 			      "niveau, leerweg, reason FROM event ORDER BY pupil_id, cohort") &&
 		  db_exec(pg, "DECLARE st NO SCROLL CURSOR FOR SELECT pupil_id, cohort, facts, status, registered, "
 			      "left_vo, has_ddd, vo_school, vo_soort, woongemeente, mbo_instelling, crebo, "
-			      "first_aangemeld_at, updated_at FROM pupil_state ORDER BY pupil_id, cohort");
+			      "first_aangemeld_at, updated_at, competing FROM pupil_state ORDER BY pupil_id, cohort");
 	long orphans = ok ? count_orphans(pg, &ok) : 0;
 	while (ok) {
 		bool has_ev = cursor_row(&ev), has_st = cursor_row(&st);
@@ -599,6 +605,112 @@ static int cmd_verify(const char *conninfo, const char *config_path, const char 
 	return v.differ || orphans ? 1 : 0;
 }
 
+/* ---- audit and conflicts ---------------------------------------------------------------- */
+
+/* Rows of a query as an aligned table (text) or one JSON object per line,
+ * the given columns; columns whose name ends in "_at" are unix times shown
+ * as ISO 8601 in the table. */
+static int print_rows(PGresult *res, const char *const *cols, int ncols, bool json)
+{
+	int rows = PQntuples(res);
+	if (json) {
+		for (int r = 0; r < rows; r++) {
+			json_t *o = json_object();
+			for (int c = 0; c < ncols; c++) {
+				const char *v = PQgetvalue(res, r, c);
+				bool number = strlen(cols[c]) > 3 && strcmp(cols[c] + strlen(cols[c]) - 3, "_at") == 0;
+				number |= strcmp(cols[c], "cohort") == 0 || strcmp(cols[c], "pupil_id") == 0;
+				json_object_set_new(o, cols[c], number ? json_integer(strtoll(v, NULL, 10)) : json_string(v));
+			}
+			if (!render_json_line(o, stdout))
+				return 2;
+		}
+		return 0;
+	}
+	enum table_align align[8];
+	for (int c = 0; c < ncols && c < 8; c++)
+		align[c] = TABLE_LEFT;
+	struct table t;
+	if (!table_init(&t, (size_t)ncols, cols, align))
+		return 2;
+	for (int r = 0; r < rows; r++) {
+		char when[32];
+		const char *cells[8];
+		for (int c = 0; c < ncols && c < 8; c++) {
+			cells[c] = PQgetvalue(res, r, c);
+			if (strlen(cols[c]) > 3 && strcmp(cols[c] + strlen(cols[c]) - 3, "_at") == 0) {
+				civil_format_iso(strtoll(cells[c], NULL, 10), when, sizeof when);
+				cells[c] = when;
+			}
+		}
+		if (!table_add_row(&t, cells)) {
+			table_free(&t);
+			return 2;
+		}
+	}
+	table_print(&t, stdout);
+	table_free(&t);
+	return 0;
+}
+
+/* Who saw a pupil's personal data (the AVG right of access), newest first. */
+static int cmd_audit(const char *conninfo, const char *pgn, uint32_t cohort, bool json)
+{
+	PGconn *pg = db_connect(conninfo);
+	if (!pg)
+		return 2;
+	char c[16];
+	snprintf(c, sizeof c, "%u", cohort);
+	const char *params[2] = { pgn, c };
+	PGresult *res = PQexecParams(pg,
+				     "SELECT a.at, a.role, a.org, a.cohort, a.what, a.pupil_id FROM audit a "
+				     "JOIN pupil p ON p.id = a.pupil_id WHERE p.pgn = $1 AND ($2::int = 0 OR a.cohort = $2::int) "
+				     "ORDER BY a.id DESC",
+				     2, NULL, params, NULL, NULL, 0);
+	int rc = 2;
+	if (db_ok(pg, res, "audit")) {
+		static const char *const cols[] = { "read_at", "role", "organisation", "cohort", "what", "pupil_id" };
+		rc = print_rows(res, cols, 6, json);
+		if (!json && PQntuples(res) == 0)
+			fprintf(stderr, "%s: nobody has read pupil %s%s%s\n", PROG, pgn, cohort ? " in cohort " : "",
+				cohort ? c : "");
+		PQclear(res);
+	}
+	PQfinish(pg);
+	return rc;
+}
+
+/* Pupils whose vo school has competing claims (DESIGN §5): a data-quality
+ * finding for the projectteam. No personal data: the surrogate id. */
+static int cmd_conflicts(const char *conninfo, const char *region, uint32_t cohort, bool json)
+{
+	PGconn *pg = db_connect(conninfo);
+	if (!pg)
+		return 2;
+	char c[16];
+	snprintf(c, sizeof c, "%u", cohort);
+	const char *params[2] = { region ? region : "", c };
+	PGresult *res = PQexecParams(
+		pg,
+		"SELECT s.pupil_id, s.cohort, s.vo_school, s.competing, "
+		"  coalesce(overstap_region_of(s.woongemeente, s.vo_school), '') AS region, s.updated_at "
+		"FROM pupil_state s WHERE s.competing <> '' AND ($2::int = 0 OR s.cohort = $2::int) "
+		"  AND ($1 = '' OR overstap_region_of(s.woongemeente, s.vo_school) = $1) "
+		"ORDER BY s.cohort, s.vo_school, s.pupil_id",
+		2, NULL, params, NULL, NULL, 0);
+	int rc = 2;
+	if (db_ok(pg, res, "conflicts")) {
+		static const char *const cols[] = { "pupil_id", "cohort", "vo_school", "competing", "region",
+						    "updated_at" };
+		rc = print_rows(res, cols, 6, json);
+		if (!json)
+			fprintf(stderr, "%s: %d pupils with competing claims\n", PROG, PQntuples(res));
+		PQclear(res);
+	}
+	PQfinish(pg);
+	return rc;
+}
+
 /* ---- arguments ---------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -606,6 +718,7 @@ int main(int argc, char **argv)
 	struct client_opts copts;
 	client_opts_init(&copts, PROG);
 	const char *at_text = NULL, *cohort_text = NULL, *db = NULL, *config_path = NULL, *calendar = NULL;
+	const char *region = NULL;
 	bool json = false;
 	static const struct option lopts[] = {
 		CLIENT_LONG_OPTIONS,
@@ -615,6 +728,7 @@ int main(int argc, char **argv)
 		{ "db", 1, NULL, 'd' },
 		{ "config", 1, NULL, 'f' },
 		{ "calendar", 1, NULL, 'k' },
+		{ "region", 1, NULL, 'r' },
 		{ "help", 0, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -630,6 +744,7 @@ int main(int argc, char **argv)
 		case 'd': db = optarg; break;
 		case 'f': config_path = optarg; break;
 		case 'k': calendar = optarg; break;
+		case 'r': region = optarg; break;
 		default:
 			if (!client_opts_getopt(&copts, ch, optarg))
 				return 2;
@@ -639,20 +754,31 @@ int main(int argc, char **argv)
 	int nargs = argc - optind;
 	char **args = argv + optind;
 	if (nargs == 0)
-		return usage_error("which command? (sweep, clock set, pupil, import-regions, import-duo-vo, verify)%s", "");
+		return usage_error("which command? (sweep, clock set, pupil, import-regions, import-duo-vo, audit, "
+				   "conflicts, verify)%s", "");
 	const char *cmd = args[0];
 	bool daemon_cmd = strcmp(cmd, "sweep") == 0 || strcmp(cmd, "clock") == 0 || strcmp(cmd, "pupil") == 0;
 	bool db_cmd = strcmp(cmd, "import-regions") == 0 || strcmp(cmd, "import-duo-vo") == 0 ||
-		      strcmp(cmd, "verify") == 0;
+		      strcmp(cmd, "verify") == 0 || strcmp(cmd, "audit") == 0 || strcmp(cmd, "conflicts") == 0;
+	bool takes_cohort = strcmp(cmd, "pupil") == 0 || strcmp(cmd, "audit") == 0 || strcmp(cmd, "conflicts") == 0;
 	if (!daemon_cmd && !db_cmd)
 		return usage_error("unknown command '%s'", cmd);
 	/* options that do not belong to the command are mistakes, not ignored */
 	if (at_text && strcmp(cmd, "sweep") != 0)
 		return usage_error("--at belongs to sweep, not to %s", cmd);
-	if ((cohort_text || json) && strcmp(cmd, "pupil") != 0)
-		return usage_error("--cohort and --json belong to pupil, not to %s", cmd);
+	if ((cohort_text || json) && !takes_cohort)
+		return usage_error("--cohort and --json belong to pupil, audit and conflicts, not to %s", cmd);
+	if (region && strcmp(cmd, "conflicts") != 0)
+		return usage_error("--region belongs to conflicts, not to %s", cmd);
+	if (region && !overstap_region_is_valid(region))
+		return usage_error("--region is a two-digit RMC region code, not '%s'", region);
+	long cohort_given = 0;
+	if (cohort_text && !client_parse_long(cohort_text, OVERSTAP_COHORT_MIN, OVERSTAP_COHORT_MAX, &cohort_given))
+		return usage_error("--cohort must be a year from " STR(OVERSTAP_COHORT_MIN) " to " STR(
+					   OVERSTAP_COHORT_MAX) ", not '%s'", cohort_text);
 	if (db && !db_cmd)
-		return usage_error("--db belongs to import-regions, import-duo-vo and verify, not to %s", cmd);
+		return usage_error("--db belongs to import-regions, import-duo-vo, audit, conflicts and verify, not to %s",
+				   cmd);
 	if ((config_path || calendar) && strcmp(cmd, "verify") != 0)
 		return usage_error("--config and --calendar belong to verify, not to %s", cmd);
 
@@ -692,6 +818,16 @@ int main(int argc, char **argv)
 		if (nargs != 1)
 			return usage_error("verify takes no arguments (got '%s')", args[1]);
 		return cmd_verify(db, config_path, calendar);
+	}
+	if (strcmp(cmd, "audit") == 0) {
+		if (nargs != 2 || strlen(args[1]) != 9 || strspn(args[1], "0123456789") != 9)
+			return usage_error("usage: audit PGN [--cohort C] [--json] (PGN: 9 digits)%s", "");
+		return cmd_audit(db, args[1], (uint32_t)cohort_given, json);
+	}
+	if (strcmp(cmd, "conflicts") == 0) {
+		if (nargs != 1)
+			return usage_error("conflicts takes no arguments besides --region and --cohort (got '%s')", args[1]);
+		return cmd_conflicts(db, region, (uint32_t)cohort_given, json);
 	}
 	if (nargs != 2)
 		return usage_error("usage: %s FILE [--db CONNINFO]", cmd);

@@ -42,7 +42,7 @@
 #define MAX_AHEAD_SECONDS DAY_SECONDS /* occurred_at at most one day after now */
 #define AGE_MIN 10                    /* birth year within cohort-30 .. cohort-10 */
 #define AGE_MAX 30
-#define ENCODING_VERSION 1
+#define ENCODING_VERSION 2
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -497,6 +497,11 @@ static bool order_is_set(const struct fact_order *o)
 	return o->occurred_at != 0;
 }
 
+static const struct fact_order *later(const struct fact_order *a, const struct fact_order *b)
+{
+	return order_cmp(a, b) >= 0 ? a : b;
+}
+
 /* Does the candidate (order, payload) beat the current one? */
 static bool wins(const struct fact_order *cur, const void *cur_payload, const struct fact_order *cand,
 		 const void *cand_payload, size_t payload_len)
@@ -519,7 +524,6 @@ static bool apply_flag(struct fact_order *cur, const struct fact_order *cand)
 }
 
 struct reg_payload {
-	char school[7];
 	char woongemeente[7];
 	uint8_t vo_soort;
 };
@@ -538,50 +542,117 @@ struct mbo_payload {
 	uint8_t leerweg;
 };
 
-static bool apply_registration(struct pupil_state *st, const struct fact_order *o, const struct overstap_event *ev)
+/* The record of a vo school, made when new; NULL when the school is not
+ * among the OVERSTAP_MAX_VO_SCHOOLS lowest codes (then it is dropped). */
+static struct vo_record *vo_record_of(struct pupil_state *st, const char *school)
 {
+	char code[7];
+	copy_str(code, sizeof code, school);
+	int at = 0;
+	while (at < st->n_vo && strcmp(st->vo[at].school, code) < 0)
+		at++;
+	if (at < st->n_vo && strcmp(st->vo[at].school, code) == 0)
+		return &st->vo[at];
+	if (at >= OVERSTAP_MAX_VO_SCHOOLS)
+		return NULL;
+	int n = st->n_vo < OVERSTAP_MAX_VO_SCHOOLS ? st->n_vo : OVERSTAP_MAX_VO_SCHOOLS - 1;
+	memmove(&st->vo[at + 1], &st->vo[at], (size_t)(n - at) * sizeof st->vo[0]);
+	struct vo_record *r = &st->vo[at];
+	memset(r, 0, sizeof *r);
+	memcpy(r->school, code, sizeof r->school);
+	st->n_vo = (uint8_t)(n + 1);
+	return r;
+}
+
+/* A registration: one more in the school's set of its latest registrations
+ * (ascending), and the payload of the latest. */
+static bool apply_registration(struct vo_record *r, const struct fact_order *o, const struct overstap_event *ev)
+{
+	int at = 0;
+	while (at < r->n_regs && order_cmp(&r->regs[at], o) < 0)
+		at++;
+	if (at < r->n_regs && order_cmp(&r->regs[at], o) == 0) {
+		if (at != r->n_regs - 1)
+			return false; /* the same registration again */
+	} else {
+		if (r->n_regs == OVERSTAP_MAX_REGISTRATIONS) {
+			if (at == 0)
+				return false; /* older than every one kept */
+			memmove(&r->regs[0], &r->regs[1], (size_t)(at - 1) * sizeof r->regs[0]);
+			at--;
+		} else {
+			memmove(&r->regs[at + 1], &r->regs[at], (size_t)(r->n_regs - at) * sizeof r->regs[0]);
+			r->n_regs++;
+		}
+		r->regs[at] = *o;
+		if (at != r->n_regs - 1)
+			return true; /* an earlier one: the latest's payload stays */
+		memset(r->woongemeente, 0, sizeof r->woongemeente);
+		r->vo_soort = 0;
+	}
+	/* the latest: its payload (the larger payload on an equal order) */
 	struct reg_payload cur, cand;
 	memset(&cur, 0, sizeof cur);
 	memset(&cand, 0, sizeof cand);
-	memcpy(cur.school, st->vo_school, sizeof cur.school);
-	memcpy(cur.woongemeente, st->woongemeente, sizeof cur.woongemeente);
-	cur.vo_soort = st->vo_soort;
-	copy_str(cand.school, sizeof cand.school, ev->school);
+	memcpy(cur.woongemeente, r->woongemeente, sizeof cur.woongemeente);
+	cur.vo_soort = r->vo_soort;
 	copy_str(cand.woongemeente, sizeof cand.woongemeente, ev->woongemeente);
 	cand.vo_soort = (uint8_t)ev->vo_soort;
-	if (!wins(&st->registered, &cur, o, &cand, sizeof cand))
+	bool fresh = r->woongemeente[0] == '\0' && r->vo_soort == 0;
+	if (!fresh && memcmp(&cand, &cur, sizeof cand) <= 0)
 		return false;
-	st->registered = *o;
-	memcpy(st->vo_school, cand.school, sizeof st->vo_school);
-	memcpy(st->woongemeente, cand.woongemeente, sizeof st->woongemeente);
-	st->vo_soort = cand.vo_soort;
+	memcpy(r->woongemeente, cand.woongemeente, sizeof r->woongemeente);
+	r->vo_soort = cand.vo_soort;
 	return true;
 }
 
-static bool apply_keuze(struct pupil_state *st, const struct fact_order *o, const struct overstap_event *ev)
+static bool apply_keuze(struct vo_record *r, const struct fact_order *o, const struct overstap_event *ev)
 {
 	struct keuze_payload cur, cand;
 	memset(&cur, 0, sizeof cur);
 	memset(&cand, 0, sizeof cand);
-	cur.bestemming = st->bestemming;
-	memcpy(cur.crebo, st->keuze_crebo, sizeof cur.crebo);
-	memcpy(cur.instelling, st->keuze_instelling, sizeof cur.instelling);
-	cur.niveau = st->keuze_niveau;
-	cur.leerweg = st->keuze_leerweg;
+	cur.bestemming = r->bestemming;
+	memcpy(cur.crebo, r->keuze_crebo, sizeof cur.crebo);
+	memcpy(cur.instelling, r->keuze_instelling, sizeof cur.instelling);
+	cur.niveau = r->keuze_niveau;
+	cur.leerweg = r->keuze_leerweg;
 	cand.bestemming = (uint8_t)ev->bestemming;
 	copy_str(cand.crebo, sizeof cand.crebo, ev->crebo);
 	copy_str(cand.instelling, sizeof cand.instelling, ev->mbo_instelling);
 	cand.niveau = ev->niveau;
 	cand.leerweg = (uint8_t)ev->leerweg;
-	if (!wins(&st->keuze, &cur, o, &cand, sizeof cand))
+	if (!wins(&r->keuze, &cur, o, &cand, sizeof cand))
 		return false;
-	st->keuze = *o;
-	st->bestemming = cand.bestemming;
-	memcpy(st->keuze_crebo, cand.crebo, sizeof st->keuze_crebo);
-	memcpy(st->keuze_instelling, cand.instelling, sizeof st->keuze_instelling);
-	st->keuze_niveau = cand.niveau;
-	st->keuze_leerweg = cand.leerweg;
+	r->keuze = *o;
+	r->bestemming = cand.bestemming;
+	memcpy(r->keuze_crebo, cand.crebo, sizeof r->keuze_crebo);
+	memcpy(r->keuze_instelling, cand.instelling, sizeof r->keuze_instelling);
+	r->keuze_niveau = cand.niveau;
+	r->keuze_leerweg = cand.leerweg;
 	return true;
+}
+
+static bool apply_vo_event(struct pupil_state *st, const struct fact_order *o, const struct overstap_event *ev)
+{
+	struct vo_record *r = vo_record_of(st, ev->school);
+	if (!r)
+		return false;
+	switch (ev->kind) {
+	case EVENT_OVERSTAPPER_GEREGISTREERD:
+		return apply_registration(r, o, ev);
+	case EVENT_KEUZE_GEREGISTREERD:
+		return apply_keuze(r, o, ev);
+	case EVENT_DDD_AANGELEVERD:
+		return apply_flag(&r->ddd, o);
+	case EVENT_DIPLOMA_BEHAALD:
+		return apply_flag(&r->diploma, o);
+	case EVENT_NIET_GESLAAGD:
+		return apply_flag(&r->niet_geslaagd, o);
+	case EVENT_VO_UITGESCHREVEN:
+		return apply_flag(&r->uitgeschreven, o);
+	default:
+		return false;
+	}
 }
 
 static bool apply_mbo_gemeente(struct pupil_state *st, const struct fact_order *o, const struct overstap_event *ev)
@@ -595,6 +666,12 @@ static bool apply_mbo_gemeente(struct pupil_state *st, const struct fact_order *
 	return true;
 }
 
+static bool is_application_kind(int kind)
+{
+	return kind == EVENT_AANMELDING_ONTVANGEN || kind == EVENT_AANGEMELD || kind == EVENT_OVEREENKOMST_AANGEBODEN ||
+	       kind == EVENT_INGESCHREVEN;
+}
+
 static bool apply_mbo_fact(struct pupil_state *st, const struct fact_order *o, const struct overstap_event *ev)
 {
 	char inst[5];
@@ -604,19 +681,22 @@ static bool apply_mbo_fact(struct pupil_state *st, const struct fact_order *o, c
 	copy_str(cand.crebo, sizeof cand.crebo, ev->crebo);
 	cand.niveau = ev->niveau;
 	cand.leerweg = (uint8_t)ev->leerweg;
+	bool applies = is_application_kind(ev->kind);
 
 	int at = 0;
 	while (at < st->n_mbo && strcmp(st->mbo[at].instelling, inst) < 0)
 		at++;
 	if (at < st->n_mbo && strcmp(st->mbo[at].instelling, inst) == 0) {
 		struct mbo_fact *f = &st->mbo[at];
+		bool changed = applies && !f->applied;
+		f->applied |= applies;
 		struct mbo_payload cur;
 		memset(&cur, 0, sizeof cur);
 		memcpy(cur.crebo, f->crebo, sizeof cur.crebo);
 		cur.niveau = f->niveau;
 		cur.leerweg = f->leerweg;
 		if (!wins(&f->order, &cur, o, &cand, sizeof cand))
-			return false;
+			return changed;
 		f->order = *o;
 		memcpy(f->crebo, cand.crebo, sizeof f->crebo);
 		f->niveau = cand.niveau;
@@ -635,8 +715,126 @@ static bool apply_mbo_fact(struct pupil_state *st, const struct fact_order *o, c
 	memcpy(f->crebo, cand.crebo, sizeof f->crebo);
 	f->niveau = cand.niveau;
 	f->leerweg = cand.leerweg;
+	f->applied = applies;
 	st->n_mbo = (uint8_t)(n + 1);
 	return true;
+}
+
+/* ---- whose pupil (DESIGN §5) ------------------------------------------------ */
+
+/* The registration a school's claim began with: its earliest registration
+ * later than its own latest uitschrijving (an uitschrijving at the same
+ * moment is the later: kind 6 > 1). NULL: its claim does not hold. */
+static const struct fact_order *claim_start(const struct vo_record *r)
+{
+	for (int i = 0; i < r->n_regs; i++)
+		if (order_cmp(&r->regs[i], &r->uitgeschreven) > 0)
+			return &r->regs[i];
+	return NULL;
+}
+
+static const struct fact_order *latest_registration(const struct vo_record *r)
+{
+	return r->n_regs ? &r->regs[r->n_regs - 1] : NULL;
+}
+
+/* The latest of a school's vo events (kinds 2–6), for a pupil nobody registered. */
+static struct fact_order latest_vo_event(const struct vo_record *r)
+{
+	struct fact_order o = r->keuze;
+	o = *later(&o, &r->ddd);
+	o = *later(&o, &r->diploma);
+	o = *later(&o, &r->niet_geslaagd);
+	return *later(&o, &r->uitgeschreven);
+}
+
+/* The pupil's vo school: the school whose claim holds and began first; when
+ * no claim holds, the school of the latest registration; when nobody
+ * registered, the school of the latest vo event. -1 when no vo school said
+ * anything. Also the holding claims, the first-begun first. */
+static int vo_owner(const struct pupil_state *st, int *claims, int *n_claims)
+{
+	*n_claims = 0;
+	for (int i = 0; i < st->n_vo; i++) {
+		const struct fact_order *start = claim_start(&st->vo[i]);
+		if (!start)
+			continue;
+		int at = *n_claims;
+		while (at > 0 && order_cmp(claim_start(&st->vo[claims[at - 1]]), start) > 0) {
+			claims[at] = claims[at - 1];
+			at--;
+		}
+		claims[at] = i;
+		(*n_claims)++;
+	}
+	if (*n_claims)
+		return claims[0];
+	int best = -1;
+	const struct fact_order *best_reg = NULL;
+	for (int i = 0; i < st->n_vo; i++) {
+		const struct fact_order *reg = latest_registration(&st->vo[i]);
+		if (reg && (!best_reg || order_cmp(reg, best_reg) > 0)) {
+			best = i;
+			best_reg = reg;
+		}
+	}
+	if (best >= 0)
+		return best;
+	struct fact_order best_ev = { 0, 0, 0 };
+	for (int i = 0; i < st->n_vo; i++) {
+		struct fact_order o = latest_vo_event(&st->vo[i]);
+		if (order_is_set(&o) && (best < 0 || order_cmp(&o, &best_ev) > 0)) {
+			best = i;
+			best_ev = o;
+		}
+	}
+	return best;
+}
+
+/* The projection of the records the status, the rules and the store read. */
+static void derive(struct pupil_state *st)
+{
+	int claims[OVERSTAP_MAX_VO_SCHOOLS], n_claims;
+	int owner = vo_owner(st, claims, &n_claims);
+	memset(st->vo_school, 0, sizeof st->vo_school);
+	memset(&st->registered, 0, sizeof st->registered);
+	memset(st->woongemeente, 0, sizeof st->woongemeente);
+	st->vo_soort = 0;
+	memset(&st->keuze, 0, sizeof st->keuze);
+	st->bestemming = 0;
+	memset(st->keuze_crebo, 0, sizeof st->keuze_crebo);
+	memset(st->keuze_instelling, 0, sizeof st->keuze_instelling);
+	st->keuze_niveau = st->keuze_leerweg = 0;
+	memset(&st->ddd, 0, sizeof st->ddd);
+	memset(&st->diploma, 0, sizeof st->diploma);
+	memset(&st->niet_geslaagd, 0, sizeof st->niet_geslaagd);
+	memset(&st->vo_uitgeschreven, 0, sizeof st->vo_uitgeschreven);
+	memset(st->claims, 0, sizeof st->claims);
+	st->n_claims = (uint8_t)n_claims;
+	for (int i = 0; i < n_claims; i++)
+		memcpy(st->claims[i], st->vo[claims[i]].school, sizeof st->claims[i]);
+	if (owner < 0)
+		return;
+	const struct vo_record *r = &st->vo[owner];
+	memcpy(st->vo_school, r->school, sizeof st->vo_school);
+	const struct fact_order *reg = latest_registration(r);
+	if (reg) {
+		st->registered = *reg;
+		memcpy(st->woongemeente, r->woongemeente, sizeof st->woongemeente);
+		st->vo_soort = r->vo_soort;
+	}
+	st->keuze = r->keuze;
+	st->bestemming = r->bestemming;
+	memcpy(st->keuze_crebo, r->keuze_crebo, sizeof st->keuze_crebo);
+	memcpy(st->keuze_instelling, r->keuze_instelling, sizeof st->keuze_instelling);
+	st->keuze_niveau = r->keuze_niveau;
+	st->keuze_leerweg = r->keuze_leerweg;
+	st->ddd = r->ddd;
+	st->diploma = r->diploma;
+	st->niet_geslaagd = r->niet_geslaagd;
+	if (n_claims == 0) /* nobody's claim holds: the latest uitschrijving says the pupil left */
+		for (int i = 0; i < st->n_vo; i++)
+			st->vo_uitgeschreven = *later(&st->vo_uitgeschreven, &st->vo[i].uitgeschreven);
 }
 
 bool overstap_state_apply(struct pupil_state *state, const struct overstap_event *event)
@@ -649,27 +847,9 @@ bool overstap_state_apply(struct pupil_state *state, const struct overstap_event
 	o.kind = (uint8_t)event->kind;
 	o.tiebreak = overstap_event_tiebreak(event);
 	bool changed = false;
-	switch (event->kind) {
-	case EVENT_OVERSTAPPER_GEREGISTREERD:
-		return apply_registration(state, &o, event);
-	case EVENT_KEUZE_GEREGISTREERD:
-		return apply_keuze(state, &o, event);
-	case EVENT_DDD_AANGELEVERD:
-		return apply_flag(&state->ddd, &o);
-	case EVENT_DIPLOMA_BEHAALD:
-		return apply_flag(&state->diploma, &o);
-	case EVENT_NIET_GESLAAGD:
-		return apply_flag(&state->niet_geslaagd, &o);
-	case EVENT_VO_UITGESCHREVEN:
-		return apply_flag(&state->vo_uitgeschreven, &o);
-	case EVENT_AANMELDING_ONTVANGEN:
-	case EVENT_AANGEMELD:
-	case EVENT_OVEREENKOMST_AANGEBODEN:
-	case EVENT_LEIDT_NIET_TOT_INSCHRIJVING:
-	case EVENT_INGETROKKEN:
-	case EVENT_INGESCHREVEN:
-	case EVENT_NIET_GESTART:
-	case EVENT_MBO_UITGESCHREVEN:
+	if (overstap_kind_is_vo(event->kind)) {
+		changed = apply_vo_event(state, &o, event);
+	} else if (overstap_kind_is_mbo(event->kind)) {
 		if (event->kind == EVENT_AANGEMELD &&
 		    (state->first_aangemeld_at == 0 || event->occurred_at < state->first_aangemeld_at)) {
 			state->first_aangemeld_at = event->occurred_at;
@@ -679,10 +859,23 @@ bool overstap_state_apply(struct pupil_state *state, const struct overstap_event
 			changed = true;
 		if (apply_mbo_fact(state, &o, event))
 			changed = true;
-		return changed;
-	default:
-		return false;
 	}
+	if (changed)
+		derive(state);
+	return changed;
+}
+
+bool overstap_state_is_empty(const struct pupil_state *st)
+{
+	return st->n_vo == 0 && st->n_mbo == 0 && !order_is_set(&st->mbo_gemeente_order) && st->first_aangemeld_at == 0;
+}
+
+void overstap_competing_claims(const struct pupil_state *st, char *buf, size_t cap)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (int i = 1; i < st->n_claims && i < OVERSTAP_MAX_VO_SCHOOLS; i++)
+		used += (size_t)snprintf(buf + used, used < cap ? cap - used : 0, "%s%s", used ? "," : "", st->claims[i]);
 }
 
 /* ---- the status ----------------------------------------------------------- */
@@ -701,7 +894,11 @@ enum status overstap_status(const struct pupil_state *st, bool teldatum_passed)
 {
 	bool enrolled = false, no_show = false, open = false, placed = false, applied = false;
 	int64_t last_mbo = 0;
+	int n_taking_part = 0;
 	for (int i = 0; i < st->n_mbo && i < OVERSTAP_MAX_INSTELLINGEN; i++) {
+		if (!st->mbo[i].applied)
+			continue; /* an institution the pupil never applied to changes nothing */
+		n_taking_part++;
 		uint8_t k = st->mbo[i].order.kind;
 		enrolled |= k == EVENT_INGESCHREVEN;
 		no_show |= k == EVENT_NIET_GESTART;
@@ -722,7 +919,7 @@ enum status overstap_status(const struct pupil_state *st, bool teldatum_passed)
 	if (applied)
 		return STATUS_AANGEMELD;
 	/* every institution's latest fact ended the application (13, 14, 17) */
-	if (st->n_mbo > 0 && !(andere && st->keuze.occurred_at > last_mbo))
+	if (n_taking_part > 0 && !(andere && st->keuze.occurred_at > last_mbo))
 		return STATUS_ZONDER_PLEK;
 	if (order_is_set(&st->niet_geslaagd) && st->diploma.occurred_at <= st->niet_geslaagd.occurred_at &&
 	    st->vo_uitgeschreven.occurred_at <= st->niet_geslaagd.occurred_at)
@@ -779,6 +976,8 @@ const char *overstap_mbo_instelling(const struct pupil_state *state)
 {
 	int best = -1, best_rank = 0;
 	for (int i = 0; i < state->n_mbo && i < OVERSTAP_MAX_INSTELLINGEN; i++) {
+		if (!state->mbo[i].applied)
+			continue;
 		int r = advance_rank(state->mbo[i].order.kind);
 		if (r > best_rank) { /* sorted by BRIN: the first of a rank is the lowest */
 			best = i;
@@ -805,23 +1004,28 @@ bool overstap_event_has_personal(const struct overstap_event *ev)
 
 bool overstap_personal_wins(const struct overstap_event *cand, const struct overstap_event *cur)
 {
-	bool cand_reg = cand->kind == EVENT_OVERSTAPPER_GEREGISTREERD;
-	bool cur_reg = cur->kind == EVENT_OVERSTAPPER_GEREGISTREERD;
-	if (cand_reg != cur_reg)
-		return cand_reg;
-	return cand->occurred_at > cur->occurred_at;
+	if (cand->occurred_at != cur->occurred_at)
+		return cand->occurred_at > cur->occurred_at;
+	int c = strcmp(cand->name, cur->name);
+	if (c == 0)
+		c = strcmp(cand->birth_date, cur->birth_date);
+	return c > 0;
 }
 
 /* ---- encoding --------------------------------------------------------------
  *
- * Version 1, big-endian, strings as one length byte and the bytes:
+ * Version 2, big-endian, strings as one length byte and the bytes, order =
+ * i64 occurred_at, u8 kind, u64 tiebreak:
  *   u8 version, u32 cohort,
- *   order registered, str vo_school, str woongemeente, u8 vo_soort,
- *   order keuze, u8 bestemming, str keuze_crebo, str keuze_instelling, u8 niveau, u8 leerweg,
- *   order ddd, order diploma, order niet_geslaagd, order vo_uitgeschreven,
+ *   u8 n_vo, n_vo × (str school, u8 n_regs, n_regs × order, str woongemeente, u8 vo_soort,
+ *                    order uitgeschreven, order keuze, u8 bestemming, str keuze_crebo,
+ *                    str keuze_instelling, u8 niveau, u8 leerweg, order ddd, order diploma,
+ *                    order niet_geslaagd),
  *   order mbo_gemeente, str mbo_woongemeente, i64 first_aangemeld_at,
- *   u8 n_mbo, n_mbo × (str instelling, order, str crebo, u8 niveau, u8 leerweg)
- * where order = i64 occurred_at, u8 kind, u64 tiebreak. */
+ *   u8 n_mbo, n_mbo × (str instelling, order, str crebo, u8 niveau, u8 leerweg, u8 applied).
+ * Only the facts: the derived part is computed again on decode. Version 1
+ * (one set of vo facts, before "Whose pupil") still decodes: its facts become
+ * the record of its registering school, every institution counts as applied. */
 
 struct writer {
 	uint8_t *p;
@@ -861,25 +1065,36 @@ static void put_order(struct writer *w, const struct fact_order *o)
 	put_uint(w, o->tiebreak, 8);
 }
 
+static void put_vo_record(struct writer *w, const struct vo_record *r)
+{
+	put_str(w, r->school, sizeof r->school);
+	int n = r->n_regs <= OVERSTAP_MAX_REGISTRATIONS ? r->n_regs : OVERSTAP_MAX_REGISTRATIONS;
+	put_uint(w, (uint64_t)n, 1);
+	for (int i = 0; i < n; i++)
+		put_order(w, &r->regs[i]);
+	put_str(w, r->woongemeente, sizeof r->woongemeente);
+	put_uint(w, r->vo_soort, 1);
+	put_order(w, &r->uitgeschreven);
+	put_order(w, &r->keuze);
+	put_uint(w, r->bestemming, 1);
+	put_str(w, r->keuze_crebo, sizeof r->keuze_crebo);
+	put_str(w, r->keuze_instelling, sizeof r->keuze_instelling);
+	put_uint(w, r->keuze_niveau, 1);
+	put_uint(w, r->keuze_leerweg, 1);
+	put_order(w, &r->ddd);
+	put_order(w, &r->diploma);
+	put_order(w, &r->niet_geslaagd);
+}
+
 size_t overstap_state_encode(const struct pupil_state *st, uint8_t *buf, size_t cap)
 {
 	struct writer w = { buf, cap, 0, true };
 	put_uint(&w, ENCODING_VERSION, 1);
 	put_uint(&w, st->cohort, 4);
-	put_order(&w, &st->registered);
-	put_str(&w, st->vo_school, sizeof st->vo_school);
-	put_str(&w, st->woongemeente, sizeof st->woongemeente);
-	put_uint(&w, st->vo_soort, 1);
-	put_order(&w, &st->keuze);
-	put_uint(&w, st->bestemming, 1);
-	put_str(&w, st->keuze_crebo, sizeof st->keuze_crebo);
-	put_str(&w, st->keuze_instelling, sizeof st->keuze_instelling);
-	put_uint(&w, st->keuze_niveau, 1);
-	put_uint(&w, st->keuze_leerweg, 1);
-	put_order(&w, &st->ddd);
-	put_order(&w, &st->diploma);
-	put_order(&w, &st->niet_geslaagd);
-	put_order(&w, &st->vo_uitgeschreven);
+	int nv = st->n_vo <= OVERSTAP_MAX_VO_SCHOOLS ? st->n_vo : OVERSTAP_MAX_VO_SCHOOLS;
+	put_uint(&w, (uint64_t)nv, 1);
+	for (int i = 0; i < nv; i++)
+		put_vo_record(&w, &st->vo[i]);
 	put_order(&w, &st->mbo_gemeente_order);
 	put_str(&w, st->mbo_woongemeente, sizeof st->mbo_woongemeente);
 	put_uint(&w, (uint64_t)st->first_aangemeld_at, 8);
@@ -892,6 +1107,7 @@ size_t overstap_state_encode(const struct pupil_state *st, uint8_t *buf, size_t 
 		put_str(&w, f->crebo, sizeof f->crebo);
 		put_uint(&w, f->niveau, 1);
 		put_uint(&w, f->leerweg, 1);
+		put_uint(&w, f->applied, 1);
 	}
 	return w.ok ? w.len : 0;
 }
@@ -948,6 +1164,100 @@ static void get_order(struct reader *r, struct fact_order *o)
 		r->ok = false;
 }
 
+/* An order of this kind, or none at all. */
+static void get_order_of(struct reader *r, struct fact_order *o, int kind)
+{
+	get_order(r, o);
+	if (order_is_set(o) ? o->kind != kind : (o->kind != 0 || o->tiebreak != 0))
+		r->ok = false;
+}
+
+static void get_keuze(struct reader *r, struct fact_order *o, uint8_t *bestemming, char *crebo, char *instelling,
+		      uint8_t *niveau, uint8_t *leerweg)
+{
+	get_order_of(r, o, EVENT_KEUZE_GEREGISTREERD);
+	*bestemming = get_small(r, BESTEMMING_ANDERS);
+	get_str(r, crebo, 6);
+	get_str(r, instelling, 5);
+	*niveau = get_small(r, 4);
+	*leerweg = get_small(r, LEERWEG_BBL);
+}
+
+static void get_vo_record(struct reader *r, struct vo_record *v)
+{
+	get_str(r, v->school, sizeof v->school);
+	v->n_regs = get_small(r, OVERSTAP_MAX_REGISTRATIONS);
+	for (int i = 0; r->ok && i < v->n_regs; i++) {
+		get_order_of(r, &v->regs[i], EVENT_OVERSTAPPER_GEREGISTREERD);
+		if (!order_is_set(&v->regs[i]) || (i > 0 && order_cmp(&v->regs[i - 1], &v->regs[i]) >= 0))
+			r->ok = false; /* set, ascending, unique */
+	}
+	get_str(r, v->woongemeente, sizeof v->woongemeente);
+	v->vo_soort = get_small(r, VO_SOORT_ISK);
+	get_order_of(r, &v->uitgeschreven, EVENT_VO_UITGESCHREVEN);
+	get_keuze(r, &v->keuze, &v->bestemming, v->keuze_crebo, v->keuze_instelling, &v->keuze_niveau,
+		  &v->keuze_leerweg);
+	get_order_of(r, &v->ddd, EVENT_DDD_AANGELEVERD);
+	get_order_of(r, &v->diploma, EVENT_DIPLOMA_BEHAALD);
+	get_order_of(r, &v->niet_geslaagd, EVENT_NIET_GESLAAGD);
+}
+
+static void get_mbo_fact(struct reader *r, struct mbo_fact *f, bool with_applied)
+{
+	get_str(r, f->instelling, sizeof f->instelling);
+	get_order(r, &f->order);
+	get_str(r, f->crebo, sizeof f->crebo);
+	f->niveau = get_small(r, 4);
+	f->leerweg = get_small(r, LEERWEG_BBL);
+	f->applied = with_applied ? get_small(r, 1) : true;
+	if (!overstap_kind_is_mbo(f->order.kind) || f->order.occurred_at == 0)
+		r->ok = false;
+}
+
+/* The tail both versions share: mbo gemeente, first AANGEMELD, mbo facts. */
+static void get_mbo_part(struct reader *r, struct pupil_state *st, bool with_applied)
+{
+	get_order(r, &st->mbo_gemeente_order);
+	get_str(r, st->mbo_woongemeente, sizeof st->mbo_woongemeente);
+	st->first_aangemeld_at = (int64_t)get_uint(r, 8);
+	if (st->first_aangemeld_at < 0)
+		r->ok = false;
+	st->n_mbo = get_small(r, OVERSTAP_MAX_INSTELLINGEN);
+	for (int i = 0; r->ok && i < st->n_mbo; i++) {
+		get_mbo_fact(r, &st->mbo[i], with_applied);
+		if (i > 0 && strcmp(st->mbo[i - 1].instelling, st->mbo[i].instelling) >= 0)
+			r->ok = false; /* sorted, unique */
+	}
+}
+
+/* Version 1: one set of vo facts, attributed to the school that registered. */
+static void decode_v1(struct reader *r, struct pupil_state *st)
+{
+	struct vo_record v;
+	memset(&v, 0, sizeof v);
+	struct fact_order reg;
+	get_order(r, &reg);
+	get_str(r, v.school, sizeof v.school);
+	get_str(r, v.woongemeente, sizeof v.woongemeente);
+	v.vo_soort = get_small(r, VO_SOORT_ISK);
+	get_keuze(r, &v.keuze, &v.bestemming, v.keuze_crebo, v.keuze_instelling, &v.keuze_niveau, &v.keuze_leerweg);
+	get_order(r, &v.ddd);
+	get_order(r, &v.diploma);
+	get_order(r, &v.niet_geslaagd);
+	get_order(r, &v.uitgeschreven);
+	get_mbo_part(r, st, false);
+	if (order_is_set(&reg)) {
+		v.regs[0] = reg;
+		v.n_regs = 1;
+	}
+	bool any = v.n_regs || order_is_set(&v.keuze) || order_is_set(&v.ddd) || order_is_set(&v.diploma) ||
+		   order_is_set(&v.niet_geslaagd) || order_is_set(&v.uitgeschreven);
+	if (any) {
+		st->vo[0] = v;
+		st->n_vo = 1;
+	}
+}
+
 bool overstap_state_decode(struct pupil_state *state, const uint8_t *buf, size_t len)
 {
 	if (!buf)
@@ -955,43 +1265,26 @@ bool overstap_state_decode(struct pupil_state *state, const uint8_t *buf, size_t
 	struct pupil_state st;
 	memset(&st, 0, sizeof st);
 	struct reader r = { buf, len, 0, true };
-	if (get_uint(&r, 1) != ENCODING_VERSION)
+	uint64_t version = get_uint(&r, 1);
+	if (version != 1 && version != ENCODING_VERSION)
 		return false;
 	st.cohort = (uint32_t)get_uint(&r, 4);
-	get_order(&r, &st.registered);
-	get_str(&r, st.vo_school, sizeof st.vo_school);
-	get_str(&r, st.woongemeente, sizeof st.woongemeente);
-	st.vo_soort = get_small(&r, VO_SOORT_ISK);
-	get_order(&r, &st.keuze);
-	st.bestemming = get_small(&r, BESTEMMING_ANDERS);
-	get_str(&r, st.keuze_crebo, sizeof st.keuze_crebo);
-	get_str(&r, st.keuze_instelling, sizeof st.keuze_instelling);
-	st.keuze_niveau = get_small(&r, 4);
-	st.keuze_leerweg = get_small(&r, LEERWEG_BBL);
-	get_order(&r, &st.ddd);
-	get_order(&r, &st.diploma);
-	get_order(&r, &st.niet_geslaagd);
-	get_order(&r, &st.vo_uitgeschreven);
-	get_order(&r, &st.mbo_gemeente_order);
-	get_str(&r, st.mbo_woongemeente, sizeof st.mbo_woongemeente);
-	st.first_aangemeld_at = (int64_t)get_uint(&r, 8);
-	if (st.first_aangemeld_at < 0)
-		r.ok = false;
-	st.n_mbo = get_small(&r, OVERSTAP_MAX_INSTELLINGEN);
-	for (int i = 0; r.ok && i < st.n_mbo; i++) {
-		struct mbo_fact *f = &st.mbo[i];
-		get_str(&r, f->instelling, sizeof f->instelling);
-		get_order(&r, &f->order);
-		get_str(&r, f->crebo, sizeof f->crebo);
-		f->niveau = get_small(&r, 4);
-		f->leerweg = get_small(&r, LEERWEG_BBL);
-		if (!overstap_kind_is_mbo(f->order.kind) || f->order.occurred_at == 0)
-			r.ok = false;
-		if (i > 0 && strcmp(st.mbo[i - 1].instelling, f->instelling) >= 0)
-			r.ok = false; /* sorted, unique */
+	if (version == 1) {
+		decode_v1(&r, &st);
+	} else {
+		st.n_vo = get_small(&r, OVERSTAP_MAX_VO_SCHOOLS);
+		for (int i = 0; r.ok && i < st.n_vo; i++) {
+			get_vo_record(&r, &st.vo[i]);
+			/* a school code ("" only from a version-1 state that named none); sorted, unique */
+			if ((st.vo[i].school[0] && !overstap_vestiging_is_valid(st.vo[i].school)) ||
+			    (i > 0 && strcmp(st.vo[i - 1].school, st.vo[i].school) >= 0))
+				r.ok = false;
+		}
+		get_mbo_part(&r, &st, true);
 	}
 	if (!r.ok || r.at != len)
 		return false;
+	derive(&st);
 	*state = st;
 	return true;
 }

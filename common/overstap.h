@@ -23,7 +23,7 @@
 #define OVERSTAP_COHORT_SPAN 5       /* cohort within year(now) ± this */
 #define OVERSTAP_COHORT_MIN 1990     /* a cohort a query may name */
 #define OVERSTAP_COHORT_MAX 2200
-#define OVERSTAP_STATE_ENCODED_MAX 2048
+#define OVERSTAP_STATE_ENCODED_MAX 4096
 #define OVERSTAP_MAX_BATCH 10000     /* updates per StatusBatch (DESIGN §4.2) */
 
 enum event_kind {
@@ -181,28 +181,33 @@ const char *overstap_kind_name(enum event_kind kind); /* "AANGEMELD" */
  *
  * Every fact is a last-writer-wins register ordered by (occurred_at, kind,
  * tiebreak), where tiebreak is a fixed hash of (school, event_id): applying the
- * same set of events in any order, with duplicates, gives the same bytes. */
+ * same set of events in any order, with duplicates, gives the same bytes.
+ *
+ * What each vo school said is kept apart (vo[], a record per school), and so
+ * is what each mbo institution said (mbo[]). Whose pupil it is follows from
+ * the records (DESIGN §5 "Whose pupil"): a school claims the pupil with its
+ * registration until its own later VO_UITGESCHREVEN; the pupil's vo school is
+ * the one whose claim holds and began first. The fields after "derived" are
+ * a projection of the records, recomputed by every apply and decode: the vo
+ * school's own facts, which are the ones that count for the status and the
+ * rules. */
 struct fact_order {
 	int64_t occurred_at; /* 0: never set */
 	uint8_t kind;
 	uint64_t tiebreak;
 };
 
-struct mbo_fact {
-	char instelling[5];
-	struct fact_order order; /* order.kind is the VVA status, 10..17 */
-	char crebo[6];
-	uint8_t niveau;
-	uint8_t leerweg;
-};
+#define OVERSTAP_MAX_VO_SCHOOLS 8     /* vo schools tracked per pupil (the lowest codes) */
+#define OVERSTAP_MAX_REGISTRATIONS 4  /* per school: the latest, to tell when its claim began */
 
-struct pupil_state {
-	uint32_t cohort;
-	/* vo facts */
-	struct fact_order registered; /* OVERSTAPPER_GEREGISTREERD */
-	char vo_school[7];
-	char woongemeente[7]; /* from the registration */
+/* Everything one vo school said about the pupil (its events 1–6). */
+struct vo_record {
+	char school[7];
+	uint8_t n_regs;
+	struct fact_order regs[OVERSTAP_MAX_REGISTRATIONS]; /* its latest registrations, ascending */
+	char woongemeente[7];                                /* from its latest registration */
 	uint8_t vo_soort;
+	struct fact_order uitgeschreven; /* its latest VO_UITGESCHREVEN */
 	struct fact_order keuze;
 	uint8_t bestemming;
 	char keuze_crebo[6];
@@ -212,15 +217,47 @@ struct pupil_state {
 	struct fact_order ddd;
 	struct fact_order diploma;
 	struct fact_order niet_geslaagd;
-	struct fact_order vo_uitgeschreven;
+};
+
+struct mbo_fact {
+	char instelling[5];
+	struct fact_order order; /* order.kind is the VVA status, 10..17 */
+	char crebo[6];
+	uint8_t niveau;
+	uint8_t leerweg;
+	bool applied; /* it ever reported an application (10, 11, 12, 15): only then does it count */
+};
+
+struct pupil_state {
+	uint32_t cohort;
+	/* the facts: per vo school (sorted by code) and per mbo institution
+	 * (sorted by BRIN); when more apply than the caps, the lowest codes are
+	 * kept (deterministic, so still order-free) */
+	uint8_t n_vo;
+	struct vo_record vo[OVERSTAP_MAX_VO_SCHOOLS];
 	/* woongemeente an mbo reported, for pupils no vo school registered */
 	struct fact_order mbo_gemeente_order;
 	char mbo_woongemeente[7];
 	int64_t first_aangemeld_at; /* earliest AANGEMELD; 0 when none (a min: commutative) */
-	/* mbo facts, sorted by instelling; when more than the cap apply, the
-	 * lowest BRIN codes are kept (deterministic, so still order-free). */
 	uint8_t n_mbo;
 	struct mbo_fact mbo[OVERSTAP_MAX_INSTELLINGEN];
+	/* derived (overstap_state_apply and _decode keep them up to date) */
+	char vo_school[7];            /* the pupil's vo school; "" when no vo school said anything */
+	struct fact_order registered; /* the vo school's latest registration; unset: nobody registered */
+	char woongemeente[7];         /* from it */
+	uint8_t vo_soort;
+	struct fact_order keuze; /* the vo school's keuze, DDD, diploma, niet geslaagd */
+	uint8_t bestemming;
+	char keuze_crebo[6];
+	char keuze_instelling[5];
+	uint8_t keuze_niveau;
+	uint8_t keuze_leerweg;
+	struct fact_order ddd;
+	struct fact_order diploma;
+	struct fact_order niet_geslaagd;
+	struct fact_order vo_uitgeschreven; /* the uitschrijving that made the pupil leave vo (no claim holds) */
+	uint8_t n_claims;                   /* schools whose claim holds; more than one: competing claims */
+	char claims[OVERSTAP_MAX_VO_SCHOOLS][7]; /* those schools, the one whose claim began first first */
 };
 
 void overstap_state_init(struct pupil_state *state, uint32_t cohort);
@@ -235,7 +272,8 @@ enum status overstap_status(const struct pupil_state *state, bool teldatum_passe
 
 /* Derived facts the store keeps in columns for statistics and routing. */
 bool overstap_is_registered(const struct pupil_state *state);  /* a vo school registered them */
-bool overstap_has_left_vo(const struct pupil_state *state);    /* diploma or uitgeschreven */
+/* left vo (DESIGN §5): a diploma of the vo school, or an uitschrijving while no claim holds */
+bool overstap_has_left_vo(const struct pupil_state *state);
 bool overstap_has_ddd(const struct pupil_state *state);
 bool overstap_has_open_application(const struct pupil_state *state); /* some latest fact 10..12 */
 const char *overstap_woongemeente(const struct pupil_state *state); /* registration, else mbo's; "" */
@@ -257,6 +295,12 @@ bool overstap_personal_wins(const struct overstap_event *cand, const struct over
  * (bytes from the database are input too). */
 size_t overstap_state_encode(const struct pupil_state *state, uint8_t *buf, size_t cap);
 bool overstap_state_decode(struct pupil_state *state, const uint8_t *buf, size_t len);
+
+/* No fact at all: the pupil is first seen with the next event. */
+bool overstap_state_is_empty(const struct pupil_state *state);
+/* The schools with a claim competing with the vo school's, comma-separated
+ * ("" when none), into buf (at least OVERSTAP_MAX_VO_SCHOOLS * 7 bytes). */
+void overstap_competing_claims(const struct pupil_state *state, char *buf, size_t cap);
 
 /* The tiebreak hash (FNV-1a 64 of school, a 0 byte, event_id). */
 uint64_t overstap_event_tiebreak(const struct overstap_event *event);

@@ -166,20 +166,6 @@ const char *rules_escalation_reason(enum alert_kind escalated)
 
 /* ---- per event ------------------------------------------------------------ */
 
-static bool order_is_set(const struct fact_order *o)
-{
-	return o->occurred_at != 0;
-}
-
-/* No fact at all: the pupil is first seen with this event. */
-static bool state_is_empty(const struct pupil_state *st)
-{
-	return !order_is_set(&st->registered) && !order_is_set(&st->keuze) && !order_is_set(&st->ddd) &&
-	       !order_is_set(&st->diploma) && !order_is_set(&st->niet_geslaagd) &&
-	       !order_is_set(&st->vo_uitgeschreven) && !order_is_set(&st->mbo_gemeente_order) && st->n_mbo == 0 &&
-	       st->first_aangemeld_at == 0;
-}
-
 /* The condition of a sweep, on the status the sweep would have seen. */
 static bool sweep_matches(const struct rules_sweep *sw, const struct pupil_state *st, enum status before_teldatum)
 {
@@ -217,7 +203,7 @@ void rules_evaluate(const struct rules_calendar *cal, const struct pupil_state *
 	bool teldatum_passed = now >= at[DEADLINE_TELDATUM];
 	enum status s = overstap_status(new_state, teldatum_passed);
 	enum status before = overstap_status(new_state, false);
-	bool first_seen = state_is_empty(old);
+	bool first_seen = overstap_state_is_empty(old);
 	bool alerts[ALERT_OPGELOST + 1] = { false };
 	unsigned recipients[ALERT_OPGELOST + 1] = { 0 };
 

@@ -79,47 +79,53 @@ static const char SQL_STATES[] =
 	"      FROM unnest($1::text[], $2::int[], $3::bigint[]) AS u(pgn, cohort, pid)) x "
 	"JOIN pupil_state s ON s.pupil_id = x.pid AND s.cohort = x.cohort";
 
-/* The merged states, $17 now, $18 how many; each row only if its version is
+/* The merged states, $18 now, $19 how many; each row only if its version is
  * still the one read (0: none was), else overstap_expect() fails the
  * transaction with a serialization failure and the whole group runs again. */
-PARAMS(state_write_params, 16, pupil_id, cohort, facts, status, registered, left_vo, has_ddd, vo_school, vo_soort,
-       woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, had_niet_gestart, crebo, version);
+PARAMS(state_write_params, 17, pupil_id, cohort, facts, status, registered, left_vo, has_ddd, vo_school, vo_soort,
+       woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, had_niet_gestart, crebo, version, competing);
 static const char SQL_UPSERT_STATES[] =
 	"WITH up AS ("
 	"INSERT INTO pupil_state (pupil_id, cohort, facts, status, registered, left_vo, has_ddd, "
 	"  vo_school, vo_soort, woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, "
-	"  had_niet_gestart, updated_at, crebo, version) "
+	"  had_niet_gestart, updated_at, crebo, version, competing) "
 	"SELECT u.pupil_id, u.cohort, decode(u.facts, 'hex'), u.status, u.registered, u.left_vo, "
 	"  u.has_ddd, u.vo_school, u.vo_soort, u.woongemeente, u.mbo_instelling, u.first_aangemeld_at, "
-	"  u.had_zomerlek, u.had_niet_gestart, $17::bigint, u.crebo, u.version + 1 "
+	"  u.had_zomerlek, u.had_niet_gestart, $18::bigint, u.crebo, u.version + 1, u.competing "
 	"FROM unnest($1::bigint[], $2::int[], $3::text[], $4::smallint[], $5::bool[], $6::bool[], "
 	"  $7::bool[], $8::text[], $9::smallint[], $10::text[], $11::text[], $12::bigint[], "
-	"  $13::bool[], $14::bool[], $15::text[], $16::bigint[]) "
+	"  $13::bool[], $14::bool[], $15::text[], $16::bigint[], $17::text[]) "
 	"  AS u(pupil_id, cohort, facts, status, registered, left_vo, has_ddd, vo_school, vo_soort, "
 	"       woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, had_niet_gestart, crebo, "
-	"       version) "
+	"       version, competing) "
 	"ON CONFLICT (pupil_id, cohort) DO UPDATE SET facts = EXCLUDED.facts, status = EXCLUDED.status, "
 	"  registered = EXCLUDED.registered, left_vo = EXCLUDED.left_vo, has_ddd = EXCLUDED.has_ddd, "
 	"  vo_school = EXCLUDED.vo_school, vo_soort = EXCLUDED.vo_soort, crebo = EXCLUDED.crebo, "
 	"  woongemeente = EXCLUDED.woongemeente, mbo_instelling = EXCLUDED.mbo_instelling, "
 	"  first_aangemeld_at = EXCLUDED.first_aangemeld_at, had_zomerlek = EXCLUDED.had_zomerlek, "
 	"  had_niet_gestart = EXCLUDED.had_niet_gestart, updated_at = EXCLUDED.updated_at, "
-	"  version = EXCLUDED.version "
+	"  version = EXCLUDED.version, competing = EXCLUDED.competing "
 	"WHERE pupil_state.version = EXCLUDED.version - 1 "
 	"RETURNING 1) "
-	"SELECT overstap_expect($18::int, (SELECT count(*) FROM up)::int)";
+	"SELECT overstap_expect($19::int, (SELECT count(*) FROM up)::int)";
 
-/* Personal data, from the event overstap_personal_wins() chose per pupil: a
- * vo registration sets it when newer than what is there; an mbo report only
- * fills it for a pupil no vo school described. */
-PARAMS(personal_params, 5, pupil_id, name, birth_date, at, is_reg);
+/* Personal data per source (sql/004): each school's own latest
+ * registration, each institution's own latest report, one row per (pupil,
+ * cohort, source) in a statement (the group picked it with
+ * overstap_personal_wins()), kept when it is later — on an equal moment, the
+ * larger name and birth date, bytewise: the same rule, so arrival order does
+ * not matter. Whose data a pupil shows is overstap_personal()'s to say. */
+PARAMS(personal_params, 7, pupil_id, cohort, source, is_reg, name, birth_date, at);
 static const char SQL_PERSONAL[] =
-	"UPDATE pupil p SET name = u.name, birth_date = NULLIF(u.birth_date, '')::date, "
-	"  personal_at = CASE WHEN u.is_reg THEN u.at ELSE p.personal_at END "
-	"FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bool[]) "
-	"  AS u(pupil_id, name, birth_date, at, is_reg) "
-	"WHERE p.id = u.pupil_id AND ((u.is_reg AND u.at >= p.personal_at) "
-	"  OR (NOT u.is_reg AND p.personal_at = 0 AND p.name IS NULL))";
+	"INSERT INTO pupil_personal AS pp (pupil_id, cohort, source, is_registration, name, birth_date, at) "
+	"SELECT u.pupil_id, u.cohort, u.source, u.is_reg, NULLIF(u.name, ''), NULLIF(u.birth_date, '')::date, u.at "
+	"FROM unnest($1::bigint[], $2::int[], $3::text[], $4::bool[], $5::text[], $6::text[], $7::bigint[]) "
+	"  AS u(pupil_id, cohort, source, is_reg, name, birth_date, at) "
+	"ON CONFLICT (pupil_id, cohort, source) DO UPDATE SET name = EXCLUDED.name, "
+	"  birth_date = EXCLUDED.birth_date, at = EXCLUDED.at, is_registration = EXCLUDED.is_registration "
+	"WHERE EXCLUDED.at > pp.at OR (EXCLUDED.at = pp.at AND "
+	"  (coalesce(EXCLUDED.name, '') COLLATE \"C\", coalesce(EXCLUDED.birth_date::text, '') COLLATE \"C\") > "
+	"  (coalesce(pp.name, '') COLLATE \"C\", coalesce(pp.birth_date::text, '') COLLATE \"C\"))";
 
 /* OPGELOST, $4 now, $5 reason: resolve every open alert of these pupils and
  * cohorts and tell each recipient, naming the alert it resolves. */
@@ -626,13 +632,15 @@ static void stored_state(const struct grouptxn *t, const struct pupil_group *g, 
 	}
 }
 
-/* Merges the group's new events into cur; *personal is the event whose
- * personal data wins. Returns whether any event of the group is new. */
+#define MAX_PERSONAL_SOURCES (OVERSTAP_MAX_VO_SCHOOLS + OVERSTAP_MAX_INSTELLINGEN)
+
+/* Merges the group's new events into cur; personal[] gets, per source, the
+ * event whose personal data wins. Returns whether any event is new. */
 static bool merge_new_events(const struct grouptxn *t, const struct pupil_group *g, struct pupil_state *cur,
-			     bool *changed, const struct item **personal)
+			     bool *changed, const struct item **personal, int *n_personal)
 {
 	bool any_new = false;
-	*personal = NULL;
+	*n_personal = 0;
 	for (uint32_t k = 0; k < g->count; k++) {
 		const struct item *it = group_item(t, g, k);
 		if (it->outcome != ITEM_INSERTED)
@@ -640,9 +648,18 @@ static bool merge_new_events(const struct grouptxn *t, const struct pupil_group 
 		any_new = true;
 		if (overstap_state_apply(cur, &it->ev))
 			*changed = true;
-		if (overstap_event_has_personal(&it->ev) &&
-		    (!*personal || overstap_personal_wins(&it->ev, &(*personal)->ev)))
-			*personal = it;
+		if (!overstap_event_has_personal(&it->ev))
+			continue;
+		int at = 0;
+		while (at < *n_personal && strcmp(personal[at]->ev.school, it->ev.school) != 0)
+			at++;
+		if (at == *n_personal) {
+			if (at == MAX_PERSONAL_SOURCES)
+				continue; /* more sources than a state keeps: none of them counts */
+			personal[(*n_personal)++] = it;
+		} else if (overstap_personal_wins(&it->ev, &personal[at]->ev)) {
+			personal[at] = it;
+		}
 	}
 	return any_new;
 }
@@ -651,10 +668,12 @@ static void add_personal(struct grouptxn *t, int64_t pupil_id, const struct over
 {
 	struct personal_params *p = &t->p_personal;
 	pgarray_add_int(&p->pupil_id, pupil_id);
+	pgarray_add_int(&p->cohort, ev->cohort);
+	pgarray_add_text(&p->source, ev->school);
+	pgarray_add_bool(&p->is_reg, ev->kind == EVENT_OVERSTAPPER_GEREGISTREERD);
 	pgarray_add_text(&p->name, ev->name);
 	pgarray_add_text(&p->birth_date, ev->birth_date);
 	pgarray_add_int(&p->at, ev->occurred_at);
-	pgarray_add_bool(&p->is_reg, ev->kind == EVENT_OVERSTAPPER_GEREGISTREERD);
 }
 
 /* The alerts rules_evaluate() decided for this pupil; updates the "had"
@@ -719,6 +738,9 @@ static void add_state_write(struct grouptxn *t, const struct pupil_group *g, con
 	pgarray_add_bool(&w->had_niet_gestart, niet_gestart);
 	pgarray_add_text(&w->crebo, overstap_crebo(cur, instelling));
 	pgarray_add_int(&w->version, g->exists ? g->version : 0);
+	char competing[OVERSTAP_MAX_VO_SCHOOLS * 7 + 1];
+	overstap_competing_claims(cur, competing, sizeof competing);
+	pgarray_add_text(&w->competing, competing);
 	written_add(t, g->pupil_id, cur->cohort, (g->exists ? g->version : 0) + 1, zomerlek, niet_gestart, enc, n);
 }
 
@@ -730,11 +752,12 @@ static void merge_group(struct grouptxn *t, const struct pupil_group *g)
 	stored_state(t, g, &old);
 	cur = old;
 	bool changed = !g->exists;
-	const struct item *personal;
-	if (!merge_new_events(t, g, &cur, &changed, &personal))
+	const struct item *personal[MAX_PERSONAL_SOURCES];
+	int n_personal;
+	if (!merge_new_events(t, g, &cur, &changed, personal, &n_personal))
 		return;
-	if (personal)
-		add_personal(t, g->pupil_id, &personal->ev);
+	for (int i = 0; i < n_personal; i++)
+		add_personal(t, g->pupil_id, &personal[i]->ev);
 	if (!changed)
 		return;
 	touched_add(t, cur.cohort, cur.vo_school);

@@ -31,8 +31,11 @@
 #include "stats.h"
 #include "store.h"
 
+/* Per role and region, never per school (a school's queue would tell how
+ * many of its pupils have an alert). */
 static const char SQL_QUEUE_DEPTH[] =
-	"SELECT recipient, count(*) FROM alert WHERE acked_at IS NULL GROUP BY recipient ORDER BY recipient";
+	"SELECT split_part(recipient, ':', 1), region, count(*) FROM alert WHERE acked_at IS NULL "
+	"GROUP BY 1, 2 ORDER BY 1, 2";
 
 static const char SQL_OPEN_ALERTS[] =
 	"SELECT kind, count(*) FROM alert WHERE cohort = $1::int AND ($2::text = '' OR region = $2::text) "
@@ -270,15 +273,16 @@ static void metrics_reply(const PGresult *res, const char *error, void *arg)
 	evbuffer_add_printf(b, "overstapd_alerts_acked_total %llu\n", (unsigned long long)m->alerts_acked);
 	put_help(b, "overstapd_database_up", "gauge", "1 when every database connection is ready.");
 	evbuffer_add_printf(b, "overstapd_database_up %d\n", store_is_up(p->h->srv->store) ? 1 : 0);
-	put_help(b, "overstapd_queue_depth", "gauge", "Unacknowledged alerts per recipient queue.");
+	put_help(b, "overstapd_queue_depth", "gauge",
+		 "Unacknowledged alerts per recipient role and region (of the pupil), never per school.");
 	if (res) {
 		for (int r = 0; r < PQntuples(res); r++) {
-			const char *rc = PQgetvalue(res, r, 0);
-			/* recipients are ours (rmc:39, vo:25LX00): no quoting needed, but be safe */
-			bool safe = strcspn(rc, "\"\\\n") == strlen(rc);
-			if (safe)
-				evbuffer_add_printf(b, "overstapd_queue_depth{recipient=\"%s\"} %s\n", rc,
-						    PQgetvalue(res, r, 1));
+			const char *role = PQgetvalue(res, r, 0), *region = PQgetvalue(res, r, 1);
+			/* roles and regions are ours (rmc, 39): no quoting needed, but be safe */
+			bool safe = strcspn(role, "\"\\\n") == strlen(role) && overstap_region_is_valid(region);
+			if (safe || (strcspn(role, "\"\\\n") == strlen(role) && !region[0]))
+				evbuffer_add_printf(b, "overstapd_queue_depth{role=\"%s\",region=\"%s\"} %s\n", role, region,
+						    PQgetvalue(res, r, 2));
 		}
 	} else {
 		log_warn("http", "queue depth unavailable: %s", error ? error : "?");

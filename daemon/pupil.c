@@ -1,10 +1,10 @@
 /* pupil.c — PupilQuery / PupilReply (DESIGN §4.2, scopes of §4.3).
  *
  * Owns the one statement that reads a pupil's state, timeline and open alerts
- * on the read lane, with the caller's scope inside the query: a vo school
- * sees the pupils it registered, an mbo those who applied to it, an RMC those
- * living in its region (else its school's), admin all. Anything else, and a
- * pupil that does not exist, get the same PERMISSION_DENIED.
+ * on the read lane, with the caller's scope inside the query (DESIGN §5 "Who
+ * may read a pupil") and the audit of the answer in the same statement.
+ * Anything outside the scope, and a pupil that does not exist, get the same
+ * PERMISSION_DENIED.
  */
 #include "pupil.h"
 
@@ -20,21 +20,25 @@
 #include "request.h"
 #include "store.h"
 
-/* One row per fact, tagged: S(tate), E(vent), A(lert). */
+/* One row per fact, tagged: S(tate), E(vent), A(lert), with the caller's
+ * read scope inside the query (DESIGN §5 "Who may read a pupil"): a vo school
+ * the pupils whose vo school it is, an mbo institution those with an
+ * application event from it, an RMC those of its region, admin all. The
+ * answer is recorded in the audit by the same statement ($5 the daemon's
+ * time). $1 pgn, $2 cohort, $3 role, $4 organisation. */
 static const char SQL_PUPIL[] =
 	"WITH s AS ("
 	"  SELECT s.pupil_id, s.cohort, s.status, s.vo_school, s.woongemeente, "
-	"         coalesce(gw.region, gs.region, '') AS region "
+	"         coalesce(overstap_region_of(s.woongemeente, s.vo_school), '') AS region "
 	"  FROM pupil p JOIN pupil_state s ON s.pupil_id = p.id AND s.cohort = $2::int "
-	"  LEFT JOIN gemeente gw ON gw.code = s.woongemeente "
-	"  LEFT JOIN school sc ON sc.code = s.vo_school "
-	"  LEFT JOIN gemeente gs ON gs.code = sc.gemeente "
 	"  WHERE p.pgn = $1::text AND ($3::text = 'admin' "
-	"    OR ($3::text = 'vo' AND EXISTS (SELECT 1 FROM event e WHERE e.pupil_id = s.pupil_id "
-	"        AND e.cohort = s.cohort AND e.org = $4::text AND e.kind = @EVENT_OVERSTAPPER_GEREGISTREERD@)) "
+	"    OR ($3::text = 'vo' AND s.vo_school = $4::text) "
 	"    OR ($3::text = 'mbo' AND EXISTS (SELECT 1 FROM event e WHERE e.pupil_id = s.pupil_id "
-	"        AND e.cohort = s.cohort AND e.org = $4::text)) "
-	"    OR ($3::text = 'rmc' AND coalesce(gw.region, gs.region) = $4::text))) "
+	"        AND e.cohort = s.cohort AND e.org = $4::text AND e.kind IN (@EVENT_AANMELDING_ONTVANGEN@, "
+	"        @EVENT_AANGEMELD@, @EVENT_OVEREENKOMST_AANGEBODEN@, @EVENT_INGESCHREVEN@))) "
+	"    OR ($3::text = 'rmc' AND overstap_region_of(s.woongemeente, s.vo_school) = $4::text))), "
+	"aud AS (INSERT INTO audit (at, role, org, pupil_id, cohort, what) "
+	"        SELECT $5::bigint, $3::text, $4::text, s.pupil_id, s.cohort, 'pupil_query' FROM s) "
 	"SELECT 'S', s.status, s.vo_school, s.woongemeente, s.region, 0::bigint, 0::smallint, '', '' "
 	"FROM s "
 	"UNION ALL (SELECT 'E', 0, e.school, '', '', e.occurred_at, e.kind, e.crebo, e.event_id "
@@ -134,8 +138,9 @@ void pupil_query(struct server *srv, struct request *req, const Overstap__V1__Pu
 		request_error(req, ERR_BAD_COHORT, "cohort must be a year");
 		return;
 	}
-	char cohort[16];
+	char cohort[16], now[24];
 	snprintf(cohort, sizeof cohort, "%u", q->cohort);
-	const char *params[4] = { q->pgn, cohort, overstap_role_name(who->role), who->org };
-	store_query(srv->store, LANE_READ, "pupil_query", 4, params, false, pupil_done, req);
+	snprintf(now, sizeof now, "%lld", (long long)clock_now());
+	const char *params[5] = { q->pgn, cohort, overstap_role_name(who->role), who->org, now };
+	store_query(srv->store, LANE_READ, "pupil_query", 5, params, false, pupil_done, req);
 }

@@ -34,21 +34,27 @@
 #define SUB_OUTPUT_HIGH_WATER (1u << 20)
 
 /* Leases the next deliverable alerts of a recipient and returns them with
- * the personal data they carry (none for the projectteam). */
+ * the personal data they carry (none for the projectteam), recording every
+ * delivery with a PGN — redeliveries too — in the audit in the same
+ * statement ($6 role, $7 organisation of the subscriber). */
 static const char SQL_LEASE[] =
 	"WITH c AS (SELECT id FROM alert WHERE recipient = $1::text AND acked_at IS NULL "
 	"           AND (lease_until IS NULL OR lease_until <= $2::bigint) "
 	"           ORDER BY id LIMIT $3::int FOR UPDATE SKIP LOCKED), "
 	"u AS (UPDATE alert a SET lease_until = $2::bigint + $4::bigint, lease_owner = $5::text, deliveries = deliveries + 1 "
-	"      FROM c WHERE a.id = c.id RETURNING a.*) "
-	"SELECT u.id, u.kind, u.cohort, "
-	"  CASE WHEN u.recipient LIKE 'projectteam:%' THEN '' ELSE coalesce(p.pgn, '') END, "
-	"  CASE WHEN u.recipient LIKE 'projectteam:%' THEN '' ELSE coalesce(p.name, '') END, "
-	"  CASE WHEN u.recipient LIKE 'projectteam:%' THEN '' ELSE coalesce(p.birth_date::text, '') END, "
-	"  CASE WHEN u.recipient LIKE 'projectteam:%' THEN '' ELSE u.woongemeente END, "
-	"  u.vo_school, u.status, u.mbo_instelling, u.crebo, u.raised_at, u.reason, "
-	"  coalesce(u.resolves_alert_id, 0), u.region, coalesce(u.escalated_alert_id, 0), u.lease_until "
-	"FROM u LEFT JOIN pupil p ON p.id = u.pupil_id ORDER BY u.id";
+	"      FROM c WHERE a.id = c.id RETURNING a.*), "
+	"d AS (SELECT u.*, u.recipient NOT LIKE 'projectteam:%' AND p.pgn IS NOT NULL AS personal, p.pgn "
+	"      FROM u LEFT JOIN pupil p ON p.id = u.pupil_id), "
+	"aud AS (INSERT INTO audit (at, role, org, pupil_id, cohort, what) "
+	"        SELECT $2::bigint, $6::text, $7::text, d.pupil_id, d.cohort, 'alert_delivery' FROM d WHERE d.personal) "
+	"SELECT d.id, d.kind, d.cohort, "
+	"  CASE WHEN d.personal THEN d.pgn ELSE '' END, "
+	"  CASE WHEN d.personal THEN coalesce(pd.name, '') ELSE '' END, "
+	"  CASE WHEN d.personal THEN coalesce(pd.birth_date::text, '') ELSE '' END, "
+	"  CASE WHEN d.recipient LIKE 'projectteam:%' THEN '' ELSE d.woongemeente END, "
+	"  d.vo_school, d.status, d.mbo_instelling, d.crebo, d.raised_at, d.reason, "
+	"  coalesce(d.resolves_alert_id, 0), d.region, coalesce(d.escalated_alert_id, 0), d.lease_until "
+	"FROM d LEFT JOIN LATERAL overstap_personal(d.pupil_id, d.cohort) pd ON d.personal ORDER BY d.id";
 
 static const char SQL_ACK[] =
 	"UPDATE alert SET acked_at = $3::bigint, lease_until = NULL, lease_owner = NULL "
@@ -83,6 +89,7 @@ struct sub {
 	struct queue *q;
 	struct session *s;
 	char recipient[80];
+	struct identity who;             /* the subscriber, for the audit of deliveries */
 	char owner[CONFIG_STR_MAX + 24]; /* lease owner: instance:session */
 	uint32_t max_in_flight;
 	uint32_t in_flight;
@@ -296,9 +303,10 @@ static void sub_fetch(struct sub *sub)
 	snprintf(now, sizeof now, "%lld", (long long)clock_now());
 	snprintf(limit, sizeof limit, "%u", sub->max_in_flight - sub->in_flight);
 	snprintf(timeout, sizeof timeout, "%lld", (long long)q->srv->cfg->ack_timeout);
-	const char *params[5] = { sub->recipient, now, limit, timeout, sub->owner };
+	const char *params[7] = { sub->recipient, now, limit, timeout, sub->owner, overstap_role_name(sub->who.role),
+				  sub->who.org };
 	sub->fetching = true;
-	store_query(q->srv->store, LANE_QUEUE, "queue_lease", 5, params, false, fetch_done, sub);
+	store_query(q->srv->store, LANE_QUEUE, "queue_lease", 7, params, false, fetch_done, sub);
 }
 
 void queue_subscribe(struct queue *q, struct request *req, const Overstap__V1__Subscribe *msg)
@@ -334,6 +342,7 @@ void queue_subscribe(struct queue *q, struct request *req, const Overstap__V1__S
 	sub->s = s;
 	session_ref(s);
 	snprintf(sub->recipient, sizeof sub->recipient, "%s:%s", prefix, who->org);
+	sub->who = *who;
 	snprintf(sub->owner, sizeof sub->owner, "%s:%llu", q->srv->cfg->instance,
 		 (unsigned long long)session_id(s));
 	sub->max_in_flight = max;

@@ -143,9 +143,48 @@ static double pct(uint32_t part, uint32_t whole)
 	return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
+void stats_suppress(struct stats_supp *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		rows[i].suppressed = rows[i].overstappers < STATS_SMALL_CELL;
+	for (size_t i = 0; i < n; i++) {
+		/* once per group: at its first row */
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = strcmp(rows[j].group, rows[i].group) == 0;
+		if (seen)
+			continue;
+		size_t count = 0;
+		uint64_t sum = 0;
+		for (size_t j = i; j < n; j++)
+			if (rows[j].suppressed && strcmp(rows[j].group, rows[i].group) == 0) {
+				count++;
+				sum += rows[j].overstappers;
+			}
+		/* a lone suppressed row, or a few that hold fewer than five together,
+		 * would follow from the others and the region: the smallest others
+		 * go with them, one at a time */
+		while (count > 0 && (count < 2 || sum < STATS_SMALL_CELL)) {
+			size_t pick = n;
+			for (size_t j = i; j < n; j++) {
+				if (rows[j].suppressed || strcmp(rows[j].group, rows[i].group) != 0)
+					continue;
+				if (pick == n || rows[j].overstappers < rows[pick].overstappers ||
+				    (rows[j].overstappers == rows[pick].overstappers && strcmp(rows[j].key, rows[pick].key) < 0))
+					pick = j;
+			}
+			if (pick == n)
+				break; /* every row of the group is suppressed */
+			rows[pick].suppressed = true;
+			count++;
+			sum += rows[pick].overstappers;
+		}
+	}
+}
+
 void stats_row_finish(Overstap__V1__StatsRow *row, bool below_region, bool is_admin)
 {
-	if (below_region && !is_admin && row->overstappers < STATS_SMALL_CELL) {
+	if (row->suppressed || (below_region && !is_admin && row->overstappers < STATS_SMALL_CELL)) {
 		row->suppressed = true;
 		row->overstappers = row->met_keuze = row->aangemeld = row->aangemeld_op_tijd = 0;
 		row->geplaatst = row->ingeschreven = row->andere_bestemming = row->ddd = 0;
@@ -389,6 +428,7 @@ static bool keep_result(struct compute_req *req, struct cohort_figures *cf, cons
 
 struct out_row {
 	const char *key, *label;
+	const char *group; /* the region its small cells are judged in */
 	uint32_t counts[N_COUNTS];
 };
 
@@ -419,6 +459,9 @@ static void answer(struct compute_req *req, struct cohort_figures *cf)
 			if (!existed) {
 				out[n].key = c->key;
 				out[n].label = c->label;
+				/* a school's row belongs to its region; other groupings
+				 * to the region asked for, or the nation */
+				out[n].group = req->by == OVERSTAP__V1__GROUP_BY__GROUP_BY_VO_SCHOOL ? sc->region : req->region;
 				n++;
 			}
 			for (int k = 0; k < N_COUNTS; k++)
@@ -428,15 +471,21 @@ static void answer(struct compute_req *req, struct cohort_figures *cf)
 	keymap_free(&keys);
 	Overstap__V1__StatsRow *rows = calloc(n ? n : 1, sizeof *rows);
 	Overstap__V1__StatsRow **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-	if (!out || !rows || !ptrs) {
+	struct stats_supp *supp = calloc(n ? n : 1, sizeof *supp);
+	if (!out || !rows || !ptrs || !supp) {
 		free(out);
 		free(rows);
 		free(ptrs);
+		free(supp);
 		req->done(NULL, "out of memory", req->arg);
 		return;
 	}
 	qsort(out, n, sizeof *out, out_row_cmp);
 	bool below_region = req->by != OVERSTAP__V1__GROUP_BY__GROUP_BY_REGION;
+	for (size_t r = 0; r < n; r++)
+		supp[r] = (struct stats_supp){ out[r].counts[0], out[r].key, out[r].group, false };
+	if (below_region && !req->is_admin)
+		stats_suppress(supp, n); /* DESIGN §5.2: small cells, and what would give them away */
 	for (size_t r = 0; r < n; r++) {
 		Overstap__V1__StatsRow *row = &rows[r];
 		overstap__v1__stats_row__init(row);
@@ -451,6 +500,7 @@ static void answer(struct compute_req *req, struct cohort_figures *cf)
 				       &row->andere_bestemming, &row->ddd, &row->zomerlek, &row->niet_gestart };
 		for (int c = 0; c < N_COUNTS; c++)
 			*counts[c] = out[r].counts[c];
+		row->suppressed = supp[r].suppressed;
 		stats_row_finish(row, below_region, req->is_admin);
 		ptrs[r] = row;
 	}
@@ -465,6 +515,7 @@ static void answer(struct compute_req *req, struct cohort_figures *cf)
 	reply.rows = ptrs;
 	req->done(&reply, NULL, req->arg);
 	free(out);
+	free(supp);
 	free(rows);
 	free(ptrs);
 }

@@ -36,7 +36,22 @@ bool stats_group_by_parse(const char *s, Overstap__V1__GroupBy *out);
 const char *stats_group_by_name(Overstap__V1__GroupBy by);
 
 /* Pure: fills the percentages of a row from its counts and applies the
- * small-cell rule (below region level, not admin, fewer than 5 overstappers). */
+ * small-cell rule (below region level, not admin, fewer than 5 overstappers;
+ * or row->suppressed already set by stats_suppress): counts zeroed. */
 void stats_row_finish(Overstap__V1__StatsRow *row, bool below_region, bool is_admin);
+
+/* Pure: which rows of a reply below region level are suppressed (DESIGN
+ * §5.2): those with fewer than 5 overstappers, and within each group (a
+ * region's rows) the smallest others (fewest overstappers, then key) until
+ * the suppressed ones number at least two and hold at least 5 together — or
+ * all of the group is. No suppressed row follows from the others and the
+ * group's total. */
+struct stats_supp {
+	uint32_t overstappers;
+	const char *key;
+	const char *group;
+	bool suppressed; /* out */
+};
+void stats_suppress(struct stats_supp *rows, size_t n);
 
 #endif

@@ -64,12 +64,14 @@ static const char SQL_SWEEP[] =
 static const char SQL_SWEEP_COUNT[] =
 	"UPDATE sweep_run SET alerts = $3::int WHERE cohort = $1::int AND deadline = $2::text";
 
-/* Retention (DESIGN §5): personal data of pupils whose every cohort started
- * more than personal_data_years ago is removed; events, states and alerts stay
- * (they refer to the surrogate id), so the counts stay. $1 = the last expired
- * cohort. */
+/* Retention (DESIGN §5): the personal data and the audit of every expired
+ * cohort are removed, and the PGN of pupils whose every cohort expired;
+ * events, states and alerts stay (they refer to the surrogate id), so the
+ * counts stay. $1 = the last expired cohort. */
 static const char SQL_RETENTION[] =
-	"UPDATE pupil p SET pgn = NULL, name = NULL, birth_date = NULL "
+	"WITH personal AS (DELETE FROM pupil_personal WHERE cohort <= $1::int RETURNING 1), "
+	"     audited AS (DELETE FROM audit WHERE cohort <= $1::int RETURNING 1) "
+	"UPDATE pupil p SET pgn = NULL "
 	"WHERE p.pgn IS NOT NULL "
 	"  AND EXISTS (SELECT 1 FROM pupil_state s WHERE s.pupil_id = p.id) "
 	"  AND NOT EXISTS (SELECT 1 FROM pupil_state s WHERE s.pupil_id = p.id AND s.cohort > $1::int)";

@@ -487,6 +487,26 @@ static int pump_read(struct client *c)
 	}
 }
 
+/* A send failed without a reason: with TLS 1.3 a server that refused our
+ * certificate says why in an alert that arrives after our handshake ended,
+ * and is still unread. Read it (half a second at most) for its reason. */
+static const char *refusal_reason(struct client *c)
+{
+	ERR_clear_error();
+	uint8_t tmp[512];
+	short got = 0;
+	int64_t deadline = deadline_after(500);
+	while (wait_fd(c->fd, POLLIN, deadline, &got) > 0) {
+		int n = SSL_read(c->ssl, tmp, (int)sizeof tmp);
+		if (n > 0)
+			continue;
+		int e = SSL_get_error(c->ssl, n);
+		if (e != SSL_ERROR_WANT_READ)
+			break;
+	}
+	return sslerr_last("");
+}
+
 bool client_send(struct client *c, const Overstap__V1__Envelope *env)
 {
 	if (!c->ssl) {
@@ -519,6 +539,8 @@ bool client_send(struct client *c, const Overstap__V1__Envelope *env)
 		int e = SSL_get_error(c->ssl, n);
 		if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
 			const char *why = sslerr_last("");
+			if (!why[0])
+				why = refusal_reason(c);
 			snprintf(c->err, sizeof c->err, "sending to the server failed%s%s", why[0] ? ": " : ": connection closed",
 				 why);
 			ok = false;

@@ -53,8 +53,14 @@ def register(daemon, pgns, school="25LX00", woongemeente="GM0935"):
 
 
 def niet_gestart_updates(pgns):
-    return [h.make_update("NIET_GESTART", pgn=p, cohort=COHORT, school="25LP", occurred_at="2031-03-05",
-                          reason="niet verschenen") for p in pgns]
+    """An application at 25LP, then its no-show: an institution the pupil never
+    applied to takes no part in the status (DESIGN §5)."""
+    ups = []
+    for p in pgns:
+        ups += [h.make_update("AANGEMELD", pgn=p, cohort=COHORT, school="25LP", occurred_at="2031-03-01"),
+                h.make_update("NIET_GESTART", pgn=p, cohort=COHORT, school="25LP", occurred_at="2031-03-05",
+                              reason="niet verschenen")]
+    return ups
 
 
 def raise_niet_gestart(daemon, n, school="25LX00", woongemeente="GM0935"):
@@ -661,8 +667,8 @@ class SystemClockTest(h.TestCase):
         pgns = h.make_pgns(1)
         with h.Client(d, *VO) as vo:
             push_ok(vo, [h.make_update("OVERSTAPPER_GEREGISTREERD", pgn=pgns[0])])
-        with h.Client(d, *MBO) as mbo:
-            push_ok(mbo, [h.make_update("NIET_GESTART", pgn=pgns[0])])
+        with h.Client(d, *MBO) as mbo:  # an application, then its no-show (system clock: now)
+            push_ok(mbo, [h.make_update("AANGEMELD", pgn=pgns[0]), h.make_update("NIET_GESTART", pgn=pgns[0])])
         [i] = alert_ids(self.db, "rmc:39", pgns)
         sub = Subscriber(self, d, *RMC39, max_in_flight=10)
         self.assertEqual(sub.take_ids(1), [i])

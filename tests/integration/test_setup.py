@@ -33,7 +33,9 @@ def snapshot(db):
     return {
         "event": h.psql(db, "SELECT org, event_id, pupil_id, cohort, kind, occurred_at, received_at, school, "
                             "woongemeente, vo_soort, bestemming, crebo, mbo_instelling FROM event ORDER BY 1, 2"),
-        "pupil": h.psql(db, "SELECT id, pgn, name, birth_date, personal_at FROM pupil ORDER BY id"),
+        "pupil": h.psql(db, "SELECT id, pgn FROM pupil ORDER BY id"),
+        "personal": h.psql(db, "SELECT pupil_id, cohort, source, is_registration, name, birth_date, at "
+                               "FROM pupil_personal ORDER BY 1, 2, 3"),
         "state": h.psql(db, "SELECT pupil_id, cohort, encode(facts, 'hex'), status, version, updated_at "
                             "FROM pupil_state ORDER BY 1, 2"),
         "alert": h.psql(db, "SELECT id, recipient, kind, resolved_at FROM alert ORDER BY id"),

@@ -201,7 +201,9 @@ def snapshot(db):
     return {
         "event": h.psql(db, "SELECT org, event_id, pupil_id, cohort, kind, occurred_at, received_at FROM event "
                             "ORDER BY 1, 2"),
-        "pupil": h.psql(db, "SELECT id, pgn, name, birth_date, personal_at FROM pupil ORDER BY id"),
+        "pupil": h.psql(db, "SELECT id, pgn FROM pupil ORDER BY id"),
+        "personal": h.psql(db, "SELECT pupil_id, cohort, source, is_registration, name, birth_date, at "
+                               "FROM pupil_personal ORDER BY 1, 2, 3"),
         "state": h.psql(db, "SELECT pupil_id, cohort, encode(facts, 'hex'), status, registered, left_vo, has_ddd, "
                             "vo_school, woongemeente, mbo_instelling, crebo, first_aangemeld_at, had_zomerlek, "
                             "had_niet_gestart, updated_at, version FROM pupil_state ORDER BY 1, 2"),

@@ -1051,21 +1051,22 @@ static void test_older_registration_does_not_overwrite(void)
 	struct overstap_event older = ev_vo(EVENT_OVERSTAPPER_GEREGISTREERD, "r1", T0);
 	snprintf(older.woongemeente, sizeof older.woongemeente, "GM0363");
 	overstap_state_apply(&st, &newer);
-	CU_ASSERT_FALSE(overstap_state_apply(&st, &older));
+	overstap_state_apply(&st, &older); /* kept (when the claim began), its data not */
 	CU_ASSERT_STRING_EQUAL(st.woongemeente, "GM0268");
+	CU_ASSERT_EQUAL(st.registered.occurred_at, T0 + 100);
 }
 
-static void test_newer_registration_overwrites(void)
+static void test_newer_registration_of_the_same_school_overwrites(void)
 {
 	struct pupil_state st;
 	overstap_state_init(&st, COHORT);
 	struct overstap_event older = ev_vo(EVENT_OVERSTAPPER_GEREGISTREERD, "r1", T0);
-	struct overstap_event newer = ev_make(EVENT_OVERSTAPPER_GEREGISTREERD, "30RF00", "r2", T0 + 100);
+	struct overstap_event newer = ev_vo(EVENT_OVERSTAPPER_GEREGISTREERD, "r2", T0 + 100);
 	snprintf(newer.woongemeente, sizeof newer.woongemeente, "GM0363");
 	newer.vo_soort = VO_SOORT_PRO;
 	overstap_state_apply(&st, &older);
 	CU_ASSERT_TRUE(overstap_state_apply(&st, &newer));
-	CU_ASSERT_STRING_EQUAL(st.vo_school, "30RF00");
+	CU_ASSERT_STRING_EQUAL(st.vo_school, "25LX00");
 	CU_ASSERT_STRING_EQUAL(st.woongemeente, "GM0363");
 	CU_ASSERT_EQUAL(st.vo_soort, VO_SOORT_PRO);
 }
@@ -1380,6 +1381,9 @@ static void test_status_zonder_plek_mixed_endings(void)
 {
 	struct pupil_state st;
 	overstap_state_init(&st, COHORT);
+	apply(&st, ev_mbo(EVENT_AANGEMELD, "25LP", "a1", T0 - 10));
+	apply(&st, ev_mbo(EVENT_AANGEMELD, "30RF", "a2", T0 - 10));
+	apply(&st, ev_mbo(EVENT_INGESCHREVEN, "01AB", "a3", T0 - 10));
 	apply(&st, ev_mbo(EVENT_LEIDT_NIET_TOT_INSCHRIJVING, "25LP", "l1", T0));
 	apply(&st, ev_mbo(EVENT_INGETROKKEN, "30RF", "w1", T0));
 	apply(&st, ev_mbo(EVENT_MBO_UITGESCHREVEN, "01AB", "u1", T0));
@@ -1400,6 +1404,7 @@ static void test_status_zonder_plek_before_blijft_in_vo(void)
 	struct pupil_state st;
 	overstap_state_init(&st, COHORT);
 	apply(&st, ev_vo(EVENT_NIET_GESLAAGD, "n1", T0));
+	apply(&st, ev_mbo(EVENT_AANMELDING_ONTVANGEN, "25LP", "a1", T0 + 5));
 	apply(&st, ev_mbo(EVENT_LEIDT_NIET_TOT_INSCHRIJVING, "25LP", "l1", T0 + 10));
 	CU_ASSERT_EQUAL(status_of(&st), STATUS_ZONDER_PLEK);
 }
@@ -1428,6 +1433,7 @@ static void test_status_andere_keuze_same_second_stays_zonder_plek(void)
 {
 	struct pupil_state st;
 	overstap_state_init(&st, COHORT);
+	apply(&st, ev_mbo(EVENT_AANGEMELD, "25LP", "a1", T0));
 	apply(&st, ev_mbo(EVENT_INGETROKKEN, "25LP", "w1", T0 + 20));
 	apply(&st, ev_keuze(BESTEMMING_WERK, "k1", T0 + 20));
 	CU_ASSERT_EQUAL(status_of(&st), STATUS_ZONDER_PLEK);
@@ -1437,6 +1443,7 @@ static void test_status_later_mbo_keuze_stays_zonder_plek(void)
 {
 	struct pupil_state st;
 	overstap_state_init(&st, COHORT);
+	apply(&st, ev_mbo(EVENT_AANGEMELD, "25LP", "a1", T0 - 20));
 	apply(&st, ev_mbo(EVENT_INGETROKKEN, "25LP", "w1", T0));
 	apply(&st, ev_keuze(BESTEMMING_MBO, "k1", T0 + 20));
 	CU_ASSERT_EQUAL(status_of(&st), STATUS_ZONDER_PLEK);
@@ -1485,6 +1492,7 @@ static void test_status_niet_gestart_report_beats_geplaatst(void)
 	struct pupil_state st;
 	overstap_state_init(&st, COHORT);
 	apply(&st, ev_mbo(EVENT_OVEREENKOMST_AANGEBODEN, "30RF", "o1", T0));
+	apply(&st, ev_mbo(EVENT_OVEREENKOMST_AANGEBODEN, "25LP", "o2", T0 - 10));
 	apply(&st, ev_mbo(EVENT_NIET_GESTART, "25LP", "n1", T0));
 	CU_ASSERT_EQUAL(status_of(&st), STATUS_NIET_GESTART);
 }
@@ -1529,6 +1537,7 @@ static void test_status_teldatum_leaves_others_alone(void)
 	overstap_state_init(&z, COHORT);
 	overstap_state_init(&k, COHORT);
 	overstap_state_init(&e, COHORT);
+	apply(&z, ev_mbo(EVENT_AANGEMELD, "25LP", "a1", T0 - 10));
 	apply(&z, ev_mbo(EVENT_INGETROKKEN, "25LP", "w1", T0));
 	apply(&k, ev_keuze(BESTEMMING_MBO, "k1", T0));
 	apply(&e, ev_mbo(EVENT_INGESCHREVEN, "25LP", "i1", T0));
@@ -1593,7 +1602,7 @@ static void test_encode_decode_empty_state(void)
 	size_t n = encode(&st, buf);
 	CU_ASSERT_TRUE_FATAL(overstap_state_decode(&back, buf, n));
 	CU_ASSERT_EQUAL(memcmp(&st, &back, sizeof st), 0);
-	CU_ASSERT_EQUAL(buf[0], 1); /* version */
+	CU_ASSERT_EQUAL(buf[0], 2); /* version */
 }
 
 static void test_encode_full_state_fits(void)
@@ -1639,7 +1648,7 @@ static void test_decode_rejects_empty_and_wrong_version(void)
 	rich_state(&good);
 	uint8_t buf[OVERSTAP_STATE_ENCODED_MAX];
 	size_t n = encode(&good, buf);
-	buf[0] = 2;
+	buf[0] = 3;
 	CU_ASSERT_FALSE(overstap_state_decode(&st, buf, n));
 	buf[0] = 0;
 	CU_ASSERT_FALSE(overstap_state_decode(&st, buf, n));
@@ -1667,15 +1676,19 @@ static void test_decode_rejects_trailing_bytes(void)
 	CU_ASSERT_FALSE(overstap_state_decode(&st, buf, n + 1));
 }
 
-/* Offsets in the version-1 layout (see overstap.c). */
+/* Offsets in the version-2 layout (see overstap.c). */
 #define ORDER_BYTES 17
+#define FIRST_SCHOOL_AT (1 + 4 + 1) /* version, cohort, n_vo: the length byte of vo[0].school */
 static size_t offset_of_n_mbo(const struct pupil_state *st)
 {
-	size_t off = 1 + 4 + ORDER_BYTES;
-	off += 1 + strlen(st->vo_school) + 1 + strlen(st->woongemeente) + 1;
-	off += ORDER_BYTES + 1 + 1 + strlen(st->keuze_crebo) + 1 + strlen(st->keuze_instelling) + 1 + 1;
-	off += 4 * ORDER_BYTES + ORDER_BYTES + 1 + strlen(st->mbo_woongemeente) + 8;
-	return off;
+	size_t off = FIRST_SCHOOL_AT;
+	for (int i = 0; i < st->n_vo; i++) {
+		const struct vo_record *r = &st->vo[i];
+		off += 1 + strlen(r->school) + 1 + (size_t)r->n_regs * ORDER_BYTES + 1 + strlen(r->woongemeente) + 1;
+		off += ORDER_BYTES + ORDER_BYTES + 1 + 1 + strlen(r->keuze_crebo) + 1 + strlen(r->keuze_instelling) + 1 + 1;
+		off += 3 * ORDER_BYTES;
+	}
+	return off + ORDER_BYTES + 1 + strlen(st->mbo_woongemeente) + 8;
 }
 
 static void test_decode_rejects_too_many_instellingen(void)
@@ -1698,7 +1711,7 @@ static void test_decode_rejects_overlong_string(void)
 	rich_state(&good);
 	uint8_t buf[OVERSTAP_STATE_ENCODED_MAX];
 	size_t n = encode(&good, buf);
-	size_t at = 1 + 4 + ORDER_BYTES; /* length of vo_school */
+	size_t at = FIRST_SCHOOL_AT; /* length of vo[0].school */
 	CU_ASSERT_EQUAL_FATAL(buf[at], 6);
 	buf[at] = 7;
 	CU_ASSERT_FALSE(overstap_state_decode(&st, buf, n));
@@ -1712,7 +1725,7 @@ static void test_decode_rejects_nul_inside_string(void)
 	rich_state(&good);
 	uint8_t buf[OVERSTAP_STATE_ENCODED_MAX];
 	size_t n = encode(&good, buf);
-	buf[1 + 4 + ORDER_BYTES + 1 + 2] = 0; /* third byte of vo_school */
+	buf[FIRST_SCHOOL_AT + 1 + 2] = 0; /* third byte of vo[0].school */
 	CU_ASSERT_FALSE(overstap_state_decode(&st, buf, n));
 }
 
@@ -1817,9 +1830,14 @@ static struct overstap_event random_event(int i)
 	char id[16];
 	snprintf(id, sizeof id, "ev%d", i);
 	struct overstap_event e;
+	static const char *const schools[] = { "25LX00", "25LY00", "30RF00" };
 	if (rnd() % 2 == 0) {
 		int kind = 1 + (int)(rnd() % 6);
 		e = ev_vo(kind, id, at);
+		/* registrations, transfers and competing claims: three schools */
+		snprintf(e.school, sizeof e.school, "%s", schools[rnd() % 3]);
+		if (kind == EVENT_OVERSTAPPER_GEREGISTREERD)
+			e.vo_soort = (enum vo_soort)(1 + rnd() % 9);
 		if (kind == EVENT_KEUZE_GEREGISTREERD) {
 			e.bestemming = (enum bestemming)(1 + rnd() % 6);
 			if (e.bestemming == BESTEMMING_MBO && rnd() % 2)
@@ -1924,6 +1942,250 @@ static void test_rebuild_from_decoded_state_equals_live_state(void)
 }
 
 /* ---- registration --------------------------------------------------------- */
+
+/* ---- whose pupil (DESIGN §5) ----------------------------------------------- */
+
+static struct overstap_event reg_at(const char *school, const char *id, int64_t at, const char *gemeente)
+{
+	struct overstap_event e = ev_make(EVENT_OVERSTAPPER_GEREGISTREERD, school, id, at);
+	snprintf(e.woongemeente, sizeof e.woongemeente, "%s", gemeente);
+	e.vo_soort = VO_SOORT_VMBO_KB;
+	snprintf(e.name, sizeof e.name, "Sanne de Vries");
+	snprintf(e.birth_date, sizeof e.birth_date, "2015-05-17");
+	return e;
+}
+
+static struct overstap_event vo_at(int kind, const char *school, const char *id, int64_t at)
+{
+	struct overstap_event e = ev_make(kind, school, id, at);
+	if (kind == EVENT_KEUZE_GEREGISTREERD)
+		e.bestemming = BESTEMMING_MBO;
+	return e;
+}
+
+/* Every order of the events gives the same bytes; returns the state. */
+static struct pupil_state state_in_every_order(const struct overstap_event *evs, int n)
+{
+	int idx[8];
+	for (int i = 0; i < n; i++)
+		idx[i] = i;
+	struct pupil_state first;
+	overstap_state_init(&first, COHORT);
+	for (int i = 0; i < n; i++)
+		overstap_state_apply(&first, &evs[i]);
+	uint8_t ref[OVERSTAP_STATE_ENCODED_MAX], cur[OVERSTAP_STATE_ENCODED_MAX];
+	size_t ref_len = encode(&first, ref);
+	/* Heap's algorithm: all n! orders */
+	int c[8] = { 0 };
+	int i = 0, bad = 0;
+	while (i < n) {
+		if (c[i] < i) {
+			int j = i % 2 == 0 ? 0 : c[i];
+			int t = idx[j];
+			idx[j] = idx[i];
+			idx[i] = t;
+			struct pupil_state st;
+			overstap_state_init(&st, COHORT);
+			for (int k = 0; k < n; k++)
+				overstap_state_apply(&st, &evs[idx[k]]);
+			size_t len = encode(&st, cur);
+			if (len != ref_len || memcmp(cur, ref, len) != 0 || memcmp(&st, &first, sizeof st) != 0)
+				bad++;
+			c[i]++;
+			i = 0;
+		} else {
+			c[i] = 0;
+			i++;
+		}
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	return first;
+}
+
+static void test_a_competing_registration_changes_nothing_derived(void)
+{
+	/* the takeover: another school registers the pupil later, with another gemeente */
+	struct overstap_event evs[] = {
+		reg_at("25LX00", "own", T0, "GM0268"),
+		reg_at("30RF00", "hostile", T0 + 100, "GM0363"),
+	};
+	struct pupil_state st = state_in_every_order(evs, 2);
+	CU_ASSERT_STRING_EQUAL(st.vo_school, "25LX00");
+	CU_ASSERT_STRING_EQUAL(overstap_woongemeente(&st), "GM0268");
+	CU_ASSERT_EQUAL(st.n_claims, 2);
+	char competing[64];
+	overstap_competing_claims(&st, competing, sizeof competing);
+	CU_ASSERT_STRING_EQUAL(competing, "30RF00");
+	CU_ASSERT_FALSE(overstap_has_left_vo(&st));
+}
+
+static void test_a_transfer_moves_the_pupil_in_either_order(void)
+{
+	/* the old school's uitschrijving and the new school's registration */
+	struct overstap_event evs[] = {
+		reg_at("25LX00", "old", T0, "GM0268"),
+		vo_at(EVENT_VO_UITGESCHREVEN, "25LX00", "out", T0 + 50),
+		reg_at("30RF00", "new", T0 + 100, "GM0363"),
+	};
+	struct pupil_state st = state_in_every_order(evs, 3);
+	CU_ASSERT_STRING_EQUAL(st.vo_school, "30RF00");
+	CU_ASSERT_STRING_EQUAL(overstap_woongemeente(&st), "GM0363");
+	CU_ASSERT_EQUAL(st.n_claims, 1);
+	CU_ASSERT_FALSE(overstap_has_left_vo(&st)); /* transferred, not out of vo: no zomerlek */
+	/* the new registration before the old school's uitschrijving: competing until it comes */
+	struct overstap_event early[] = {
+		reg_at("25LX00", "old", T0, "GM0268"),
+		reg_at("30RF00", "new", T0 + 50, "GM0363"),
+		vo_at(EVENT_VO_UITGESCHREVEN, "25LX00", "out", T0 + 100),
+	};
+	struct pupil_state mid;
+	overstap_state_init(&mid, COHORT);
+	overstap_state_apply(&mid, &early[0]);
+	overstap_state_apply(&mid, &early[1]);
+	CU_ASSERT_STRING_EQUAL(mid.vo_school, "25LX00");
+	CU_ASSERT_EQUAL(mid.n_claims, 2);
+	st = state_in_every_order(early, 3);
+	CU_ASSERT_STRING_EQUAL(st.vo_school, "30RF00");
+	CU_ASSERT_EQUAL(st.n_claims, 1);
+	CU_ASSERT_FALSE(overstap_has_left_vo(&st));
+}
+
+static void test_only_the_vo_schools_own_events_count(void)
+{
+	/* another school's keuze and diploma are kept, and count once it is the vo school */
+	struct overstap_event evs[] = {
+		reg_at("25LX00", "own", T0, "GM0268"),
+		vo_at(EVENT_KEUZE_GEREGISTREERD, "30RF00", "k", T0 + 10),
+		vo_at(EVENT_DIPLOMA_BEHAALD, "30RF00", "d", T0 + 20),
+	};
+	struct pupil_state st = state_in_every_order(evs, 3);
+	CU_ASSERT_EQUAL(status_of(&st), STATUS_GEEN_KEUZE);
+	CU_ASSERT_FALSE(overstap_has_left_vo(&st));
+	struct overstap_event moved[] = {
+		evs[0], evs[1], evs[2],
+		vo_at(EVENT_VO_UITGESCHREVEN, "25LX00", "out", T0 + 30),
+		reg_at("30RF00", "reg", T0 + 40, "GM0363"),
+	};
+	st = state_in_every_order(moved, 5);
+	CU_ASSERT_STRING_EQUAL(st.vo_school, "30RF00");
+	CU_ASSERT_EQUAL(status_of(&st), STATUS_KEUZE);
+	CU_ASSERT_TRUE(overstap_has_left_vo(&st)); /* the diploma of its vo school */
+}
+
+static void test_left_vo_by_uitschrijving_only_while_no_claim_holds(void)
+{
+	struct overstap_event out[] = {
+		reg_at("25LX00", "r", T0, "GM0268"),
+		vo_at(EVENT_VO_UITGESCHREVEN, "25LX00", "u", T0 + 10),
+	};
+	struct pupil_state st = state_in_every_order(out, 2);
+	CU_ASSERT_TRUE(overstap_has_left_vo(&st));
+	CU_ASSERT_STRING_EQUAL(st.vo_school, "25LX00"); /* the latest registration's, no claim holding */
+	CU_ASSERT_EQUAL(st.n_claims, 0);
+	/* at the same second the uitschrijving is the later */
+	struct overstap_event same[] = {
+		reg_at("25LX00", "r", T0, "GM0268"),
+		vo_at(EVENT_VO_UITGESCHREVEN, "25LX00", "u", T0),
+	};
+	st = state_in_every_order(same, 2);
+	CU_ASSERT_TRUE(overstap_has_left_vo(&st));
+	/* registered again after its own uitschrijving: a new claim */
+	struct overstap_event back[] = {
+		reg_at("25LX00", "r", T0, "GM0268"),
+		vo_at(EVENT_VO_UITGESCHREVEN, "25LX00", "u", T0 + 10),
+		reg_at("25LX00", "r2", T0 + 20, "GM0268"),
+	};
+	st = state_in_every_order(back, 3);
+	CU_ASSERT_FALSE(overstap_has_left_vo(&st));
+	CU_ASSERT_EQUAL(st.n_claims, 1);
+}
+
+static void test_a_pupil_nobody_registered_gets_the_school_of_its_latest_vo_event(void)
+{
+	struct overstap_event evs[] = {
+		vo_at(EVENT_KEUZE_GEREGISTREERD, "30RF00", "k", T0),
+		vo_at(EVENT_DIPLOMA_BEHAALD, "25LX00", "d", T0 + 10),
+	};
+	struct pupil_state st = state_in_every_order(evs, 2);
+	CU_ASSERT_STRING_EQUAL(st.vo_school, "25LX00");
+	CU_ASSERT_FALSE(overstap_is_registered(&st));
+	CU_ASSERT_TRUE(overstap_has_left_vo(&st));
+	/* only an uitschrijving: left vo too, with that school */
+	struct overstap_event out[] = { vo_at(EVENT_VO_UITGESCHREVEN, "25LX00", "u", T0) };
+	st = state_in_every_order(out, 1);
+	CU_ASSERT_STRING_EQUAL(st.vo_school, "25LX00");
+	CU_ASSERT_TRUE(overstap_has_left_vo(&st));
+}
+
+static void test_an_institution_without_an_application_takes_no_part(void)
+{
+	struct pupil_state st;
+	overstap_state_init(&st, COHORT);
+	apply(&st, ev_vo(EVENT_OVERSTAPPER_GEREGISTREERD, "r", T0));
+	apply(&st, ev_keuze(BESTEMMING_MBO, "k", T0 + 1));
+	apply(&st, ev_mbo(EVENT_INGETROKKEN, "30RF", "w", T0 + 10)); /* never applied there */
+	apply(&st, ev_mbo(EVENT_NIET_GESTART, "01AB", "n", T0 + 10));
+	CU_ASSERT_EQUAL(status_of(&st), STATUS_KEUZE);
+	CU_ASSERT_STRING_EQUAL(overstap_mbo_instelling(&st), "");
+	apply(&st, ev_mbo(EVENT_AANGEMELD, "30RF", "a", T0 + 5)); /* now it did, before the withdrawal */
+	CU_ASSERT_EQUAL(status_of(&st), STATUS_ZONDER_PLEK);
+	CU_ASSERT_STRING_EQUAL(overstap_mbo_instelling(&st), "30RF");
+}
+
+static void test_a_version_1_state_decodes_into_its_registering_schools_record(void)
+{
+	/* a state as the daemon stored it before "Whose pupil": registration,
+	 * keuze and DDD of 25LX00, one application at 25LP */
+	struct pupil_state v2;
+	overstap_state_init(&v2, COHORT);
+	struct overstap_event evs[] = {
+		reg_at("25LX00", "r", T0, "GM0268"),
+		vo_at(EVENT_KEUZE_GEREGISTREERD, "25LX00", "k", T0 + 1),
+		vo_at(EVENT_DDD_AANGELEVERD, "25LX00", "d", T0 + 2),
+		ev_mbo(EVENT_AANGEMELD, "25LP", "a", T0 + 3),
+	};
+	for (int i = 0; i < 4; i++)
+		overstap_state_apply(&v2, &evs[i]);
+	uint8_t v1[512];
+	size_t n = 0;
+#define PUT(b) (v1[n++] = (uint8_t)(b))
+#define PUT_U(v, w) do { for (int k_ = (w) - 1; k_ >= 0; k_--) PUT((uint64_t)(v) >> (8 * k_)); } while (0)
+#define PUT_S(s) do { PUT(strlen(s)); memcpy(v1 + n, (s), strlen(s)); n += strlen(s); } while (0)
+#define PUT_O(o) do { PUT_U((o).occurred_at, 8); PUT((o).kind); PUT_U((o).tiebreak, 8); } while (0)
+	PUT(1);
+	PUT_U(COHORT, 4);
+	PUT_O(v2.vo[0].regs[0]);
+	PUT_S("25LX00");
+	PUT_S("GM0268");
+	PUT(VO_SOORT_VMBO_KB);
+	PUT_O(v2.vo[0].keuze);
+	PUT(BESTEMMING_MBO);
+	PUT_S("");
+	PUT_S("");
+	PUT(0);
+	PUT(0);
+	PUT_O(v2.vo[0].ddd);
+	struct fact_order none = { 0, 0, 0 };
+	PUT_O(none); /* diploma */
+	PUT_O(none); /* niet geslaagd */
+	PUT_O(none); /* uitgeschreven */
+	PUT_O(none); /* mbo gemeente */
+	PUT_S("");
+	PUT_U(T0 + 3, 8); /* first aangemeld */
+	PUT(1);
+	PUT_S("25LP");
+	PUT_O(v2.mbo[0].order);
+	PUT_S("25168");
+	PUT(0);
+	PUT(0);
+#undef PUT
+#undef PUT_U
+#undef PUT_S
+#undef PUT_O
+	struct pupil_state back;
+	CU_ASSERT_TRUE_FATAL(overstap_state_decode(&back, v1, n));
+	CU_ASSERT_EQUAL(memcmp(&back, &v2, sizeof back), 0); /* exactly the state of those events */
+}
 
 static const struct cu_test FIELD_TESTS[] = {
 	T(test_bsn_passes_eleven_test),
@@ -2031,7 +2293,7 @@ static void test_crebo_is_the_institutions_else_the_keuzes(void)
 	CU_ASSERT_STRING_EQUAL(overstap_crebo(&st, "99ZZ"), "11111"); /* unknown institution */
 }
 
-static void test_personal_data_comes_from_the_registration_else_the_latest_report(void)
+static void test_personal_data_of_one_source_is_its_latest(void)
 {
 	struct overstap_event reg_old = ev_vo(EVENT_OVERSTAPPER_GEREGISTREERD, "r1", 100);
 	struct overstap_event reg_new = ev_vo(EVENT_OVERSTAPPER_GEREGISTREERD, "r2", 200);
@@ -2043,12 +2305,16 @@ static void test_personal_data_comes_from_the_registration_else_the_latest_repor
 	CU_ASSERT_TRUE(overstap_event_has_personal(&reg_old));
 	CU_ASSERT_TRUE(overstap_event_has_personal(&mbo_later));
 	CU_ASSERT_FALSE(overstap_event_has_personal(&keuze));
-	CU_ASSERT_TRUE(overstap_personal_wins(&reg_old, &mbo_later)); /* a registration beats a later report */
-	CU_ASSERT_FALSE(overstap_personal_wins(&mbo_latest, &reg_old));
+	/* per source (the store keeps each school's and institution's own): the
+	 * later wins, on a tie the larger name, so the order of arrival does not matter */
 	CU_ASSERT_TRUE(overstap_personal_wins(&reg_new, &reg_old));
 	CU_ASSERT_FALSE(overstap_personal_wins(&reg_old, &reg_new));
 	CU_ASSERT_TRUE(overstap_personal_wins(&mbo_latest, &mbo_later));
-	CU_ASSERT_FALSE(overstap_personal_wins(&mbo_later, &mbo_later)); /* a tie keeps the first */
+	CU_ASSERT_FALSE(overstap_personal_wins(&mbo_later, &mbo_later));
+	struct overstap_event same_time = reg_old;
+	snprintf(same_time.name, sizeof same_time.name, "Sanne de Wit");
+	CU_ASSERT_TRUE(overstap_personal_wins(&same_time, &reg_old)); /* "de Wit" > "de Vries" */
+	CU_ASSERT_FALSE(overstap_personal_wins(&reg_old, &same_time));
 }
 
 static const struct cu_test MERGE_TESTS[] = {
@@ -2056,7 +2322,7 @@ static const struct cu_test MERGE_TESTS[] = {
 	T(test_registration_sets_vo_facts),
 	T(test_duplicate_event_changes_nothing),
 	T(test_older_registration_does_not_overwrite),
-	T(test_newer_registration_overwrites),
+	T(test_newer_registration_of_the_same_school_overwrites),
 	T(test_event_of_other_cohort_is_ignored),
 	T(test_latest_keuze_wins),
 	T(test_keuze_details_are_kept),
@@ -2073,7 +2339,17 @@ static const struct cu_test MERGE_TESTS[] = {
 	T(test_mbo_instelling_is_the_most_advanced),
 	T(test_mbo_instelling_ties_by_lowest_brin),
 	T(test_crebo_is_the_institutions_else_the_keuzes),
-	T(test_personal_data_comes_from_the_registration_else_the_latest_report),
+	T(test_personal_data_of_one_source_is_its_latest),
+};
+
+static const struct cu_test CLAIM_TESTS[] = {
+	T(test_a_competing_registration_changes_nothing_derived),
+	T(test_a_transfer_moves_the_pupil_in_either_order),
+	T(test_only_the_vo_schools_own_events_count),
+	T(test_left_vo_by_uitschrijving_only_while_no_claim_holds),
+	T(test_a_pupil_nobody_registered_gets_the_school_of_its_latest_vo_event),
+	T(test_an_institution_without_an_application_takes_no_part),
+	T(test_a_version_1_state_decodes_into_its_registering_schools_record),
 };
 
 static const struct cu_test STATUS_TESTS[] = {
@@ -2134,6 +2410,7 @@ static void register_suites(void)
 	ADD_TESTS("overstap fields", NULL, FIELD_TESTS);
 	ADD_TESTS("overstap validation", NULL, VALIDATION_TESTS);
 	ADD_TESTS("overstap merge", NULL, MERGE_TESTS);
+	ADD_TESTS("overstap whose pupil", NULL, CLAIM_TESTS);
 	ADD_TESTS("overstap status", NULL, STATUS_TESTS);
 	ADD_TESTS("overstap encoding", NULL, ENCODING_TESTS);
 	ADD_TESTS("overstap property", NULL, PROPERTY_TESTS);

@@ -170,6 +170,51 @@ static void test_admin_and_region_rows_are_never_suppressed(void)
 	CU_ASSERT_DOUBLE_EQUAL(b.in_beeld_pct, 50.0, 1e-12);
 }
 
+/* Which keys of rows come out suppressed. */
+static void suppressed_keys(struct stats_supp *rows, size_t n, char *out, size_t cap)
+{
+	stats_suppress(rows, n);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (rows[i].suppressed)
+			snprintf(out + strlen(out), cap - strlen(out), "%s%s", out[0] ? "," : "", rows[i].key);
+}
+
+static void test_secondary_suppression_leaves_nothing_to_subtract(void)
+{
+	char got[64];
+	/* one small school: the next smallest goes with it */
+	struct stats_supp a[] = { { 3, "A", "39", 0 }, { 10, "B", "39", 0 }, { 20, "C", "39", 0 } };
+	suppressed_keys(a, 3, got, sizeof got);
+	CU_ASSERT_STRING_EQUAL(got, "A,B");
+	/* two small ones holding 3: one more, so that they hold at least 5 */
+	struct stats_supp b[] = { { 1, "A", "39", 0 }, { 2, "B", "39", 0 }, { 8, "C", "39", 0 }, { 9, "D", "39", 0 } };
+	suppressed_keys(b, 4, got, sizeof got);
+	CU_ASSERT_STRING_EQUAL(got, "A,B,C");
+	/* two small ones holding 5 already: nothing more */
+	struct stats_supp c[] = { { 2, "A", "39", 0 }, { 3, "B", "39", 0 }, { 8, "C", "39", 0 } };
+	suppressed_keys(c, 3, got, sizeof got);
+	CU_ASSERT_STRING_EQUAL(got, "A,B");
+	/* ties go by key; a row without a key takes part like any other */
+	struct stats_supp d[] = { { 3, "A", "39", 0 }, { 7, "C", "39", 0 }, { 7, "", "39", 0 } };
+	suppressed_keys(d, 3, got, sizeof got);
+	CU_ASSERT_STRING_EQUAL(got, "A,");
+	/* every row, when there is nothing else */
+	struct stats_supp e[] = { { 2, "A", "39", 0 }, { 30, "B", "39", 0 } };
+	suppressed_keys(e, 2, got, sizeof got);
+	CU_ASSERT_STRING_EQUAL(got, "A,B");
+	/* each region on its own; nothing small, nothing suppressed */
+	struct stats_supp f[] = { { 3, "A", "39", 0 }, { 12, "C", "13", 0 }, { 6, "B", "39", 0 }, { 10, "D", "13", 0 } };
+	suppressed_keys(f, 4, got, sizeof got);
+	CU_ASSERT_STRING_EQUAL(got, "A,B");
+	/* the five-row region of the issue: its total minus the visible rows
+	 * must not give any one suppressed school */
+	struct stats_supp g[] = { { 4, "S1", "39", 0 }, { 40, "S2", "39", 0 }, { 5, "S3", "39", 0 },
+				  { 6, "S4", "39", 0 }, { 90, "S5", "39", 0 } };
+	suppressed_keys(g, 5, got, sizeof got);
+	CU_ASSERT_STRING_EQUAL(got, "S1,S3");
+}
+
 static void test_statecache_put_get_replace(void)
 {
 	struct statecache c;
@@ -340,6 +385,7 @@ static void register_suites(void)
 		    test_small_cells_below_region_are_suppressed_for_non_admin);
 	CU_add_test(s, "five is not a small cell", test_five_is_not_a_small_cell);
 	CU_add_test(s, "admin and region rows are never suppressed", test_admin_and_region_rows_are_never_suppressed);
+	CU_add_test(s, "secondary suppression leaves nothing to subtract", test_secondary_suppression_leaves_nothing_to_subtract);
 }
 
 int main(void)
