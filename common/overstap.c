@@ -1236,15 +1236,18 @@ static void decode_v1(struct reader *r, struct pupil_state *st)
 	struct vo_record v;
 	memset(&v, 0, sizeof v);
 	struct fact_order reg;
-	get_order(r, &reg);
+	memset(&reg, 0, sizeof reg); /* its padding too: it is copied into the state */
+	get_order_of(r, &reg, EVENT_OVERSTAPPER_GEREGISTREERD);
 	get_str(r, v.school, sizeof v.school);
+	if (v.school[0] && !overstap_vestiging_is_valid(v.school))
+		r->ok = false;
 	get_str(r, v.woongemeente, sizeof v.woongemeente);
 	v.vo_soort = get_small(r, VO_SOORT_ISK);
 	get_keuze(r, &v.keuze, &v.bestemming, v.keuze_crebo, v.keuze_instelling, &v.keuze_niveau, &v.keuze_leerweg);
-	get_order(r, &v.ddd);
-	get_order(r, &v.diploma);
-	get_order(r, &v.niet_geslaagd);
-	get_order(r, &v.uitgeschreven);
+	get_order_of(r, &v.ddd, EVENT_DDD_AANGELEVERD);
+	get_order_of(r, &v.diploma, EVENT_DIPLOMA_BEHAALD);
+	get_order_of(r, &v.niet_geslaagd, EVENT_NIET_GESLAAGD);
+	get_order_of(r, &v.uitgeschreven, EVENT_VO_UITGESCHREVEN);
 	get_mbo_part(r, st, false);
 	if (order_is_set(&reg)) {
 		v.regs[0] = reg;
@@ -1285,6 +1288,6 @@ bool overstap_state_decode(struct pupil_state *state, const uint8_t *buf, size_t
 	if (!r.ok || r.at != len)
 		return false;
 	derive(&st);
-	*state = st;
+	memcpy(state, &st, sizeof st); /* with its zeroed padding: states compare bytewise */
 	return true;
 }

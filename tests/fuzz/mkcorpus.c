@@ -386,6 +386,16 @@ static void states(void)
 	ev(&st, "ns", 16, T2031_JAN + 241 * DAY, "24TX");
 	ev(&st, "out", 17, T2031_JAN + 250 * DAY, "23AB");
 	state_file("everything", &st);
+	/* whose pupil: a competing claim, then a transfer (uitschrijving + registration) */
+	struct pupil_state tr;
+	overstap_state_init(&tr, 2031);
+	ev(&tr, "reg-a", 1, T2031_JAN, "25LX00");
+	ev(&tr, "reg-b", 1, T2031_JAN + DAY, "20LO00");
+	ev(&tr, "keuze-b", 2, T2031_JAN + 2 * DAY, "20LO00");
+	state_file("competing", &tr);
+	ev(&tr, "out-a", 6, T2031_JAN + 3 * DAY, "25LX00");
+	ev(&tr, "reg-c", 1, T2031_JAN + 4 * DAY, "25LX01");
+	state_file("transferred", &tr);
 	overstap_state_init(&st, 2031);
 	for (int i = 0; i < OVERSTAP_MAX_INSTELLINGEN + 3; i++) {
 		char id[16], brin[5];
