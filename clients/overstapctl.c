@@ -668,7 +668,9 @@ static int cmd_audit(const char *conninfo, const char *pgn, uint32_t cohort, boo
 				     "ORDER BY a.id DESC",
 				     2, NULL, params, NULL, NULL, 0);
 	int rc = 2;
-	if (db_ok(pg, res, "audit")) {
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		db_ok(pg, res, "audit"); /* says why, frees it */
+	} else {
 		static const char *const cols[] = { "read_at", "role", "organisation", "cohort", "what", "pupil_id" };
 		rc = print_rows(res, cols, 6, json);
 		if (!json && PQntuples(res) == 0)
@@ -699,7 +701,9 @@ static int cmd_conflicts(const char *conninfo, const char *region, uint32_t coho
 		"ORDER BY s.cohort, s.vo_school, s.pupil_id",
 		2, NULL, params, NULL, NULL, 0);
 	int rc = 2;
-	if (db_ok(pg, res, "conflicts")) {
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		db_ok(pg, res, "conflicts"); /* says why, frees it */
+	} else {
 		static const char *const cols[] = { "pupil_id", "cohort", "vo_school", "competing", "region",
 						    "updated_at" };
 		rc = print_rows(res, cols, 6, json);
