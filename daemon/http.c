@@ -24,7 +24,7 @@
 #include "metrics.h"
 #include "errcodes.h"
 #include "overstap.h"
-#include "pbjson.h"
+#include "exchange.h"
 #include "request.h"
 #include "rules.h"
 #include "server.h"
@@ -49,149 +49,6 @@ struct http {
 	struct evhttp *evh;
 };
 
-/* One HTTP exchange waiting for an answer; `gone` when its connection closed
- * first. It is also a request transport (request.h): the handlers that
- * answer protobuf sessions answer it, and their Envelope goes out as JSON. */
-struct pending {
-	struct http *h;
-	struct evhttp_request *req;
-	bool gone;
-	bool answered;
-	uint32_t cohort;
-	char region[8];
-	char by[32];
-	json_t *extra; /* top-level fields beside the message's (cohort, region, by) */
-};
-
-static void pending_closed(struct evhttp_connection *conn, void *arg)
-{
-	(void)conn;
-	struct pending *p = arg;
-	p->gone = true;
-}
-
-static struct pending *pending_new(struct http *h, struct evhttp_request *req)
-{
-	struct pending *p = calloc(1, sizeof *p);
-	if (!p)
-		return NULL;
-	p->h = h;
-	p->req = req;
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req), pending_closed, p);
-	return p;
-}
-
-/* True when the request can still be answered; detaches the close hook. */
-static bool pending_finish(struct pending *p)
-{
-	if (p->gone)
-		return false;
-	evhttp_connection_set_closecb(evhttp_request_get_connection(p->req), NULL, NULL);
-	return true;
-}
-
-static void pending_free(struct pending *p)
-{
-	json_decref(p->extra);
-	free(p);
-}
-
-static void send_text(struct evhttp_request *req, int code, const char *reason, const char *type,
-		      struct evbuffer *body)
-{
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Content-Type", type);
-	evhttp_add_header(h, "Cache-Control", "no-store");
-	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-	evhttp_send_reply(req, code, reason, body);
-}
-
-static void send_json(struct evhttp_request *req, int code, const char *reason, json_t *doc)
-{
-	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	struct evbuffer *body = evbuffer_new();
-	if (text)
-		evbuffer_add(body, text, strlen(text));
-	send_text(req, code, reason, "application/json", body);
-	evbuffer_free(body);
-	free(text);
-	json_decref(doc);
-}
-
-/* Errors as DESIGN §6.2 writes them: {"code", "message"} ("error" repeats
- * the message for clients of the first API). */
-static void send_json_error(struct evhttp_request *req, int code, const char *reason, const char *wire_code,
-			    const char *message)
-{
-	send_json(req, code, reason, json_pack("{s:s, s:s, s:s}", "code", wire_code, "message", message, "error", message));
-}
-
-/* The HTTP status of a wire error code. */
-static int http_status_of(const char *code, const char **reason)
-{
-	if (strcmp(code, ERR_PERMISSION_DENIED) == 0) {
-		*reason = "Forbidden";
-		return 403;
-	}
-	if (strcmp(code, ERR_INTERNAL) == 0) {
-		*reason = "Service Unavailable";
-		return 503;
-	}
-	*reason = "Bad Request";
-	return 400;
-}
-
-/* ---- the request transport -------------------------------------------------- */
-
-static void exchange_send(void *conn, const Overstap__V1__Envelope *env)
-{
-	struct pending *p = conn;
-	if (!pending_finish(p))
-		return;
-	p->answered = true;
-	if (env->body_case == OVERSTAP__V1__ENVELOPE__BODY_ERROR) {
-		const char *reason;
-		int status = http_status_of(env->error->code, &reason);
-		send_json_error(p->req, status, reason, env->error->code, env->error->message);
-		return;
-	}
-	/* the one member of the body oneof */
-	const ProtobufCMessage *body = NULL;
-	const ProtobufCMessageDescriptor *d = env->base.descriptor;
-	for (unsigned i = 0; i < d->n_fields && !body; i++)
-		if (d->fields[i].id == (uint32_t)env->body_case && d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE)
-			body = *(ProtobufCMessage *const *)((const char *)env + d->fields[i].offset);
-	json_t *doc = body ? pbjson_from_message(body) : json_object();
-	if (doc && p->extra)
-		json_object_update(doc, p->extra);
-	if (!doc) {
-		send_json_error(p->req, 503, "Service Unavailable", ERR_INTERNAL, "out of memory");
-		return;
-	}
-	send_json(p->req, 200, "OK", doc);
-}
-
-static bool exchange_is_gone(const void *conn)
-{
-	return ((const struct pending *)conn)->gone;
-}
-
-static void exchange_release(void *conn, bool counted)
-{
-	(void)counted;
-	struct pending *p = conn;
-	if (!p->answered && pending_finish(p)) /* ended without an answer: say so */
-		send_json_error(p->req, 503, "Service Unavailable", ERR_INTERNAL, "no answer");
-	pending_free(p);
-}
-
-static const struct request_transport exchange_transport = {
-	.name = "http",
-	.send = exchange_send,
-	.is_gone = exchange_is_gone,
-	.release = exchange_release,
-};
-
 /* ---- /healthz ------------------------------------------------------------- */
 
 static void healthz_cb(struct evhttp_request *req, void *arg)
@@ -200,7 +57,7 @@ static void healthz_cb(struct evhttp_request *req, void *arg)
 	bool up = store_is_up(h->srv->store);
 	struct evbuffer *body = evbuffer_new();
 	evbuffer_add_printf(body, "%s\n", up ? "ok" : "database unavailable");
-	send_text(req, up ? 200 : 503, up ? "OK" : "Service Unavailable", "text/plain; charset=utf-8", body);
+	exchange_send_text(req, up ? 200 : 503, "text/plain; charset=utf-8", body);
 	evbuffer_free(body);
 }
 
@@ -227,9 +84,9 @@ static void put_histogram(struct evbuffer *b, const char *name, const char *help
 
 static void metrics_reply(const PGresult *res, const char *error, void *arg)
 {
-	struct pending *p = arg;
-	if (!pending_finish(p)) {
-		pending_free(p);
+	struct exchange *p = arg;
+	if (!exchange_finish(p)) {
+		exchange_free(p);
 		return;
 	}
 	struct evbuffer *b = evbuffer_new();
@@ -272,7 +129,7 @@ static void metrics_reply(const PGresult *res, const char *error, void *arg)
 	put_help(b, "overstapd_alerts_acked_total", "counter", "Alerts acknowledged by subscribers.");
 	evbuffer_add_printf(b, "overstapd_alerts_acked_total %llu\n", (unsigned long long)m->alerts_acked);
 	put_help(b, "overstapd_database_up", "gauge", "1 when every database connection is ready.");
-	evbuffer_add_printf(b, "overstapd_database_up %d\n", store_is_up(p->h->srv->store) ? 1 : 0);
+	evbuffer_add_printf(b, "overstapd_database_up %d\n", store_is_up(((struct http *)p->owner)->srv->store) ? 1 : 0);
 	put_help(b, "overstapd_queue_depth", "gauge",
 		 "Unacknowledged alerts per recipient role and region (of the pupil), never per school.");
 	if (res) {
@@ -287,15 +144,15 @@ static void metrics_reply(const PGresult *res, const char *error, void *arg)
 	} else {
 		log_warn("http", "queue depth unavailable: %s", error ? error : "?");
 	}
-	send_text(p->req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
+	exchange_send_text(p->req, 200, "text/plain; version=0.0.4; charset=utf-8", b);
 	evbuffer_free(b);
-	pending_free(p);
+	exchange_free(p);
 }
 
 static void metrics_cb(struct evhttp_request *req, void *arg)
 {
 	struct http *h = arg;
-	struct pending *p = pending_new(h, req);
+	struct exchange *p = exchange_new(req, h);
 	if (!p) {
 		evhttp_send_error(req, 500, "Internal Server Error");
 		return;
@@ -311,65 +168,20 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
 
 /* ---- /api/v1/stats and /api/v1/alerts ------------------------------------- */
 
-/* Parses cohort, region and by from the query string; false answers 400. */
-static bool parse_query(struct evhttp_request *req, struct pending *p, bool want_by)
-{
-	struct evkeyvalq q;
-	const char *uri = evhttp_request_get_uri(req);
-	struct evhttp_uri *u = evhttp_uri_parse(uri);
-	const char *query = u ? evhttp_uri_get_query(u) : NULL;
-	bool ok = evhttp_parse_query_str(query ? query : "", &q) == 0;
-	const char *cohort = ok ? evhttp_find_header(&q, "cohort") : NULL;
-	const char *region = ok ? evhttp_find_header(&q, "region") : NULL;
-	const char *by = ok ? evhttp_find_header(&q, "by") : NULL;
-	char *end = NULL;
-	long c = cohort ? strtol(cohort, &end, 10) : 0;
-	const char *problem = NULL;
-	if (!ok)
-		problem = "malformed query string";
-	else if (!cohort || *end || c < 0 || !overstap_cohort_is_year((uint32_t)c))
-		problem = "cohort=YEAR is required";
-	else if (region && region[0] && !overstap_region_is_valid(region))
-		problem = "region is a two-digit RMC region code";
-	else if (want_by && by && by[0]) {
-		Overstap__V1__GroupBy g;
-		if (!stats_group_by_parse(by, &g))
-			problem = "by is one of region, vo_school, woongemeente, mbo_instelling, vo_soort";
-	}
-	if (!problem) {
-		p->cohort = (uint32_t)c;
-		snprintf(p->region, sizeof p->region, "%s", region ? region : "");
-		snprintf(p->by, sizeof p->by, "%s", by && by[0] ? by : "region");
-	}
-	if (ok)
-		evhttp_clear_headers(&q);
-	if (u)
-		evhttp_uri_free(u);
-	if (problem) {
-		pending_finish(p);
-		send_json_error(req, 400, "Bad Request", ERR_BAD_REQUEST, problem);
-		return false;
-	}
-	return true;
-}
-
 static void api_stats_cb(struct evhttp_request *req, void *arg)
 {
 	struct http *h = arg;
-	struct pending *p = pending_new(h, req);
+	struct exchange *p = exchange_new(req, h);
 	if (!p) {
 		evhttp_send_error(req, 500, "Internal Server Error");
 		return;
 	}
-	if (!parse_query(req, p, true)) {
-		pending_free(p);
+	if (!exchange_parse_query(p, true)) {
+		exchange_free(p);
 		return;
 	}
 	if (!store_is_up(h->srv->store)) {
-		pending_finish(p);
-		send_json_error(req, 503, "Service Unavailable", ERR_INTERNAL,
-				"the database is unavailable; try again shortly");
-		pending_free(p);
+		exchange_fail(p, 503, ERR_INTERNAL, "the database is unavailable; try again shortly");
 		return;
 	}
 	Overstap__V1__StatsQuery q = OVERSTAP__V1__STATS_QUERY__INIT;
@@ -383,26 +195,21 @@ static void api_stats_cb(struct evhttp_request *req, void *arg)
 	/* HTTP carries no certificate: the public view (small cells suppressed);
 	 * access control is the reverse proxy's (deploy/) */
 	struct identity who = { .role = ROLE_PUBLIC };
-	struct request *r = request_new(&exchange_transport, p, NULL, 0, &who, 0, true, "StatsQuery");
-	if (!r) {
-		pending_finish(p);
-		send_json_error(req, 503, "Service Unavailable", ERR_INTERNAL, "out of memory");
-		pending_free(p);
-		return;
-	}
-	stats_query(h->srv->stats, r, &q);
+	struct request *r = exchange_request(p, &who, "StatsQuery");
+	if (r)
+		stats_query(h->srv->stats, r, &q);
 }
 
 static void alerts_reply(const PGresult *res, const char *error, void *arg)
 {
-	struct pending *p = arg;
-	if (!pending_finish(p)) {
-		pending_free(p);
+	struct exchange *p = arg;
+	if (!exchange_finish(p)) {
+		exchange_free(p);
 		return;
 	}
 	if (!res) {
-		send_json_error(p->req, 503, "Service Unavailable", ERR_INTERNAL, error ? error : "no answer");
-		pending_free(p);
+		exchange_send_error(p->req, 503, ERR_INTERNAL, error ? error : "no answer");
+		exchange_free(p);
 		return;
 	}
 	json_t *open = json_object();
@@ -413,21 +220,21 @@ static void alerts_reply(const PGresult *res, const char *error, void *arg)
 		if (k >= 1 && k <= 4)
 			json_object_set_new(open, rules_alert_kind_name((enum alert_kind)k), json_integer(strtoll(PQgetvalue(res, r, 1), NULL, 10)));
 	}
-	send_json(p->req, 200, "OK",
+	exchange_send_json(p->req, 200,
 		  json_pack("{s:I, s:s, s:o}", "cohort", (json_int_t)p->cohort, "region", p->region, "open", open));
-	pending_free(p);
+	exchange_free(p);
 }
 
 static void api_alerts_cb(struct evhttp_request *req, void *arg)
 {
 	struct http *h = arg;
-	struct pending *p = pending_new(h, req);
+	struct exchange *p = exchange_new(req, h);
 	if (!p) {
 		evhttp_send_error(req, 500, "Internal Server Error");
 		return;
 	}
-	if (!parse_query(req, p, false)) {
-		pending_free(p);
+	if (!exchange_parse_query(p, false)) {
+		exchange_free(p);
 		return;
 	}
 	char cohort[16];
@@ -461,7 +268,7 @@ static void dashboard_cb(struct evhttp_request *req, void *arg)
 	evhttp_add_header(hd, "Content-Security-Policy",
 			  "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
 			  "connect-src 'self'; img-src data:");
-	send_text(req, 200, "OK", "text/html; charset=utf-8", body);
+	exchange_send_text(req, 200, "text/html; charset=utf-8", body);
 	evbuffer_free(body);
 }
 
