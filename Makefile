@@ -25,13 +25,14 @@ PROTO_C  := $(B)/gen/overstap.pb-c.c
 PROTO_H  := $(B)/gen/overstap.pb-c.h
 PROTO_O  := $(B)/obj/gen/overstap.pb-c.o
 MIGRATIONS_C := $(B)/gen/migrations.c
+WEBASSETS_C  := $(B)/gen/webassets.c
 
 # Code the daemon and the client library share (the pure domain core, the
 # framing, calendar and UTF-8): common/. Neither side reaches into the other.
 COMMON_O    := $(patsubst %.c,$(B)/obj/%.o,$(wildcard common/*.c)) $(PROTO_O)
 # The daemon: every daemon/*.c; main.c only in the daemon binary itself.
 DAEMON_SRC  := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
-DAEMON_O    := $(DAEMON_SRC:%.c=$(B)/obj/%.o) $(COMMON_O) $(B)/obj/gen/migrations.o
+DAEMON_O    := $(DAEMON_SRC:%.c=$(B)/obj/%.o) $(COMMON_O) $(B)/obj/gen/migrations.o $(B)/obj/gen/webassets.o
 # The client library a school-system vendor could link.
 CLIENTLIB_O := $(patsubst %.c,$(B)/obj/%.o,$(wildcard clients/lib/*.c)) $(COMMON_O)
 CLIENTS     := $(patsubst clients/%.c,$(B)/%,$(wildcard clients/*.c))
@@ -98,6 +99,10 @@ $(PROTO_C) $(PROTO_H): proto/overstap.proto
 $(MIGRATIONS_C): $(sort $(wildcard sql/*.sql)) scripts/embed-sql.sh
 	@mkdir -p $(B)/gen
 	bash scripts/embed-sql.sh $@ $(sort $(wildcard sql/*.sql))
+
+$(WEBASSETS_C): $(sort $(wildcard web/*)) scripts/embed-web.sh
+	@mkdir -p $(B)/gen
+	bash scripts/embed-web.sh $@ $(sort $(wildcard web/*))
 
 # Who may include whom: common/ only itself; daemon/ also daemon/; clients/
 # also clients/lib (overstapctl also the daemon's config); the tests all.

@@ -34,6 +34,7 @@ struct key {
 static const struct key keys[] = {
 	{ "server", "listen", T_STRING, OFF(listen), 0, 0, 0, RESTART },
 	{ "server", "http_listen", T_STRING, OFF(http_listen), 0, 0, 0, RESTART },
+	{ "server", "https_listen", T_STRING, OFF(https_listen), 0, 0, 0, RESTART },
 	{ "server", "max_frame_bytes", T_INT, OFF(max_frame_bytes), 64, 64 << 20, 0, RESTART },
 	{ "server", "max_connections", T_INT, OFF(max_connections), 1, 1000000, 0, RELOAD },
 	{ "server", "max_inflight_requests", T_INT, OFF(max_inflight_requests), 1, 1024, 0, RELOAD },
@@ -333,6 +334,10 @@ bool config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->http_listen[0] && !config_split_hostport(cfg->http_listen, host, sizeof host, &port)) {
 		snprintf(err, errlen, "%s: [server] http_listen: '%s' is not host:port", path, cfg->http_listen);
+		return false;
+	}
+	if (cfg->https_listen[0] && !config_split_hostport(cfg->https_listen, host, sizeof host, &port)) {
+		snprintf(err, errlen, "%s: [server] https_listen: '%s' is not host:port", path, cfg->https_listen);
 		return false;
 	}
 	return true;

@@ -33,6 +33,7 @@ struct config {
 	/* [server] */
 	char listen[CONFIG_STR_MAX];
 	char http_listen[CONFIG_STR_MAX];
+	char https_listen[CONFIG_STR_MAX]; /* the HTTPS API and pages (web.c); "" = off */
 	int64_t max_frame_bytes;
 	int64_t max_connections;
 	int64_t max_inflight_requests; /* per session: requests that cost database work */

@@ -152,6 +152,25 @@ bool exchange_parse_query(struct exchange *p, bool want_by)
 	return true;
 }
 
+bool exchange_query_param(struct exchange *x, const char *name, char *out, size_t cap)
+{
+	struct evkeyvalq q;
+	struct evhttp_uri *u = evhttp_uri_parse(evhttp_request_get_uri(x->req));
+	const char *query = u ? evhttp_uri_get_query(u) : NULL;
+	bool found = false;
+	if (evhttp_parse_query_str(query ? query : "", &q) == 0) {
+		const char *v = evhttp_find_header(&q, name);
+		if (v) {
+			snprintf(out, cap, "%s", v);
+			found = true;
+		}
+		evhttp_clear_headers(&q);
+	}
+	if (u)
+		evhttp_uri_free(u);
+	return found;
+}
+
 /* ---- the request transport ---------------------------------------------------- */
 
 static void transport_send(void *conn, const Overstap__V1__Envelope *env)

@@ -31,6 +31,7 @@ struct exchange {
 	char region[8];
 	char by[32];
 	char text[64];
+	struct identity who; /* the caller (HTTPS) */
 };
 
 struct exchange *exchange_new(struct evhttp_request *req, void *owner);
@@ -55,6 +56,10 @@ int exchange_status_of(const char *wire_code);
 /* cohort (required), region and by from the query string into x; false:
  * answered 400 (the caller frees x). */
 bool exchange_parse_query(struct exchange *x, bool want_by);
+
+/* The value of one query-string parameter into out (cut to cap); false
+ * when absent (out unchanged). */
+bool exchange_query_param(struct exchange *x, const char *name, char *out, size_t cap);
 
 /* Finishes x with an error answer, then frees it. */
 void exchange_fail(struct exchange *x, int code, const char *wire_code, const char *message);

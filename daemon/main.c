@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "config.h"
 #include "http.h"
+#include "web.h"
 #include "ingest.h"
 #include "log.h"
 #include "metrics.h"
@@ -115,6 +116,7 @@ static void shutdown_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("main", "signal=%d draining sessions=%d", (int)sig, srv.n_sessions);
 	net_shutdown(&srv);
 	http_stop(srv.http);
+	web_stop(srv.web);
 	drain_deadline_us = clock_mono_us() + SHUTDOWN_GRACE_SECS * 1000000LL;
 	ev_drain_check = evtimer_new(srv.base, drain_check_cb, NULL);
 	drain_check_cb(-1, 0, NULL);
@@ -290,6 +292,13 @@ static bool server_build(char *err, size_t errlen)
 			return false;
 		}
 	}
+	if (cfg.https_listen[0]) {
+		srv.web = web_new(&srv, cfg.https_listen, err, errlen);
+		if (!srv.web) {
+			log_error("main", "https: %s", err);
+			return false;
+		}
+	}
 	return true;
 }
 
@@ -298,6 +307,7 @@ static void server_free(void)
 	if (ev_drain_check)
 		event_free(ev_drain_check);
 	http_free(srv.http);
+	web_free(srv.web);
 	/* sessions are all closed (or abandoned at the grace deadline) */
 	ingest_free(srv.ingest);
 	queue_free(srv.queue);
@@ -357,8 +367,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	notify_ready();
-	log_info("main", "listening=%s http=%s instance=%s clock=%s", cfg.listen,
-		 cfg.http_listen[0] ? cfg.http_listen : "off", cfg.instance,
+	log_info("main", "listening=%s http=%s https=%s instance=%s clock=%s", cfg.listen,
+		 cfg.http_listen[0] ? cfg.http_listen : "off", cfg.https_listen[0] ? cfg.https_listen : "off", cfg.instance,
 		 cfg.clock_mode == CLOCK_MANUAL ? "manual" : "system");
 
 	event_base_dispatch(srv.base);

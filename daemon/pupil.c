@@ -20,6 +20,10 @@
 #include "request.h"
 #include "store.h"
 
+/* The events by which an mbo institution makes a pupil its applicant. */
+#define APPLICATION_KINDS \
+	"@EVENT_AANMELDING_ONTVANGEN@, @EVENT_AANGEMELD@, @EVENT_OVEREENKOMST_AANGEBODEN@, @EVENT_INGESCHREVEN@"
+
 /* One row per fact, tagged: S(tate), E(vent), A(lert), with the caller's
  * read scope inside the query (DESIGN §5 "Who may read a pupil"): a vo school
  * the pupils whose vo school it is, an mbo institution those with an
@@ -34,8 +38,7 @@ static const char SQL_PUPIL[] =
 	"  WHERE p.pgn = $1::text AND ($3::text = 'admin' "
 	"    OR ($3::text = 'vo' AND s.vo_school = $4::text) "
 	"    OR ($3::text = 'mbo' AND EXISTS (SELECT 1 FROM event e WHERE e.pupil_id = s.pupil_id "
-	"        AND e.cohort = s.cohort AND e.org = $4::text AND e.kind IN (@EVENT_AANMELDING_ONTVANGEN@, "
-	"        @EVENT_AANGEMELD@, @EVENT_OVEREENKOMST_AANGEBODEN@, @EVENT_INGESCHREVEN@))) "
+	"        AND e.cohort = s.cohort AND e.org = $4::text AND e.kind IN (" APPLICATION_KINDS "))) "
 	"    OR ($3::text = 'rmc' AND overstap_region_of(s.woongemeente, s.vo_school) = $4::text))), "
 	"aud AS (INSERT INTO audit (at, role, org, pupil_id, cohort, what) "
 	"        SELECT $5::bigint, $3::text, $4::text, s.pupil_id, s.cohort, 'pupil_query' FROM s) "
@@ -49,9 +52,72 @@ static const char SQL_PUPIL[] =
 	"  WHERE a.resolved_at IS NULL "
 	"    AND a.kind IN (@ALERT_ZOMERLEK@, @ALERT_NIET_GESTART@, @ALERT_GEEN_AANMELDING@) ORDER BY a.id)";
 
+/* The pupils of a cohort a vo school or an mbo institution may read (the
+ * same scope as SQL_PUPIL: a vo school its own, an mbo institution its
+ * applicants), audited in the same statement, ordered by PGN; the last event
+ * an mbo institution sees is its own. $1 limit, $2 cohort, $3 role, $4
+ * organisation, $5 the daemon's time. */
+static const char SQL_PUPIL_LIST[] =
+	"WITH mine AS (SELECT DISTINCT e.pupil_id FROM event e WHERE $3::text = 'mbo' AND e.org = $4::text "
+	"              AND e.cohort = $2::int AND e.kind IN (" APPLICATION_KINDS ")), "
+	"s AS (SELECT st.* FROM (SELECT s.* FROM pupil_state s WHERE $3::text = 'vo' AND s.cohort = $2::int "
+	"                        AND s.vo_school = $4::text "
+	"                        UNION ALL SELECT s.* FROM pupil_state s JOIN mine m ON m.pupil_id = s.pupil_id "
+	"                        WHERE s.cohort = $2::int) st JOIN pupil p ON p.id = st.pupil_id "
+	"      WHERE p.pgn IS NOT NULL ORDER BY p.pgn LIMIT $1::int), "
+	"aud AS (INSERT INTO audit (at, role, org, pupil_id, cohort, what) "
+	"        SELECT $5::bigint, $3::text, $4::text, s.pupil_id, s.cohort, 'web' FROM s) "
+	"SELECT p.pgn, coalesce(pd.name, ''), coalesce(pd.birth_date::text, ''), s.status, s.has_ddd, "
+	"  encode(s.facts, 'hex'), "
+	"  array_to_string(ARRAY(SELECT DISTINCT a.kind FROM alert a WHERE a.pupil_id = s.pupil_id "
+	"   AND a.cohort = s.cohort AND a.resolved_at IS NULL "
+	"   AND a.kind IN (@ALERT_ZOMERLEK@, @ALERT_NIET_GESTART@, @ALERT_GEEN_AANMELDING@) ORDER BY 1), ','), "
+	"  coalesce(le.kind, 0), coalesce(le.occurred_at, 0), s.woongemeente, s.vo_school "
+	"FROM s JOIN pupil p ON p.id = s.pupil_id "
+	"LEFT JOIN LATERAL overstap_personal(s.pupil_id, s.cohort) pd ON true "
+	"LEFT JOIN LATERAL (SELECT e.kind, e.occurred_at FROM event e WHERE e.pupil_id = s.pupil_id "
+	"  AND e.cohort = s.cohort AND ($3::text <> 'mbo' OR e.org = $4::text) "
+	"  ORDER BY e.occurred_at DESC, e.kind DESC LIMIT 1) le ON true "
+	"ORDER BY p.pgn";
+
 void pupil_register(struct server *srv)
 {
 	store_register(srv->store, "pupil_query", SQL_PUPIL);
+	store_register(srv->store, "pupil_list", SQL_PUPIL_LIST);
+}
+
+struct list_job {
+	pupil_list_fn done;
+	void *arg;
+};
+
+static void list_done(const PGresult *res, const char *error, void *arg)
+{
+	struct list_job job = *(struct list_job *)arg;
+	free(arg);
+	job.done(job.arg, res, error);
+}
+
+void pupil_list(struct server *srv, const struct identity *who, uint32_t cohort, int limit, pupil_list_fn done,
+		void *arg)
+{
+	if (who->role != ROLE_VO && who->role != ROLE_MBO) {
+		done(arg, NULL, "only a vo school or an mbo institution has a list of its pupils");
+		return;
+	}
+	struct list_job *job = malloc(sizeof *job);
+	if (!job) {
+		done(arg, NULL, "out of memory");
+		return;
+	}
+	job->done = done;
+	job->arg = arg;
+	char lim[16], coh[16], now[24];
+	snprintf(lim, sizeof lim, "%d", limit);
+	snprintf(coh, sizeof coh, "%u", cohort);
+	snprintf(now, sizeof now, "%lld", (long long)clock_now());
+	const char *params[5] = { lim, coh, overstap_role_name(who->role), who->org, now };
+	store_query(srv->store, LANE_READ, "pupil_list", 5, params, false, list_done, job);
 }
 
 static int cmp_entry(const void *a, const void *b)

@@ -6,8 +6,10 @@
 #ifndef OVERSTAP_PUPIL_H
 #define OVERSTAP_PUPIL_H
 
+#include <libpq-fe.h>
 #include <stdint.h>
 
+#include "overstap.h"
 #include "overstap.pb-c.h"
 
 struct server;
@@ -16,5 +18,17 @@ struct request;
 void pupil_register(struct server *srv);
 /* Ends req with a PupilReply or an Error. */
 void pupil_query(struct server *srv, struct request *req, const Overstap__V1__PupilQuery *q);
+
+/* The pupils of a cohort a vo school (its own) or an mbo institution (its
+ * applicants) may read, for its page, every row audited. Columns: pgn, name,
+ * birth_date, status, has_ddd, facts (hex of the state encoding), the kinds
+ * of its open alerts (comma-separated numbers), last event kind, its occurred_at, woongemeente, vo_school. done gets
+ * res NULL and a sentence on failure. */
+enum { PUPIL_LIST_PGN, PUPIL_LIST_NAME, PUPIL_LIST_BIRTH_DATE, PUPIL_LIST_STATUS, PUPIL_LIST_HAS_DDD,
+       PUPIL_LIST_FACTS, PUPIL_LIST_OPEN_ALERTS, PUPIL_LIST_LAST_KIND, PUPIL_LIST_LAST_AT,
+       PUPIL_LIST_WOONGEMEENTE, PUPIL_LIST_VO_SCHOOL };
+typedef void (*pupil_list_fn)(void *arg, const PGresult *res, const char *error);
+void pupil_list(struct server *srv, const struct identity *who, uint32_t cohort, int limit, pupil_list_fn done,
+		void *arg);
 
 #endif

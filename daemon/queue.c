@@ -19,6 +19,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "errcodes.h"
 #include "log.h"
 #include "metrics.h"
 #include "overstap.h"
@@ -32,6 +33,18 @@
 #define MAX_MAX_IN_FLIGHT 10000
 #define ESCALATION_PERIOD_SECS 60
 #define SUB_OUTPUT_HIGH_WATER (1u << 20)
+
+/* The columns of an Alert (queue_row_to_alert), from d: alert rows with
+ * `personal` (a PGN to show: not for the projectteam) and `pgn`, and pd:
+ * overstap_personal() of the pupil. */
+#define ALERT_COLUMNS \
+	"d.id, d.kind, d.cohort, " \
+	"CASE WHEN d.personal THEN d.pgn ELSE '' END, " \
+	"CASE WHEN d.personal THEN coalesce(pd.name, '') ELSE '' END, " \
+	"CASE WHEN d.personal THEN coalesce(pd.birth_date::text, '') ELSE '' END, " \
+	"CASE WHEN d.recipient LIKE 'projectteam:%' THEN '' ELSE d.woongemeente END, " \
+	"d.vo_school, d.status, d.mbo_instelling, d.crebo, d.raised_at, d.reason, " \
+	"coalesce(d.resolves_alert_id, 0), d.region, coalesce(d.escalated_alert_id, 0)"
 
 /* Leases the next deliverable alerts of a recipient and returns them with
  * the personal data they carry (none for the projectteam), recording every
@@ -47,18 +60,28 @@ static const char SQL_LEASE[] =
 	"      FROM u LEFT JOIN pupil p ON p.id = u.pupil_id), "
 	"aud AS (INSERT INTO audit (at, role, org, pupil_id, cohort, what) "
 	"        SELECT $2::bigint, $6::text, $7::text, d.pupil_id, d.cohort, 'alert_delivery' FROM d WHERE d.personal) "
-	"SELECT d.id, d.kind, d.cohort, "
-	"  CASE WHEN d.personal THEN d.pgn ELSE '' END, "
-	"  CASE WHEN d.personal THEN coalesce(pd.name, '') ELSE '' END, "
-	"  CASE WHEN d.personal THEN coalesce(pd.birth_date::text, '') ELSE '' END, "
-	"  CASE WHEN d.recipient LIKE 'projectteam:%' THEN '' ELSE d.woongemeente END, "
-	"  d.vo_school, d.status, d.mbo_instelling, d.crebo, d.raised_at, d.reason, "
-	"  coalesce(d.resolves_alert_id, 0), d.region, coalesce(d.escalated_alert_id, 0), d.lease_until "
+	"SELECT " ALERT_COLUMNS ", d.lease_until "
 	"FROM d LEFT JOIN LATERAL overstap_personal(d.pupil_id, d.cohort) pd ON d.personal ORDER BY d.id";
 
 static const char SQL_ACK[] =
 	"UPDATE alert SET acked_at = $3::bigint, lease_until = NULL, lease_owner = NULL "
 	"WHERE id = ANY($1::bigint[]) AND recipient = $2::text AND acked_at IS NULL RETURNING id";
+
+/* A recipient's queue for a person (the HTTPS worklist), newest first, with
+ * what the queue and the pupil's state say now; every row with a PGN audited
+ * in the same statement. $1 recipient, $2 all (else only unacknowledged),
+ * $3 limit, $4 the daemon's time, $5 role, $6 organisation. */
+static const char SQL_LIST[] =
+	"WITH l AS (SELECT a.* FROM alert a WHERE a.recipient = $1::text AND ($2::boolean OR a.acked_at IS NULL) "
+	"           ORDER BY a.id DESC LIMIT $3::int), "
+	"d AS (SELECT l.*, l.recipient NOT LIKE 'projectteam:%' AND p.pgn IS NOT NULL AS personal, p.pgn "
+	"      FROM l LEFT JOIN pupil p ON p.id = l.pupil_id), "
+	"aud AS (INSERT INTO audit (at, role, org, pupil_id, cohort, what) "
+	"        SELECT $4::bigint, $5::text, $6::text, d.pupil_id, d.cohort, 'web' FROM d WHERE d.personal) "
+	"SELECT " ALERT_COLUMNS ", coalesce(d.acked_at, 0), coalesce(d.resolved_at, 0), coalesce(d.escalated_at, 0), "
+	"  d.deliveries, CASE WHEN d.personal THEN coalesce(st.status, 0) ELSE 0 END "
+	"FROM d LEFT JOIN LATERAL overstap_personal(d.pupil_id, d.cohort) pd ON d.personal "
+	"LEFT JOIN pupil_state st ON st.pupil_id = d.pupil_id AND st.cohort = d.cohort ORDER BY d.id DESC";
 
 static const char SQL_RELEASE[] =
 	"UPDATE alert SET lease_until = NULL, lease_owner = NULL "
@@ -231,30 +254,35 @@ static const char *recipient_prefix(enum role role)
 
 /* ---- delivery ------------------------------------------------------------- */
 
+void queue_row_to_alert(const PGresult *res, int r, Overstap__V1__Alert *a)
+{
+	a->alert_id = strtoull(PQgetvalue(res, r, 0), NULL, 10);
+	a->kind = (Overstap__V1__AlertKind)atoi(PQgetvalue(res, r, 1));
+	a->cohort = (uint32_t)strtoul(PQgetvalue(res, r, 2), NULL, 10);
+	a->pgn = PQgetvalue(res, r, 3);
+	a->name = PQgetvalue(res, r, 4);
+	a->birth_date = PQgetvalue(res, r, 5);
+	a->woongemeente = PQgetvalue(res, r, 6);
+	a->vo_school = PQgetvalue(res, r, 7);
+	a->status = (Overstap__V1__Status)atoi(PQgetvalue(res, r, 8));
+	a->mbo_instelling = PQgetvalue(res, r, 9);
+	a->crebo = PQgetvalue(res, r, 10);
+	a->raised_at = strtoll(PQgetvalue(res, r, 11), NULL, 10);
+	a->reason = PQgetvalue(res, r, 12);
+	a->resolves_alert_id = strtoull(PQgetvalue(res, r, 13), NULL, 10);
+	a->region = PQgetvalue(res, r, 14);
+	a->escalated_alert_id = strtoull(PQgetvalue(res, r, 15), NULL, 10);
+}
+
 static void send_alert(struct sub *sub, const PGresult *res, int r)
 {
 	Overstap__V1__Envelope env = OVERSTAP__V1__ENVELOPE__INIT;
 	Overstap__V1__Alert a = OVERSTAP__V1__ALERT__INIT;
-	a.alert_id = strtoull(PQgetvalue(res, r, 0), NULL, 10);
-	a.kind = (Overstap__V1__AlertKind)atoi(PQgetvalue(res, r, 1));
-	a.cohort = (uint32_t)strtoul(PQgetvalue(res, r, 2), NULL, 10);
-	a.pgn = PQgetvalue(res, r, 3);
-	a.name = PQgetvalue(res, r, 4);
-	a.birth_date = PQgetvalue(res, r, 5);
-	a.woongemeente = PQgetvalue(res, r, 6);
-	a.vo_school = PQgetvalue(res, r, 7);
-	a.status = (Overstap__V1__Status)atoi(PQgetvalue(res, r, 8));
-	a.mbo_instelling = PQgetvalue(res, r, 9);
-	a.crebo = PQgetvalue(res, r, 10);
-	a.raised_at = strtoll(PQgetvalue(res, r, 11), NULL, 10);
-	a.reason = PQgetvalue(res, r, 12);
-	a.resolves_alert_id = strtoull(PQgetvalue(res, r, 13), NULL, 10);
-	a.region = PQgetvalue(res, r, 14);
-	a.escalated_alert_id = strtoull(PQgetvalue(res, r, 15), NULL, 10);
+	queue_row_to_alert(res, r, &a);
 	env.body_case = OVERSTAP__V1__ENVELOPE__BODY_ALERT;
 	env.alert = &a;
 	session_send(sub->s, &env);
-	sub_track(sub, a.alert_id, strtoll(PQgetvalue(res, r, 16), NULL, 10));
+	sub_track(sub, a.alert_id, strtoll(PQgetvalue(res, r, QUEUE_N_ALERT_COLUMNS), NULL, 10));
 	metrics.alerts_delivered++;
 }
 
@@ -354,46 +382,142 @@ void queue_subscribe(struct queue *q, struct request *req, const Overstap__V1__S
 	request_end(req);
 }
 
+struct ack {
+	struct queue *q;
+	struct request *req;
+	char recipient[80];
+};
+
 static void ack_done(const PGresult *res, const char *error, void *arg)
 {
-	struct request *req = arg;
-	struct sub *sub = req->session && !request_is_gone(req) ? sub_of(req->session) : NULL;
+	struct ack *ack = arg;
+	struct request *req = ack->req;
 	if (!res) {
-		log_error("queue", "ack failed: %s", error);
-	} else if (sub) {
-		for (int r = 0; r < PQntuples(res); r++) {
-			sub_untrack(sub, strtoull(PQgetvalue(res, r, 0), NULL, 10));
-			metrics.alerts_acked++;
-		}
-		sub_fetch(sub);
+		log_error("queue", "recipient=%s ack failed: %s", ack->recipient, error);
+		if (!req->session)
+			request_error(req, ERR_INTERNAL, "the acknowledgement was not stored; try again");
+		else
+			request_end(req);
+		free(ack);
+		return;
 	}
-	request_end(req);
+	/* every subscription of this queue here forgets the acked ids: an alert
+	 * acked from a browser no longer holds a slot of the overstap-rmc that
+	 * leased it */
+	int n = PQntuples(res);
+	uint64_t *ids = calloc((size_t)n + 1, sizeof *ids);
+	for (int r = 0; r < n; r++) {
+		uint64_t id = strtoull(PQgetvalue(res, r, 0), NULL, 10);
+		if (ids)
+			ids[r] = id;
+		metrics.alerts_acked++;
+		struct sub *sub;
+		LIST_FOREACH(sub, &ack->q->subs, link)
+			if (!sub->closed && strcmp(sub->recipient, ack->recipient) == 0)
+				sub_untrack(sub, id);
+	}
+	struct sub *sub;
+	LIST_FOREACH(sub, &ack->q->subs, link)
+		if (!sub->closed && strcmp(sub->recipient, ack->recipient) == 0)
+			sub_fetch(sub);
+	if (!req->session && ids) {
+		/* HTTPS: the answer is an AlertAck of the ids that were acknowledged now */
+		Overstap__V1__Envelope env = OVERSTAP__V1__ENVELOPE__INIT;
+		Overstap__V1__AlertAck done = OVERSTAP__V1__ALERT_ACK__INIT;
+		done.n_alert_ids = (size_t)n;
+		done.alert_ids = ids;
+		env.body_case = OVERSTAP__V1__ENVELOPE__BODY_ALERT_ACK;
+		env.alert_ack = &done;
+		request_answer(req, &env);
+	} else if (!req->session) {
+		request_error(req, ERR_INTERNAL, "out of memory");
+	} else {
+		request_end(req);
+	}
+	free(ids);
+	free(ack);
 }
 
 void queue_ack(struct queue *q, struct request *req, const Overstap__V1__AlertAck *msg)
 {
+	/* a protobuf session acks on its subscription; an HTTPS request (no
+	 * session) on the queue its certificate names */
 	struct sub *sub = req->session ? sub_of(req->session) : NULL;
-	if (!sub) {
+	char recipient[80];
+	if (sub) {
+		snprintf(recipient, sizeof recipient, "%s", sub->recipient);
+	} else if (req->session) {
 		request_error(req, ERR_BAD_REQUEST, "AlertAck before Subscribe");
 		return;
-	}
-	if (msg->n_alert_ids == 0) {
-		request_end(req);
+	} else if (!queue_recipient_of(&req->who, recipient, sizeof recipient)) {
+		request_error(req, ERR_PERMISSION_DENIED, "this role has no alert queue");
 		return;
 	}
 	if (msg->n_alert_ids > MAX_MAX_IN_FLIGHT) {
-		request_error(req, ERR_BAD_REQUEST, "too many alert ids in one AlertAck");
+		request_error(req, ERR_BAD_REQUEST, "too many alert ids in one AlertAck (at most 10000)");
 		return;
 	}
+	if (msg->n_alert_ids == 0 && req->session) {
+		request_end(req);
+		return;
+	}
+	struct ack *ack = calloc(1, sizeof *ack);
+	if (!ack) {
+		request_error(req, ERR_INTERNAL, "out of memory");
+		return;
+	}
+	ack->q = q;
+	ack->req = req;
+	snprintf(ack->recipient, sizeof ack->recipient, "%s", recipient);
 	struct pgarray ids;
 	pgarray_init(&ids);
 	for (size_t i = 0; i < msg->n_alert_ids; i++)
-		pgarray_add_int(&ids, (int64_t)msg->alert_ids[i]);
+		pgarray_add_int(&ids, (int64_t)(msg->alert_ids[i] > INT64_MAX ? 0 : msg->alert_ids[i]));
 	char now[24];
 	snprintf(now, sizeof now, "%lld", (long long)clock_now());
-	const char *params[3] = { pgarray_literal(&ids), sub->recipient, now };
-	store_query(q->srv->store, LANE_QUEUE, "queue_ack", 3, params, false, ack_done, req);
+	const char *params[3] = { pgarray_literal(&ids), recipient, now };
+	store_query(q->srv->store, LANE_QUEUE, "queue_ack", 3, params, false, ack_done, ack);
 	pgarray_free(&ids);
+}
+
+/* ---- the worklist (HTTPS) ------------------------------------------------- */
+
+bool queue_recipient_of(const struct identity *who, char *out, size_t cap)
+{
+	const char *prefix = recipient_prefix(who->role);
+	if (!prefix)
+		return false;
+	snprintf(out, cap, "%s:%s", prefix, who->org);
+	return true;
+}
+
+struct list_job {
+	queue_list_fn done;
+	void *arg;
+};
+
+static void list_done(const PGresult *res, const char *error, void *arg)
+{
+	struct list_job job = *(struct list_job *)arg;
+	free(arg);
+	job.done(job.arg, res, error);
+}
+
+void queue_list(struct queue *q, const struct identity *who, bool all, int limit, queue_list_fn done, void *arg)
+{
+	char recipient[80], lim[16], now[24];
+	struct list_job *job = malloc(sizeof *job);
+	if (!job || !queue_recipient_of(who, recipient, sizeof recipient)) {
+		free(job);
+		done(arg, NULL, job ? "this role has no alert queue" : "out of memory");
+		return;
+	}
+	job->done = done;
+	job->arg = arg;
+	snprintf(lim, sizeof lim, "%d", limit);
+	snprintf(now, sizeof now, "%lld", (long long)clock_now());
+	const char *params[6] = { recipient, all ? "true" : "false", lim, now, overstap_role_name(who->role), who->org };
+	store_query(q->srv->store, LANE_READ, "queue_list", 6, params, false, list_done, job);
 }
 
 /* Other instances on the same database hear of new alerts through
@@ -591,6 +715,7 @@ void queue_register(struct queue *q)
 	struct store *st = q->srv->store;
 	store_register(st, "queue_lease", SQL_LEASE);
 	store_register(st, "queue_ack", SQL_ACK);
+	store_register(st, "queue_list", SQL_LIST);
 	store_register(st, "queue_release", SQL_RELEASE);
 	store_register(st, "queue_release_instance", SQL_RELEASE_INSTANCE);
 	store_register(st, "queue_escalate", SQL_ESCALATE);

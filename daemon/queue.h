@@ -8,7 +8,13 @@
 #ifndef OVERSTAP_QUEUE_H
 #define OVERSTAP_QUEUE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "overstap.h"
 
 #include "overstap.pb-c.h"
 
@@ -26,6 +32,27 @@ void queue_start(struct queue *q);
 void queue_subscribe(struct queue *q, struct request *req, const Overstap__V1__Subscribe *msg);
 /* AlertAck: ends req once the acks are stored (no answer). */
 void queue_ack(struct queue *q, struct request *req, const Overstap__V1__AlertAck *msg);
+/* AlertAck from an HTTPS request (no session): on the queue the identity
+ * names; answered with an AlertAck of the ids acknowledged now (ids outside
+ * that queue, or acked before, are not among them and change nothing). */
+
+/* The queue an identity's alerts go to ("rmc:39"); false for roles without one. */
+bool queue_recipient_of(const struct identity *who, char *out, size_t cap);
+
+/* A row of the alert columns (the first QUEUE_N_ALERT_COLUMNS of a lease or
+ * a list) as an Alert; the strings point into res. */
+#define QUEUE_N_ALERT_COLUMNS 16
+void queue_row_to_alert(const PGresult *res, int row, Overstap__V1__Alert *a);
+
+/* The worklist: the identity's queue, newest first, at most limit rows, only
+ * the unacknowledged unless all; every row with a PGN audited. After the
+ * alert columns: acked_at, resolved_at, escalated_at (0 = not), deliveries,
+ * the pupil's status now (0 when no personal data). */
+enum { QUEUE_LIST_ACKED_AT = QUEUE_N_ALERT_COLUMNS, QUEUE_LIST_RESOLVED_AT, QUEUE_LIST_ESCALATED_AT,
+       QUEUE_LIST_DELIVERIES, QUEUE_LIST_STATUS_NOW };
+typedef void (*queue_list_fn)(void *arg, const PGresult *res, const char *error);
+void queue_list(struct queue *q, const struct identity *who, bool all, int limit, queue_list_fn done, void *arg);
+
 /* New alerts were committed for this recipient ("rmc:39"). */
 void queue_notify(struct queue *q, const char *recipient);
 /* Escalation check (ESCALATIE) and lease expiry follow the clock. */

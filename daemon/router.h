@@ -38,6 +38,11 @@ void router_add(struct router *rt, Overstap__V1__Envelope__BodyCase body, const 
 const struct route *router_find(const struct router *rt, Overstap__V1__Envelope__BodyCase body);
 bool route_allows(const struct route *route, enum role role);
 
+/* The HTTPS routes without a protobuf message (web.c), and who may use them
+ * (routes.c). */
+enum web_route { WEB_PAGE, WEB_ALERT_LIST, WEB_PUPIL_LIST, WEB_FRESHNESS };
+bool routes_web_allows(enum web_route route, enum role role);
+
 /* Fills the table (routes.c). */
 struct server;
 void routes_install(struct router *rt, struct server *srv);

@@ -65,6 +65,30 @@ static void handle_admin_request(void *module, struct request *req, const Overst
 	admin_request(module, req, env->admin_request);
 }
 
+/* The HTTPS routes that have no protobuf message (web.c, DESIGN §6.2); the
+ * others there go through the table above. */
+static const struct {
+	enum web_route route;
+	unsigned roles;
+} web_rights[] = {
+	/* the page of one's role, and who one is */
+	{ WEB_PAGE, EVERYONE },
+	/* one's own queue: vo:<school>, rmc:<region>, projectteam:<region> */
+	{ WEB_ALERT_LIST, VO | RMC | PROJECTTEAM },
+	/* vo: its own pupils; mbo: its applicants */
+	{ WEB_PUPIL_LIST, VO | MBO },
+	/* per school of the region: projectteam its own, admin any */
+	{ WEB_FRESHNESS, PROJECTTEAM | ADMIN },
+};
+
+bool routes_web_allows(enum web_route route, enum role role)
+{
+	for (size_t i = 0; i < sizeof web_rights / sizeof web_rights[0]; i++)
+		if (web_rights[i].route == route)
+			return (int)role > ROLE_NONE && (int)role < 32 && (web_rights[i].roles & ROLE_BIT(role)) != 0;
+	return false;
+}
+
 void routes_install(struct router *rt, struct server *srv)
 {
 	/* vo and mbo send only their own kinds, for their own school: checked

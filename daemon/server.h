@@ -18,6 +18,7 @@ struct queue;
 struct sweeper;
 struct stats;
 struct http;
+struct web;
 struct router;
 struct session;
 
@@ -33,6 +34,7 @@ struct server {
 	struct sweeper *sweeper;
 	struct stats *stats;
 	struct http *http;
+	struct web *web; /* the HTTPS side */
 	struct router *router; /* who may send what (routes.c) */
 	struct evconnlistener *listener;
 	struct session_list sessions;

@@ -34,13 +34,15 @@ def parse_override(text):
 
 
 def render(port, conninfo, pki, http_port=0, host="127.0.0.1", clock=None, log_level="info",
-           crl=True, overrides=()):
+           crl=True, overrides=(), https_port=0):
     """The configuration text. overrides: {'alerts.ack_timeout': '2s'} or
     an iterable of 'section.key=value' strings or (section, key, value) tuples."""
     pki = os.path.abspath(pki)
     conf = {s: {} for s in SECTIONS}
     conf["server"]["listen"] = f"{host}:{port}"
     conf["server"]["http_listen"] = f"{host}:{http_port}" if http_port else ""
+    if https_port:
+        conf["server"]["https_listen"] = f"{host}:{https_port}"
     conf["tls"]["cert"] = os.path.join(pki, "server.crt")
     conf["tls"]["key"] = os.path.join(pki, "server.key")
     conf["tls"]["ca"] = os.path.join(pki, "ca.crt")
@@ -72,6 +74,7 @@ def main(argv=None):
     ap.add_argument("--host", default="127.0.0.1", help="address of both listeners (default 127.0.0.1)")
     ap.add_argument("--port", type=int, required=True, help="TLS/protobuf port")
     ap.add_argument("--http-port", type=int, default=0, help="HTTP port; 0 = off")
+    ap.add_argument("--https-port", type=int, default=0, help="HTTPS port (API and pages); 0 = off")
     ap.add_argument("--conninfo", required=True, help="libpq conninfo of the database")
     ap.add_argument("--pki", required=True, help="folder with server.crt, server.key, ca.crt [, crl.pem]")
     ap.add_argument("--no-crl", action="store_true", help="leave [tls] crl out")
@@ -80,7 +83,7 @@ def main(argv=None):
     ap.add_argument("overrides", nargs="*", metavar="section.key=value")
     a = ap.parse_args(argv)
     try:
-        text = render(a.port, a.conninfo, a.pki, http_port=a.http_port, host=a.host, clock=a.clock,
+        text = render(a.port, a.conninfo, a.pki, http_port=a.http_port, https_port=a.https_port, host=a.host, clock=a.clock,
                       log_level=a.log_level, crl=not a.no_crl, overrides=a.overrides)
     except ValueError as e:
         print(f"mkconf.py: {e}", file=sys.stderr)

@@ -26,6 +26,7 @@ A daemon whose log shows a sanitizer report fails the test that stops it.
 import atexit
 import datetime as _dt
 import itertools
+import json
 import os
 import random
 import signal
@@ -273,18 +274,19 @@ class Daemon:
     clock: None (system) or '2031-01-01T00:00:00Z' (manual); env: extra
     environment (NOTIFY_SOCKET); prefix: a command the daemon runs under."""
 
-    def __init__(self, conninfo, clock=None, config=None, *, http=True, log_level="info", crl=True,
+    def __init__(self, conninfo, clock=None, config=None, *, http=True, https=True, log_level="info", crl=True,
                  start=True, pki=None, env=None, prefix=()):
         setup()
         self.conninfo = conninfo
         self.pki = Path(pki or PKI)
         self.port = free_port()
         self.http_port = free_port() if http else 0
+        self.https_port = free_port() if https else 0
         self.dir = Path(tempfile.mkdtemp(prefix="overstapd-", dir=_run_dir()))
         self.conf_path = self.dir / "overstapd.conf"
         self.log_path = self.dir / "overstapd.log"
         self.conf_path.write_text(mkconf.render(self.port, conninfo, self.pki, http_port=self.http_port,
-                                                clock=clock, log_level=log_level, crl=crl,
+                                                https_port=self.https_port, clock=clock, log_level=log_level, crl=crl,
                                                 overrides=config or {}))
         self.env = dict(os.environ, **(env or {}))
         self.prefix = [str(a) for a in prefix]
@@ -441,6 +443,30 @@ class Daemon:
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode("utf-8", "replace")
 
+    def https(self, method, path, role=None, org=None, *, name=None, cert=None, key=None, body=None,
+              headers=None, timeout=10):
+        """(status, parsed JSON or text, headers) over HTTPS with the certificate
+        PKI/<role>-<org>.crt (or name=, or cert= and key=)."""
+        import http.client
+        if cert is None and (role or name):
+            cert, key = cert_files(role, org, name)
+        ctx = tls_context(cert, key)
+        conn = http.client.HTTPSConnection("127.0.0.1", self.https_port, context=ctx, timeout=timeout * SLOW)
+        try:
+            data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+            hdrs = {"Host": "localhost"}
+            if isinstance(body, (dict, list)):
+                hdrs["Content-Type"] = "application/json"
+            hdrs.update(headers or {})
+            # localhost: the server certificate names it, the loopback address is where it listens
+            conn.request(method, path, body=data, headers=hdrs)
+            r = conn.getresponse()
+            text = r.read().decode("utf-8", "replace")
+            kind = r.getheader("Content-Type") or ""
+            return r.status, json.loads(text) if kind.startswith("application/json") else text, dict(r.getheaders())
+        finally:
+            conn.close()
+
     def healthz(self):
         try:
             return self.http_get("/healthz", timeout=2)[0]
@@ -463,6 +489,15 @@ class ConnectionClosed(Exception):
 
 def _port_of(target):
     return target.port if isinstance(target, Daemon) else int(target)
+
+
+def metric(daemon, name):
+    """The value of an unlabelled metric of /metrics (None when absent)."""
+    status, body = daemon.http_get("/metrics")
+    for line in body.splitlines() if status == 200 else ():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
 
 
 def tls_context(cert=None, key=None, ca=None):

@@ -128,13 +128,8 @@ def unacked_among(db, ids):
 
 
 def connections_open(daemon):
-    status, body = daemon.http_get("/metrics")
-    if status != 200:
-        return None
-    for line in body.splitlines():
-        if line.startswith("overstapd_connections_open "):
-            return int(float(line.split()[1]))
-    return None
+    v = h.metric(daemon, "overstapd_connections_open")
+    return None if v is None else int(v)
 
 
 def quiesce(daemon, db):
