@@ -363,33 +363,15 @@ static int key_cmp(int64_t p1, int64_t c1, int64_t p2, int64_t c2)
 	return c1 < c2 ? -1 : c1 > c2 ? 1 : 0;
 }
 
-static void copy_text(char *dst, size_t cap, const char *src)
-{
-	snprintf(dst, cap, "%s", src);
-}
-
-/* The event of the current row of the event cursor, as ingest validated it. */
+/* The event of the current row of the event cursor (columns: pupil_id,
+ * cohort, then the rest of OVERSTAP_EVENT_COLUMNS' order). */
 static void event_from_row(const struct cursor *c, struct overstap_event *ev)
 {
-	memset(ev, 0, sizeof *ev);
-	/* columns: pupil_id 0, cohort 1, org 2, event_id 3, kind 4, occurred_at 5, school 6,
-	 * woongemeente 7, vo_soort 8, bestemming 9, crebo 10, mbo_instelling 11,
-	 * niveau 12, leerweg 13, reason 14 */
-	ev->cohort = (uint32_t)cv_i64(c, 1);
-	copy_text(ev->event_id, sizeof ev->event_id, cv(c, 3));
-	ev->kind = (enum event_kind)cv_i64(c, 4);
-	ev->occurred_at = cv_i64(c, 5);
-	copy_text(ev->school, sizeof ev->school, cv(c, 6));
-	copy_text(ev->woongemeente, sizeof ev->woongemeente, cv(c, 7));
-	ev->vo_soort = (enum vo_soort)cv_i64(c, 8);
-	ev->bestemming = (enum bestemming)cv_i64(c, 9);
-	copy_text(ev->crebo, sizeof ev->crebo, cv(c, 10));
-	copy_text(ev->mbo_instelling, sizeof ev->mbo_instelling, cv(c, 11));
-	ev->niveau = (uint8_t)cv_i64(c, 12);
-	ev->leerweg = (enum leerweg)cv_i64(c, 13);
-	copy_text(ev->reason, sizeof ev->reason, cv(c, 14));
+	const char *col[OVERSTAP_EVENT_COLUMNS];
+	for (int i = 0; i < OVERSTAP_EVENT_COLUMNS; i++)
+		col[i] = cv(c, i + 1);
+	overstap_event_from_columns(ev, col);
 }
-
 
 struct verify {
 	const struct rules_calendar *cal;
@@ -546,7 +528,7 @@ static int cmd_verify(const char *conninfo, const char *config_path, const char 
 	struct verify v = { .cal = &cfg.calendar };
 	struct cursor ev = { .pg = pg, .name = "ev" }, st = { .pg = pg, .name = "st" };
 	bool ok = db_exec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") &&
-		  db_exec(pg, "DECLARE ev NO SCROLL CURSOR FOR SELECT pupil_id, cohort, org, event_id, kind, "
+		  db_exec(pg, "DECLARE ev NO SCROLL CURSOR FOR SELECT pupil_id, cohort, event_id, kind, "
 			      "occurred_at, school, woongemeente, vo_soort, bestemming, crebo, mbo_instelling, "
 			      "niveau, leerweg, reason FROM event ORDER BY pupil_id, cohort") &&
 		  db_exec(pg, "DECLARE st NO SCROLL CURSOR FOR SELECT pupil_id, cohort, facts, status, registered, "

@@ -33,6 +33,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "civil.h"
@@ -1290,4 +1291,22 @@ bool overstap_state_decode(struct pupil_state *state, const uint8_t *buf, size_t
 	derive(&st);
 	memcpy(state, &st, sizeof st); /* with its zeroed padding: states compare bytewise */
 	return true;
+}
+
+void overstap_event_from_columns(struct overstap_event *ev, const char *const col[OVERSTAP_EVENT_COLUMNS])
+{
+	memset(ev, 0, sizeof *ev);
+	ev->cohort = (uint32_t)strtoul(col[0], NULL, 10);
+	snprintf(ev->event_id, sizeof ev->event_id, "%s", col[1]);
+	ev->kind = (enum event_kind)strtol(col[2], NULL, 10);
+	ev->occurred_at = strtoll(col[3], NULL, 10);
+	snprintf(ev->school, sizeof ev->school, "%s", col[4]);
+	snprintf(ev->woongemeente, sizeof ev->woongemeente, "%s", col[5]);
+	ev->vo_soort = (enum vo_soort)strtol(col[6], NULL, 10);
+	ev->bestemming = (enum bestemming)strtol(col[7], NULL, 10);
+	snprintf(ev->crebo, sizeof ev->crebo, "%s", col[8]);
+	snprintf(ev->mbo_instelling, sizeof ev->mbo_instelling, "%s", col[9]);
+	ev->niveau = (uint8_t)strtoul(col[10], NULL, 10);
+	ev->leerweg = (enum leerweg)strtol(col[11], NULL, 10);
+	snprintf(ev->reason, sizeof ev->reason, "%s", col[12]);
 }

@@ -146,6 +146,14 @@ struct overstap_event {
 	char reason[OVERSTAP_REASON_MAX + 1];
 };
 
+/* An event as the event table stores it, its columns as text in this
+ * order: cohort, event_id, kind, occurred_at, school, woongemeente, vo_soort,
+ * bestemming, crebo, mbo_instelling, niveau, leerweg, reason (what the
+ * merge reads; personal data and the PGN are not in it). For rebuilding
+ * states from the log (overstapctl verify, the peildatum replay). */
+#define OVERSTAP_EVENT_COLUMNS 13
+void overstap_event_from_columns(struct overstap_event *ev, const char *const col[OVERSTAP_EVENT_COLUMNS]);
+
 /* A refused update: a stable code from the list below and a sentence. */
 struct overstap_error {
 	const char *code;

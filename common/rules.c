@@ -24,6 +24,8 @@
 #include "rules.h"
 
 #include <string.h>
+#include <stdlib.h>
+#include <stdio.h>
 
 #include "civil.h"
 
@@ -95,15 +97,85 @@ static bool is_summer_time(int64_t utc, int64_t year)
 	return utc >= start && utc < end;
 }
 
+int64_t rules_local_midnight(int64_t year, int month, int day)
+{
+	int64_t local = civil_days_from_date(year, month, day) * DAY_SECONDS;
+	int64_t cest = local - 2 * HOUR_SECONDS;
+	if (is_summer_time(cest, year))
+		return cest;
+	return local - HOUR_SECONDS;
+}
+
 int64_t rules_deadline_at(const struct rules_calendar *cal, uint32_t cohort, enum deadline d)
 {
 	if ((int)d < 0 || d >= DEADLINE_COUNT)
 		return INT64_MAX;
-	int64_t local = civil_days_from_date((int64_t)cohort, cal->month[d], cal->day[d]) * DAY_SECONDS;
-	int64_t cest = local - 2 * HOUR_SECONDS;
-	if (is_summer_time(cest, (int64_t)cohort))
-		return cest;
-	return local - HOUR_SECONDS;
+	return rules_local_midnight((int64_t)cohort, cal->month[d], cal->day[d]);
+}
+
+static const char *const figure_names[FIGURE_COUNT] = { "in_beeld", "aangemeld", "geplaatst", "definitief",
+							"ddd" };
+
+const char *rules_figure_name(enum figure f)
+{
+	return (int)f >= 0 && f < FIGURE_COUNT ? figure_names[f] : "";
+}
+
+bool rules_figure_parse(const char *s, size_t len, enum figure *out)
+{
+	for (int f = 0; f < FIGURE_COUNT; f++) {
+		if (strlen(figure_names[f]) == len && strncmp(s, figure_names[f], len) == 0) {
+			*out = (enum figure)f;
+			return true;
+		}
+	}
+	return false;
+}
+
+double rules_figure_pct(enum figure f, const struct figure_counts *c)
+{
+	uint32_t part = 0;
+	switch (f) {
+	case FIGURE_IN_BEELD: part = c->met_keuze; break;
+	case FIGURE_AANGEMELD: part = c->aangemeld + c->geplaatst + c->ingeschreven; break;
+	case FIGURE_GEPLAATST: part = c->geplaatst + c->ingeschreven; break;
+	case FIGURE_DEFINITIEF: part = c->ingeschreven + c->andere_bestemming; break;
+	case FIGURE_DDD: part = c->ddd; break;
+	default: return 0;
+	}
+	return c->overstappers ? 100.0 * part / c->overstappers : 0;
+}
+
+bool rules_parse_moment(const char *s, int64_t *out)
+{
+	size_t n = strlen(s), digits = strspn(s, "0123456789");
+	if (n > 0 && n <= 12 && digits == n) {
+		*out = strtoll(s, NULL, 10);
+		return true;
+	}
+	int y, m, d;
+	char tail;
+	if (n == 10 && sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 && civil_date_is_valid(y, m, d)) {
+		*out = rules_local_midnight(y, m, d);
+		return true;
+	}
+	return n > 10 && civil_parse_iso(s, out);
+}
+
+bool rules_school_stil_season(const struct rules_calendar *cal, uint32_t cohort, int64_t now)
+{
+	return now >= rules_local_midnight((int64_t)cohort - 1, 9, 1) &&
+	       now < rules_deadline_at(cal, cohort, DEADLINE_TELDATUM);
+}
+
+size_t rules_school_stil_cohorts(const struct rules_calendar *cal, int64_t now, uint32_t out[2])
+{
+	size_t n = 0;
+	int64_t y = civil_year_of(now);
+	for (int64_t c = y; c <= y + 1; c++)
+		if (c > 0 && c < 100000 && rules_school_stil_season(cal, (uint32_t)c, now))
+			out[n++] = (uint32_t)c;
+	return n;
 }
 
 const char *rules_deadline_name(enum deadline d)
@@ -125,6 +197,7 @@ const char *rules_alert_kind_name(enum alert_kind kind)
 	case ALERT_GEEN_AANMELDING: return "GEEN_AANMELDING";
 	case ALERT_ESCALATIE: return "ESCALATIE";
 	case ALERT_OPGELOST: return "OPGELOST";
+	case ALERT_SCHOOL_STIL: return "SCHOOL_STIL";
 	}
 	return "UNKNOWN";
 }

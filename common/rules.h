@@ -21,7 +21,9 @@ enum alert_kind {
 	ALERT_GEEN_AANMELDING = 3,
 	ALERT_ESCALATIE = 4,
 	ALERT_OPGELOST = 5,
+	ALERT_SCHOOL_STIL = 6, /* a vo school stopped delivering (projectteam, no pupil) */
 };
+#define ALERT_KIND_MAX ALERT_SCHOOL_STIL
 
 enum deadline {
 	DEADLINE_AANMELDDATUM = 0, /* C-04-01: GEEN_AANMELDING */
@@ -50,6 +52,30 @@ void rules_calendar_default(struct rules_calendar *cal);
  * the EU rule: summer time from the last Sunday of March 01:00 UTC to the last
  * Sunday of October 01:00 UTC). */
 int64_t rules_deadline_at(const struct rules_calendar *cal, uint32_t cohort, enum deadline d);
+/* 00:00 Europe/Amsterdam of a date, as unix seconds. */
+int64_t rules_local_midnight(int64_t year, int month, int day);
+/* A peildatum as DESIGN §6.2 writes it: unix seconds, a bare date (00:00
+ * Europe/Amsterdam, like the calendar) or ISO 8601 with a time. */
+bool rules_parse_moment(const char *s, int64_t *out);
+
+/* The figures a milestone target names (DESIGN §5.2 percentages of the
+ * overstappers): in beeld (met keuze), aangemeld or further (aangemeld,
+ * geplaatst, ingeschreven), geplaatst or further (geplaatst, ingeschreven),
+ * definitief (ingeschreven or andere bestemming), DDD. */
+enum figure { FIGURE_IN_BEELD, FIGURE_AANGEMELD, FIGURE_GEPLAATST, FIGURE_DEFINITIEF, FIGURE_DDD, FIGURE_COUNT };
+struct figure_counts {
+	uint32_t overstappers, met_keuze, aangemeld, geplaatst, ingeschreven, andere_bestemming, ddd;
+};
+const char *rules_figure_name(enum figure f); /* "aangemeld" */
+bool rules_figure_parse(const char *s, size_t len, enum figure *out);
+/* The figure as a percentage of the overstappers (0 when there are none). */
+double rules_figure_pct(enum figure f, const struct figure_counts *c);
+
+/* SCHOOL_STIL (DESIGN §5.1): its season for cohort C runs from C-1-09-01
+ * to the teldatum C-10-01 (00:00 Europe/Amsterdam). The cohorts whose season
+ * holds now (at most two: September overlaps); returns how many. */
+bool rules_school_stil_season(const struct rules_calendar *cal, uint32_t cohort, int64_t now);
+size_t rules_school_stil_cohorts(const struct rules_calendar *cal, int64_t now, uint32_t out[2]);
 const char *rules_deadline_name(enum deadline d); /* "aanmelddatum", "zomer", "teldatum" */
 const char *rules_alert_kind_name(enum alert_kind kind); /* "ZOMERLEK" */
 

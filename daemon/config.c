@@ -15,7 +15,7 @@
 
 #include "civil.h"
 
-enum key_type { T_STRING, T_INT, T_DURATION, T_LOGLEVEL, T_CLOCKMODE, T_TIME, T_MONTHDAY, T_PCT, T_LOGTARGET };
+enum key_type { T_STRING, T_INT, T_DAYS, T_DURATION, T_LOGLEVEL, T_CLOCKMODE, T_TIME, T_MONTHDAY, T_PCT, T_LOGTARGET };
 
 struct key {
 	const char *section;
@@ -66,6 +66,7 @@ static const struct key keys[] = {
 	{ "calendar", "teldatum", T_MONTHDAY, 0, 0, 0, DEADLINE_TELDATUM, RESTART },
 	{ "alerts", "ack_timeout", T_DURATION, OFF(ack_timeout), 1, 30 * 86400, 0, RELOAD },
 	{ "alerts", "escalate_after", T_DURATION, OFF(calendar.escalate_after), 60, 365 * 86400, 0, RELOAD },
+	{ "alerts", "silent_after", T_DAYS, OFF(silent_after), 1, 365, 0, RELOAD },
 	{ "targets", "in_beeld_pct", T_PCT, OFF(targets.in_beeld_pct), 0, 0, 0, RELOAD },
 	{ "targets", "definitief_pct", T_PCT, OFF(targets.definitief_pct), 0, 0, 0, RELOAD },
 	{ "targets", "ddd_pct", T_PCT, OFF(targets.ddd_pct), 0, 0, 0, RELOAD },
@@ -97,6 +98,7 @@ void config_defaults(struct config *cfg)
 	cfg->clock_mode = CLOCK_SYSTEM;
 	rules_calendar_default(&cfg->calendar);
 	cfg->ack_timeout = 300;
+	cfg->silent_after = 14 * 86400; /* DESIGN §5.1 SCHOOL_STIL */
 	cfg->targets = (struct targets){ 98.0, 98.0, 97.0 };
 	cfg->personal_data_years = 2;
 }
@@ -139,6 +141,20 @@ static bool parse_duration(const char *v, int64_t *out)
 	if (*end != '\0' || x > INT64_MAX / mult)
 		return false;
 	*out = x * mult;
+	return true;
+}
+
+/* a number of days, the d optional: 14 or 14d */
+static bool parse_days(const char *v, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long d = strtoll(v, &end, 10);
+	if (end != v && *end == 'd')
+		end++;
+	if (errno || end == v || *end != '\0' || d < 0)
+		return false;
+	*out = d;
 	return true;
 }
 
@@ -195,6 +211,53 @@ static int handle_cohort_target(struct parse_ctx *ctx, const char *name, const c
 	return 1;
 }
 
+static int milestone_cmp(const void *a, const void *b)
+{
+	const struct milestone *x = a, *y = b;
+	/* by place in the school year (September first), then figure */
+	int mx = (x->month + 4) % 12, my = (y->month + 4) % 12;
+	if (mx != my)
+		return mx - my;
+	if (x->day != y->day)
+		return x->day - y->day;
+	return (int)x->figure - (int)y->figure;
+}
+
+/* targets: "aangemeld_pct@05-01 = 95" — a milestone (DESIGN §5.2) */
+static int handle_milestone(struct parse_ctx *ctx, const char *name, const char *value)
+{
+	const char *at = strchr(name, '@');
+	struct milestone m;
+	size_t flen = (size_t)(at - name);
+	char tail;
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	if (flen < 5 || strncmp(at - 4, "_pct", 4) != 0 || !rules_figure_parse(name, flen - 4, &m.figure) ||
+	    sscanf(at + 1, "%2d-%2d%c", &m.month, &m.day, &tail) != 2 || strlen(at + 1) != 5 || m.month < 1 ||
+	    m.month > 12 || m.day < 1 || m.day > mdays[m.month - 1] || (m.month == 2 && m.day == 29))
+		return fail(ctx, "unknown key [%s] %s%s", "targets", name,
+			    " (a milestone is FIGURE_pct@MM-DD: in_beeld, aangemeld, geplaatst, definitief or ddd)");
+	if (!parse_pct(value, &m.pct))
+		return fail(ctx, "bad value for [%s] %s: '%s' (a percentage 0..100)", "targets", name, value);
+	struct config *cfg = ctx->cfg;
+	for (int i = 0; i < cfg->n_milestones; i++) {
+		struct milestone *o = &cfg->milestones[i];
+		if (o->figure == m.figure && o->month == m.month && o->day == m.day) {
+			o->pct = m.pct;
+			return 1;
+		}
+	}
+	if (cfg->n_milestones == CONFIG_MAX_MILESTONES)
+		return fail(ctx, "too many milestones in [%s] %s%s", "targets", name, "");
+	cfg->milestones[cfg->n_milestones++] = m;
+	qsort(cfg->milestones, (size_t)cfg->n_milestones, sizeof m, milestone_cmp);
+	return 1;
+}
+
+int64_t config_milestone_at(const struct milestone *m, uint32_t cohort)
+{
+	return rules_local_midnight((int64_t)cohort - (m->month >= 9 ? 1 : 0), m->month, m->day);
+}
+
 static int handle(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *ctx = user;
@@ -213,6 +276,8 @@ static int handle(void *user, const char *section, const char *name, const char 
 	if (!section_known)
 		return fail(ctx, "unknown section [%s]%s%s", section, "", "");
 	if (!k) {
+		if (strcmp(section, "targets") == 0 && strchr(name, '@'))
+			return handle_milestone(ctx, name, value);
 		if (strcmp(section, "targets") == 0 && strchr(name, '.'))
 			return handle_cohort_target(ctx, name, value);
 		return fail(ctx, "unknown key [%s] %s%s", section, name, "");
@@ -233,6 +298,12 @@ static int handle(void *user, const char *section, const char *name, const char 
 			return 0;
 		}
 		*(int64_t *)field = x;
+		return 1;
+	case T_DAYS:
+		if (!parse_days(value, &x) || x < k->min || x > k->max)
+			return fail(ctx, "bad value for [%s] %s: '%s' (a number of days, e.g. 14 or 14d)", section, name,
+				    value);
+		*(int64_t *)field = x * 86400;
 		return 1;
 	case T_DURATION:
 		if (!parse_duration(value, &x) || x < k->min || x > k->max) {
@@ -396,6 +467,7 @@ static size_t value_size(const struct key *k)
 	case T_STRING:
 		return CONFIG_STR_MAX;
 	case T_INT:
+	case T_DAYS:
 	case T_DURATION:
 		return sizeof(int64_t);
 	case T_LOGLEVEL:
@@ -425,6 +497,11 @@ void config_apply_reload(struct config *running, const struct config *fresh, cha
 						 k->section, k->name);
 		}
 	}
+	/* the per-cohort targets and the milestones are reloaded like [targets] */
+	memcpy(running->cohort_targets, fresh->cohort_targets, sizeof fresh->cohort_targets);
+	running->n_cohort_targets = fresh->n_cohort_targets;
+	memcpy(running->milestones, fresh->milestones, sizeof fresh->milestones);
+	running->n_milestones = fresh->n_milestones;
 	if (memcmp(&running->calendar.month, &fresh->calendar.month, sizeof fresh->calendar.month) ||
 	    memcmp(&running->calendar.day, &fresh->calendar.day, sizeof fresh->calendar.day) ||
 	    running->clock_mode != fresh->clock_mode || running->clock_start != fresh->clock_start)

@@ -29,6 +29,16 @@ struct cohort_targets {
 	struct targets targets;
 };
 
+#define CONFIG_MAX_MILESTONES 32
+
+/* A milestone target (DESIGN §5.2): figure at least pct on month-day of the
+ * cohort's school year (09-01..08-31 of C-1 / C). */
+struct milestone {
+	enum figure figure;
+	int month, day;
+	double pct;
+};
+
 struct config {
 	/* [server] */
 	char listen[CONFIG_STR_MAX];
@@ -70,6 +80,9 @@ struct config {
 	struct targets targets;
 	struct cohort_targets cohort_targets[CONFIG_MAX_COHORT_TARGETS];
 	int n_cohort_targets;
+	struct milestone milestones[CONFIG_MAX_MILESTONES]; /* "aangemeld_pct@05-01 = 95", by date */
+	int n_milestones;
+	int64_t silent_after; /* [alerts] SCHOOL_STIL, seconds (configured in days) */
 	/* [retention] */
 	int64_t personal_data_years;
 };
@@ -86,6 +99,10 @@ void config_apply_reload(struct config *running, const struct config *fresh, cha
 
 /* The targets of a cohort: its own overrides over the general ones. */
 struct targets config_targets_for(const struct config *cfg, uint32_t cohort);
+
+/* The moment a milestone falls on for a cohort: its date in the school year
+ * that ends in the cohort's summer (09-01..12-31 in C-1, 01-01..08-31 in C). */
+int64_t config_milestone_at(const struct milestone *m, uint32_t cohort);
 
 /* Parses "host:port" (IPv4, [IPv6] or a name) into its parts. */
 bool config_split_hostport(const char *s, char *host, size_t hostlen, int *port);

@@ -12,7 +12,10 @@
 
 #include <stdio.h>
 
+#include "civil.h"
 #include "clock.h"
+#include "config.h"
+#include "rules.h"
 #include "errcodes.h"
 #include "pbjson.h"
 #include "stats.h"
@@ -98,7 +101,7 @@ int exchange_status_of(const char *code)
 		return 403;
 	if (strcmp(code, ERR_INTERNAL) == 0)
 		return 503;
-	if (strcmp(code, "AS_OF_UNAVAILABLE") == 0)
+	if (strcmp(code, ERR_AS_OF_UNAVAILABLE) == 0)
 		return 409;
 	return 400;
 }
@@ -121,6 +124,8 @@ bool exchange_parse_query(struct exchange *p, bool want_by)
 	const char *cohort = ok ? evhttp_find_header(&q, "cohort") : NULL;
 	const char *region = ok ? evhttp_find_header(&q, "region") : NULL;
 	const char *by = ok ? evhttp_find_header(&q, "by") : NULL;
+	const char *as_of = ok ? evhttp_find_header(&q, "as_of") : NULL;
+	int64_t moment = 0;
 	char *end = NULL;
 	long c = cohort ? strtol(cohort, &end, 10) : 0;
 	const char *problem = NULL;
@@ -130,6 +135,8 @@ bool exchange_parse_query(struct exchange *p, bool want_by)
 		problem = "cohort=YEAR is required";
 	else if (region && region[0] && !overstap_region_is_valid(region))
 		problem = "region is a two-digit RMC region code";
+	else if (as_of && as_of[0] && (!rules_parse_moment(as_of, &moment) || moment <= 0))
+		problem = "as_of is a date (YYYY-MM-DD, 00:00 Europe/Amsterdam), an ISO 8601 moment or unix seconds";
 	else if (want_by && by && by[0]) {
 		Overstap__V1__GroupBy g;
 		if (!stats_group_by_parse(by, &g))
@@ -139,6 +146,7 @@ bool exchange_parse_query(struct exchange *p, bool want_by)
 		p->cohort = (uint32_t)c;
 		snprintf(p->region, sizeof p->region, "%s", region ? region : "");
 		snprintf(p->by, sizeof p->by, "%s", by && by[0] ? by : "region");
+		p->as_of = moment;
 	}
 	if (ok)
 		evhttp_clear_headers(&q);
@@ -150,6 +158,22 @@ bool exchange_parse_query(struct exchange *p, bool want_by)
 		return false;
 	}
 	return true;
+}
+
+json_t *exchange_stats_extra(const struct exchange *x, const struct config *cfg)
+{
+	json_t *ms = json_array();
+	for (int i = 0; i < cfg->n_milestones; i++) {
+		const struct milestone *m = &cfg->milestones[i];
+		int64_t at = config_milestone_at(m, x->cohort);
+		char date[32];
+		civil_format_iso(at + 12 * 3600, date, sizeof date); /* noon: the local date in UTC text */
+		date[10] = '\0';
+		json_array_append_new(ms, json_pack("{s:s, s:f, s:s, s:I}", "figure", rules_figure_name(m->figure), "pct",
+						    m->pct, "date", date, "at", (json_int_t)at));
+	}
+	return json_pack("{s:I, s:s, s:s, s:I, s:o}", "cohort", (json_int_t)x->cohort, "region", x->region, "group_by",
+			 x->by, "as_of", (json_int_t)x->as_of, "milestones", ms);
 }
 
 bool exchange_query_param(struct exchange *x, const char *name, char *out, size_t cap)

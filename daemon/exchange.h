@@ -32,6 +32,7 @@ struct exchange {
 	char by[32];
 	char text[64];
 	struct identity who; /* the caller (HTTPS) */
+	int64_t as_of;       /* 0: now */
 };
 
 struct exchange *exchange_new(struct evhttp_request *req, void *owner);
@@ -53,9 +54,14 @@ void exchange_send_error(struct evhttp_request *req, int code, const char *wire_
 /* The HTTP status of a wire error code. */
 int exchange_status_of(const char *wire_code);
 
-/* cohort (required), region and by from the query string into x; false:
- * answered 400 (the caller frees x). */
+/* cohort (required), region, by and as_of from the query string into x;
+ * false: answered 400 (the caller frees x). */
 bool exchange_parse_query(struct exchange *x, bool want_by);
+
+/* The top-level fields of a stats answer beside the StatsReply: cohort,
+ * region, group_by, as_of, and the cohort's milestone targets. */
+struct config;
+json_t *exchange_stats_extra(const struct exchange *x, const struct config *cfg);
 
 /* The value of one query-string parameter into out (cut to cap); false
  * when absent (out unchanged). */

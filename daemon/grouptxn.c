@@ -168,10 +168,26 @@ static const char SQL_RAISE[] =
 	"DO NOTHING "
 	"RETURNING id, recipient, kind";
 
+/* What the vo schools delivered (DESIGN §5.1 SCHOOL_STIL, §6.2 freshness):
+ * per (school, cohort) the events accepted in this group, $4 the day
+ * (received_at / 86400), $5 now, $6 the writer (instance/shard). Each writer
+ * adds to its own rows only, so two shards never wait for each other's
+ * locks; readers add the writers up (freshness.c). Sent before the
+ * statements that raise or resolve alerts: row locks before the alert order
+ * lock. */
+PARAMS(delivery_params, 3, school, cohort, events);
+static const char SQL_DELIVERY[] =
+	"INSERT INTO school_day AS d (school, cohort, day, writer, events, last_at) "
+	"SELECT u.school, u.cohort, $4::int, $6::text, u.events, $5::bigint "
+	"FROM unnest($1::text[], $2::int[], $3::int[]) AS u(school, cohort, events) "
+	"ON CONFLICT (school, cohort, day, writer) DO UPDATE SET events = d.events + EXCLUDED.events, "
+	"  last_at = GREATEST(d.last_at, EXCLUDED.last_at)";
+
 void grouptxn_register(struct store *st)
 {
 	store_register(st, "ingest_pupils", SQL_PUPILS);
 	store_register(st, "ingest_events", SQL_EVENTS);
+	store_register(st, "ingest_delivery", SQL_DELIVERY);
 	store_register(st, "ingest_states", SQL_STATES);
 	store_register(st, "ingest_upsert_states", SQL_UPSERT_STATES);
 	store_register(st, "ingest_personal", SQL_PERSONAL);
@@ -212,6 +228,13 @@ struct touched {
 	char school[7];
 };
 
+/* Events a vo school delivered for a cohort in this group. */
+struct delivered {
+	uint32_t cohort;
+	char school[7];
+	uint32_t events;
+};
+
 struct grouptxn {
 	struct store_job job; /* first: the store hands it back */
 	const struct rules_calendar *cal;
@@ -244,9 +267,12 @@ struct grouptxn {
 	size_t wbytes_len, wbytes_cap;
 	struct touched *touched;
 	size_t n_touched, cap_touched;
+	struct delivered *delivered;
+	size_t n_delivered, cap_delivered;
+	char writer[64]; /* its rows of school_day: instance/shard */
 	char (*wake)[80];
 	size_t n_wake, cap_wake;
-	uint64_t raised[ALERT_OPGELOST + 1];
+	uint64_t raised[ALERT_KIND_MAX + 1];
 	/* statement parameters and the indexes of their results in the step */
 	struct pupil_params p_pupils;
 	struct event_params p_events;
@@ -255,6 +281,7 @@ struct grouptxn {
 	struct personal_params p_personal;
 	struct resolve_params p_resolve;
 	struct raise_params p_raise;
+	struct delivery_params p_delivery;
 	int q_pupils, q_events, q_states, q_resolve, q_raise;
 	bool oom; /* out of memory building a step: the group fails, clients resend */
 };
@@ -286,6 +313,7 @@ static void cols_free(struct pgarray *col, int n)
 		fn((t)->p_personal.col, N_COLS((t)->p_personal));                                    \
 		fn((t)->p_resolve.col, N_COLS((t)->p_resolve));                                      \
 		fn((t)->p_raise.col, N_COLS((t)->p_raise));                                          \
+		fn((t)->p_delivery.col, N_COLS((t)->p_delivery));                                    \
 	} while (0)
 
 /* Sends a prepared statement: its array columns in $n order, then scalars. */
@@ -607,6 +635,46 @@ static void touched_add(struct grouptxn *t, uint32_t cohort, const char *school)
 	t->n_touched++;
 }
 
+static int delivered_cmp(const void *a, const void *b)
+{
+	const struct delivered *x = a, *y = b;
+	int c = strcmp(x->school, y->school);
+	return c ? c : (x->cohort > y->cohort) - (x->cohort < y->cohort);
+}
+
+/* The (school, cohort) pairs of the vo events inserted in this attempt,
+ * sorted (the rows of school_day are locked in one order). */
+static void collect_deliveries(struct grouptxn *t)
+{
+	t->n_delivered = 0;
+	for (size_t i = 0; i < t->n_items; i++) {
+		const struct item *it = &t->items[i];
+		if (it->first != i || it->outcome != ITEM_INSERTED || !overstap_kind_is_vo(it->ev.kind))
+			continue;
+		size_t k = 0;
+		while (k < t->n_delivered &&
+		       (t->delivered[k].cohort != it->ev.cohort || strcmp(t->delivered[k].school, it->ev.school) != 0))
+			k++;
+		if (k == t->n_delivered) {
+			if (!GROW(t->delivered, t->cap_delivered, t->n_delivered + 1, 64)) {
+				t->oom = true;
+				return;
+			}
+			t->delivered[k].cohort = it->ev.cohort;
+			snprintf(t->delivered[k].school, sizeof t->delivered[k].school, "%s", it->ev.school);
+			t->delivered[k].events = 0;
+			t->n_delivered++;
+		}
+		t->delivered[k].events++;
+	}
+	qsort(t->delivered, t->n_delivered, sizeof *t->delivered, delivered_cmp);
+	for (size_t k = 0; k < t->n_delivered; k++) {
+		pgarray_add_text(&t->p_delivery.school, t->delivered[k].school);
+		pgarray_add_int(&t->p_delivery.cohort, t->delivered[k].cohort);
+		pgarray_add_int(&t->p_delivery.events, t->delivered[k].events);
+	}
+}
+
 static void written_add(struct grouptxn *t, int64_t pupil_id, uint32_t cohort, int64_t version, bool zl, bool ng,
 			const uint8_t *facts, size_t len)
 {
@@ -777,6 +845,7 @@ static bool send_step1(struct grouptxn *t, struct store_job *job)
 	t->n_touched = t->n_written = t->wbytes_len = 0;
 	for (size_t gi = 0; gi < t->n_groups; gi++)
 		merge_group(t, &t->groups[gi]);
+	collect_deliveries(t);
 	if (t->oom)
 		return false;
 	char now[24], expected[16];
@@ -792,6 +861,13 @@ static bool send_step1(struct grouptxn *t, struct store_job *job)
 	}
 	if (t->p_personal.pupil_id.count > 0) {
 		ok = ok && send_cols(job, "ingest_personal", t->p_personal.col, N_COLS(t->p_personal), NULL, 0, false);
+		q++;
+	}
+	if (t->n_delivered > 0) {
+		char day[24];
+		snprintf(day, sizeof day, "%lld", (long long)(t->now / 86400));
+		const char *scalars[3] = { day, now, t->writer };
+		ok = ok && send_cols(job, "ingest_delivery", t->p_delivery.col, N_COLS(t->p_delivery), scalars, 3, false);
 		q++;
 	}
 	if (t->p_resolve.pupil_id.count > 0) {
@@ -832,7 +908,7 @@ static void txn_on_result(struct store_job *job, int index, const PGresult *res)
 		for (int r = 0; r < PQntuples(res); r++) {
 			wake_add(t, PQgetvalue(res, r, 1));
 			int kind = atoi(PQgetvalue(res, r, 2));
-			if (kind > 0 && kind <= ALERT_OPGELOST)
+			if (kind > 0 && kind <= ALERT_KIND_MAX)
 				t->raised[kind]++;
 		}
 	}
@@ -865,7 +941,7 @@ static void txn_reset(struct store_job *job)
 		pg->exists = pg->had_zomerlek = pg->had_niet_gestart = false;
 		pg->version = 0;
 	}
-	t->facts_len = t->n_wake = t->n_written = t->wbytes_len = t->n_learned = t->n_touched = 0;
+	t->facts_len = t->n_wake = t->n_written = t->wbytes_len = t->n_learned = t->n_touched = t->n_delivered = 0;
 	memset(t->raised, 0, sizeof t->raised);
 	t->oom = false;
 	/* a retry (a serialization failure: a state changed under us): nothing
@@ -889,7 +965,7 @@ static void txn_finish(struct store_job *job, bool ok, const char *error)
 			statecache_put(t->states, w->pupil_id, w->cohort, w->version, w->had_zomerlek,
 				       w->had_niet_gestart, t->wbytes + w->off, w->len);
 		}
-		for (int k = 1; k <= ALERT_OPGELOST; k++)
+		for (int k = 1; k <= ALERT_KIND_MAX; k++)
 			metrics.alerts_raised[k] += t->raised[k];
 	} else {
 		statecache_clear(t->states);
@@ -910,11 +986,12 @@ static const struct store_job_ops txn_ops = {
 /* ---- life cycle and results --------------------------------------------------- */
 
 struct grouptxn *grouptxn_new(const struct rules_calendar *cal, struct pupilcache *pupils,
-			      struct statecache *states, grouptxn_done_fn done, void *arg)
+			      struct statecache *states, const char *writer, grouptxn_done_fn done, void *arg)
 {
 	struct grouptxn *t = calloc(1, sizeof *t);
 	if (!t)
 		return NULL;
+	snprintf(t->writer, sizeof t->writer, "%s", writer);
 	t->cal = cal;
 	t->pupils = pupils;
 	t->states = states;
@@ -939,6 +1016,7 @@ void grouptxn_free(struct grouptxn *t)
 	free(t->written);
 	free(t->wbytes);
 	free(t->touched);
+	free(t->delivered);
 	free(t->wake);
 	keymap_free(&t->event_map);
 	EACH_PARAMS(t, cols_free);
@@ -987,6 +1065,13 @@ void grouptxn_each_touched(const struct grouptxn *t, void (*fn)(void *arg, uint3
 {
 	for (size_t i = 0; i < t->n_touched; i++)
 		fn(arg, t->touched[i].cohort, t->touched[i].school);
+}
+
+void grouptxn_each_delivered(const struct grouptxn *t,
+			     void (*fn)(void *arg, uint32_t cohort, const char *school), void *arg)
+{
+	for (size_t i = 0; i < t->n_delivered; i++)
+		fn(arg, t->delivered[i].cohort, t->delivered[i].school);
 }
 
 void grouptxn_each_woken(const struct grouptxn *t, void (*fn)(void *arg, const char *recipient), void *arg)

@@ -41,8 +41,9 @@ struct item {
  * outcomes stay readable until the next grouptxn_begin(). */
 typedef void (*grouptxn_done_fn)(void *arg, bool ok);
 
+/* writer: names this group's rows of school_day ("instance/shard"). */
 struct grouptxn *grouptxn_new(const struct rules_calendar *cal, struct pupilcache *pupils,
-			      struct statecache *states, grouptxn_done_fn done, void *arg);
+			      struct statecache *states, const char *writer, grouptxn_done_fn done, void *arg);
 void grouptxn_free(struct grouptxn *t);
 /* The prepared statements; before store_start(). */
 void grouptxn_register(struct store *store);
@@ -60,6 +61,9 @@ bool grouptxn_item_inserted(const struct grouptxn *t, size_t i);
  * recipient that got an alert. */
 void grouptxn_each_touched(const struct grouptxn *t, void (*fn)(void *arg, uint32_t cohort, const char *school),
 			   void *arg);
+/* After done(ok): every (cohort, vo school) that delivered accepted events. */
+void grouptxn_each_delivered(const struct grouptxn *t,
+			     void (*fn)(void *arg, uint32_t cohort, const char *school), void *arg);
 void grouptxn_each_woken(const struct grouptxn *t, void (*fn)(void *arg, const char *recipient), void *arg);
 /* Groups (pupil, cohort) in the last group, and alerts it raised by kind. */
 size_t grouptxn_pupils(const struct grouptxn *t);

@@ -121,7 +121,7 @@ static void metrics_reply(const PGresult *res, const char *error, void *arg)
 	put_histogram(b, "overstapd_commit_latency_seconds", "Time from the start of a group to its COMMIT.",
 		      &m->commit_seconds);
 	put_help(b, "overstapd_alerts_raised_total", "counter", "Alerts raised by kind.");
-	for (int k = 1; k <= 5; k++)
+	for (int k = 1; k <= ALERT_KIND_MAX; k++)
 		evbuffer_add_printf(b, "overstapd_alerts_raised_total{kind=\"%s\"} %llu\n", rules_alert_kind_name((enum alert_kind)k),
 				    (unsigned long long)m->alerts_raised[k]);
 	put_help(b, "overstapd_alerts_delivered_total", "counter", "Alerts sent to subscribers (with redeliveries).");
@@ -187,11 +187,12 @@ static void api_stats_cb(struct evhttp_request *req, void *arg)
 	Overstap__V1__StatsQuery q = OVERSTAP__V1__STATS_QUERY__INIT;
 	q.cohort = p->cohort;
 	q.region = p->region;
+	q.as_of = p->as_of;
 	stats_group_by_parse(p->by, &q.group_by);
 	/* group_by is StatsQuery's field name, as overstap-report --format json
 	 * writes it; "by" stays beside it for one release */
-	p->extra = json_pack("{s:I, s:s, s:s, s:s}", "cohort", (json_int_t)p->cohort, "region", p->region, "by", p->by,
-			     "group_by", p->by);
+	p->extra = exchange_stats_extra(p, h->srv->cfg);
+	json_object_set_new(p->extra, "by", json_string(p->by));
 	/* HTTP carries no certificate: the public view (small cells suppressed);
 	 * access control is the reverse proxy's (deploy/) */
 	struct identity who = { .role = ROLE_PUBLIC };

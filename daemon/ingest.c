@@ -23,6 +23,7 @@
 #include "frame.h"
 #include "grouptxn.h"
 #include "grow.h"
+#include "freshness.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "metrics.h"
@@ -294,6 +295,11 @@ static void mark_touched(void *arg, uint32_t cohort, const char *school)
 	stats_mark(((struct shard *)arg)->srv->stats, cohort, school);
 }
 
+static void delivered(void *arg, uint32_t cohort, const char *school)
+{
+	freshness_delivered(((struct shard *)arg)->srv->freshness, cohort, school);
+}
+
 static void wake(void *arg, const char *recipient)
 {
 	queue_notify(((struct shard *)arg)->srv->queue, recipient);
@@ -311,6 +317,7 @@ static void group_done(void *arg, bool ok)
 		histogram_observe(&metrics.commit_seconds, secs);
 		histogram_observe(&metrics.group_size, (double)n);
 		grouptxn_each_touched(t, mark_touched, sh);
+		grouptxn_each_delivered(t, delivered, sh);
 		grouptxn_each_woken(t, wake, sh); /* alerts first: subscribers hear as soon as can be */
 	} else {
 		metrics.commit_failures++;
@@ -384,7 +391,9 @@ struct ingest *ingest_new(struct server *srv)
 		sh->srv = srv;
 		sh->lane = LANE_INGEST + k;
 		sh->ev_start = evtimer_new(srv->base, ingest_start_cb, sh);
-		sh->txn = grouptxn_new(&srv->cfg->calendar, &top->pupils, &top->states, group_done, sh);
+		char writer[64];
+		snprintf(writer, sizeof writer, "%.40s/%d", srv->cfg->instance, k);
+		sh->txn = grouptxn_new(&srv->cfg->calendar, &top->pupils, &top->states, writer, group_done, sh);
 		if (!sh->ev_start || !sh->txn) {
 			ingest_free(top);
 			return NULL;

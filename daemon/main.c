@@ -20,7 +20,9 @@
 #include "civil.h"
 #include "clock.h"
 #include "config.h"
+#include "freshness.h"
 #include "http.h"
+#include "replay.h"
 #include "web.h"
 #include "ingest.h"
 #include "log.h"
@@ -180,6 +182,8 @@ static void store_state_cb(bool up, void *arg)
 		store_was_up = true;
 		queue_start(srv.queue);
 		sweeper_start(srv.sweeper);
+		freshness_start(srv.freshness);
+		replay_start(srv.replay);
 	}
 	notify_status("database %s; %d sessions", up ? "up" : "down", srv.n_sessions);
 	net_store_changed(&srv);
@@ -190,6 +194,7 @@ static void clock_changed_cb(void *arg)
 	(void)arg;
 	sweeper_clock_changed(srv.sweeper);
 	queue_clock_changed(srv.queue);
+	freshness_clock_changed(srv.freshness);
 }
 
 /* The command line; returns -1 to go on, else the exit status. */
@@ -269,8 +274,10 @@ static bool server_build(char *err, size_t errlen)
 	srv.queue = queue_new(&srv);
 	srv.sweeper = sweeper_new(&srv);
 	srv.stats = stats_new(&srv);
+	srv.freshness = freshness_new(&srv);
+	srv.replay = replay_new(&srv);
 	srv.router = router_new();
-	if (!srv.store || !srv.ingest || !srv.queue || !srv.sweeper || !srv.stats || !srv.router) {
+	if (!srv.store || !srv.ingest || !srv.queue || !srv.sweeper || !srv.stats || !srv.freshness || !srv.replay || !srv.router) {
 		log_error("main", "out of memory at start-up");
 		return false;
 	}
@@ -278,6 +285,8 @@ static bool server_build(char *err, size_t errlen)
 	queue_register(srv.queue);
 	sweeper_register(srv.sweeper);
 	stats_register(srv.stats);
+	freshness_register(srv.freshness);
+	replay_register(srv.replay);
 	pupil_register(&srv);
 	routes_install(srv.router, &srv); /* who may send what: routes.c */
 	clock_on_change(clock_changed_cb, NULL);
@@ -313,6 +322,8 @@ static void server_free(void)
 	queue_free(srv.queue);
 	sweeper_free(srv.sweeper);
 	stats_free(srv.stats);
+	freshness_free(srv.freshness);
+	replay_free(srv.replay);
 	router_free(srv.router);
 	store_free(srv.store);
 	SSL_CTX_free(srv.ssl_ctx);

@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "rules.h"
+
 #define METRICS_BATCH_BUCKETS 8
 #define METRICS_LATENCY_BUCKETS 12
 
@@ -31,7 +33,7 @@ struct metrics {
 	uint64_t events_rejected;
 	uint64_t commits;
 	uint64_t commit_failures;
-	uint64_t alerts_raised[6]; /* by AlertKind */
+	uint64_t alerts_raised[ALERT_KIND_MAX + 1]; /* by AlertKind */
 	uint64_t alerts_delivered;
 	uint64_t alerts_acked;
 	struct histogram batch_size;     /* updates per StatusBatch */

@@ -17,6 +17,8 @@ struct ingest;
 struct queue;
 struct sweeper;
 struct stats;
+struct freshness;
+struct replay;
 struct http;
 struct web;
 struct router;
@@ -33,6 +35,8 @@ struct server {
 	struct queue *queue;
 	struct sweeper *sweeper;
 	struct stats *stats;
+	struct freshness *freshness; /* SCHOOL_STIL and what schools deliver */
+	struct replay *replay;       /* states at a peildatum */
 	struct http *http;
 	struct web *web; /* the HTTPS side */
 	struct router *router; /* who may send what (routes.c) */

@@ -20,11 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "civil.h"
 #include "clock.h"
+#include "errcodes.h"
 #include "config.h"
 #include "keymap.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "replay.h"
 #include "overstap.h"
 #include "rules.h"
 #include "server.h"
@@ -36,8 +39,8 @@
  * $2 aanmelddatum, [$3 the schools]. The state rows are aggregated first, and
  * only the aggregates are joined to their labels. Columns: school, its region,
  * key, label, then the ten counts. */
-#define CELLS_HEAD(INNER_KEY)                                                                        \
-	"WITH a AS (SELECT s.vo_school AS sch, " INNER_KEY " AS k, count(*) AS n, "                      \
+#define CELLS_COUNTS(INNER_KEY)                                                                      \
+	"SELECT s.vo_school AS sch, " INNER_KEY " AS k, count(*) AS n, "                                 \
 	"  count(*) FILTER (WHERE s.status <> @STATUS_GEEN_KEUZE@) AS keuze, "                          \
 	"  count(*) FILTER (WHERE s.status = @STATUS_AANGEMELD@) AS am, "                               \
 	"  count(*) FILTER (WHERE s.first_aangemeld_at > 0 AND s.first_aangemeld_at < $2::bigint) AS ot, " \
@@ -47,6 +50,20 @@
 	"  count(*) FILTER (WHERE s.has_ddd) AS ddd, "                                                  \
 	"  count(*) FILTER (WHERE s.had_zomerlek) AS zl, count(*) FILTER (WHERE s.had_niet_gestart) AS ng " \
 	"FROM pupil_state s WHERE s.cohort = $1::int AND s.registered "
+#define CELLS_HEAD(INNER_KEY) "WITH a AS (" CELLS_COUNTS(INNER_KEY)
+/* The peildatum (DESIGN §5.2): the states no write touched after $3 as they
+ * are, plus the cells of the replayed ones (replay.c) in $5..$16; $4 the
+ * region ('' = all). Same columns as the others. */
+#define CELLS_ASOF(INNER_KEY)                                                                        \
+	"WITH a0 AS (" CELLS_COUNTS(INNER_KEY) "AND s.updated_at <= $3::bigint "                         \
+	"  AND ($4::text = '' OR s.vo_school = ANY (ARRAY(SELECT sc.code FROM school sc "                \
+	"       JOIN gemeente g ON g.code = sc.gemeente WHERE g.region = $4::text))) GROUP BY 1, 2 "   \
+	"  UNION ALL SELECT * FROM unnest($5::text[], $6::text[], $7::bigint[], $8::bigint[], "         \
+	"    $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], "  \
+	"    $15::bigint[], $16::bigint[])), "                                                         \
+	"a AS (SELECT sch, k, sum(n) AS n, sum(keuze) AS keuze, sum(am) AS am, sum(ot) AS ot, "          \
+	"  sum(gp) AS gp, sum(ig) AS ig, sum(ab) AS ab, sum(ddd) AS ddd, sum(zl) AS zl, sum(ng) AS ng "  \
+	"  FROM a0 GROUP BY 1, 2) "
 #define CELLS_ALL "GROUP BY 1, 2) "
 #define CELLS_SOME "AND s.vo_school = ANY ($3::text[]) GROUP BY 1, 2) "
 #define CELLS_REGION                                                                                 \
@@ -56,19 +73,22 @@
 	"SELECT a.sch, coalesce(g.region, ''), " KEY ", " LABEL ", n, keuze, am, ot, gp, ig, ab, ddd, zl, ng " \
 	"FROM a LEFT JOIN school sc ON sc.code = a.sch LEFT JOIN gemeente g ON g.code = sc.gemeente " JOIN
 #define GROUPING(NAME, INNER_KEY, KEY, LABEL, JOIN)                                                  \
-	{ NAME, "stats_" NAME, "stats_" NAME "_some", "stats_" NAME "_region",                      \
+	{ NAME, "stats_" NAME, "stats_" NAME "_some", "stats_" NAME "_region", "stats_" NAME "_asof", \
 	  CELLS_HEAD(INNER_KEY) CELLS_ALL CELLS_SELECT(KEY, LABEL, JOIN),                             \
 	  CELLS_HEAD(INNER_KEY) CELLS_SOME CELLS_SELECT(KEY, LABEL, JOIN),                            \
-	  CELLS_HEAD(INNER_KEY) CELLS_REGION CELLS_SELECT(KEY, LABEL, JOIN) }
+	  CELLS_HEAD(INNER_KEY) CELLS_REGION CELLS_SELECT(KEY, LABEL, JOIN),                          \
+	  CELLS_ASOF(INNER_KEY) CELLS_SELECT(KEY, LABEL, JOIN) }
 
 static const struct {
 	const char *name;
 	const char *stmt;        /* every school */
 	const char *stmt_some;   /* the schools in $3 */
 	const char *stmt_region; /* the schools of region $3 */
+	const char *stmt_asof;   /* on a peildatum */
 	const char *sql;
 	const char *sql_some;
 	const char *sql_region;
+	const char *sql_asof;
 } groupings[] = {
 	[OVERSTAP__V1__GROUP_BY__GROUP_BY_REGION] = GROUPING("region", "''", "coalesce(g.region, '')",
 		"coalesce(r.naam, '')", "LEFT JOIN region r ON r.code = g.region"),
@@ -116,10 +136,27 @@ struct cohort_figures {
 	struct keymap index; /* code → schools[]; keys point into the (stable) entries */
 };
 
+/* An answer on a peildatum, kept: for a moment far enough back nothing can
+ * change it any more (every event received later has a later received_at). */
+#define ASOF_CACHE 256
+#define ASOF_SETTLED_SECS 60
+struct asof_entry {
+	uint32_t cohort;
+	int by;
+	char region[4];
+	bool is_admin;
+	int64_t as_of;
+	uint8_t *packed; /* the StatsReply; NULL: empty slot */
+	size_t len;
+	uint64_t used;
+};
+
 struct stats {
 	struct server *srv;
 	struct cohort_figures *cohorts[CACHE_COHORTS];
 	uint64_t uses;
+	struct asof_entry asof[ASOF_CACHE];
+	uint64_t asof_uses;
 };
 
 bool stats_group_by_parse(const char *s, Overstap__V1__GroupBy *out)
@@ -520,6 +557,23 @@ static void answer(struct compute_req *req, struct cohort_figures *cf)
 	free(ptrs);
 }
 
+/* Answers from rows that are not kept (every school, in figures of their
+ * own), then frees req. */
+static void answer_apart(struct compute_req *req, const PGresult *res)
+{
+	struct cohort_figures tmp = { .cohort = req->cohort };
+	keymap_init(&tmp.index);
+	req->all = true;
+	req->gen = 0;
+	if (keep_result(req, &tmp, res))
+		answer(req, &tmp);
+	else
+		req->done(NULL, "out of memory", req->arg);
+	cohort_clear(&tmp);
+	keymap_free(&tmp.index);
+	req_free(req);
+}
+
 static void computed(const PGresult *res, const char *error, void *arg)
 {
 	struct compute_req *req = arg;
@@ -532,17 +586,7 @@ static void computed(const PGresult *res, const char *error, void *arg)
 	if (cf && cf->epoch != req->epoch) {
 		/* invalidated meanwhile (a sweep): these rows answer this question,
 		 * in figures of their own, and are not kept */
-		struct cohort_figures tmp = { .cohort = req->cohort };
-		keymap_init(&tmp.index);
-		req->all = true;
-		req->gen = 0;
-		if (keep_result(req, &tmp, res))
-			answer(req, &tmp);
-		else
-			req->done(NULL, "out of memory", req->arg);
-		cohort_clear(&tmp);
-		keymap_free(&tmp.index);
-		req_free(req);
+		answer_apart(req, res);
 		return;
 	}
 	if (!cf || !keep_result(req, cf, res)) {
@@ -639,6 +683,147 @@ static void query_done(const Overstap__V1__StatsReply *reply, const char *error,
 	request_answer(req, &env);
 }
 
+/* ---- the peildatum (DESIGN §5.2) -------------------------------------------- */
+
+static struct asof_entry *asof_find(struct stats *st, const struct compute_req *c, int64_t as_of)
+{
+	for (int i = 0; i < ASOF_CACHE; i++) {
+		struct asof_entry *e = &st->asof[i];
+		if (e->packed && e->cohort == c->cohort && e->by == (int)c->by && e->is_admin == c->is_admin &&
+		    e->as_of == as_of && strcmp(e->region, c->region) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+static void asof_keep(struct stats *st, const struct compute_req *c, int64_t as_of,
+		      const Overstap__V1__StatsReply *reply)
+{
+	struct asof_entry *victim = &st->asof[0];
+	for (int i = 0; i < ASOF_CACHE && victim->packed; i++)
+		if (!st->asof[i].packed || st->asof[i].used < victim->used)
+			victim = &st->asof[i];
+	size_t len = overstap__v1__stats_reply__get_packed_size(reply);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return;
+	overstap__v1__stats_reply__pack(reply, buf);
+	free(victim->packed);
+	*victim = (struct asof_entry){ .cohort = c->cohort, .by = (int)c->by, .is_admin = c->is_admin,
+				       .as_of = as_of, .packed = buf, .len = len, .used = ++st->asof_uses };
+	snprintf(victim->region, sizeof victim->region, "%s", c->region);
+}
+
+struct asof_req {
+	struct stats *st;
+	struct request *req;
+	struct compute_req key; /* cohort, by, region, is_admin */
+	int64_t as_of;
+};
+
+static void asof_answered(const Overstap__V1__StatsReply *reply, const char *error, void *arg)
+{
+	struct asof_req *a = arg;
+	if (reply && a->as_of <= clock_now() - ASOF_SETTLED_SECS)
+		asof_keep(a->st, &a->key, a->as_of, reply);
+	query_done(reply, error, a->req);
+	free(a);
+}
+
+static void asof_computed(const PGresult *res, const char *error, void *arg)
+{
+	struct compute_req *req = arg;
+	if (!res) {
+		req->done(NULL, error ? error : "query failed", req->arg);
+		req_free(req);
+		return;
+	}
+	answer_apart(req, res);
+}
+
+struct asof_job {
+	struct compute_req *req;
+	int64_t as_of;
+};
+
+static void replayed(void *arg, const struct replay_cells *cells, const char *error)
+{
+	struct asof_job *job = arg;
+	struct compute_req *req = job->req;
+	int64_t as_of = job->as_of;
+	free(job);
+	if (!cells) {
+		req->done(NULL, error, req->arg);
+		req_free(req);
+		return;
+	}
+	struct stats *st = req->st;
+	char c[16], aanmeld[24], at[24];
+	snprintf(c, sizeof c, "%u", req->cohort);
+	snprintf(aanmeld, sizeof aanmeld, "%lld",
+		 (long long)rules_deadline_at(&st->srv->cfg->calendar, req->cohort, DEADLINE_AANMELDDATUM));
+	snprintf(at, sizeof at, "%lld", (long long)as_of);
+	struct replay_cells *out = (struct replay_cells *)cells; /* the literals are built in place */
+	const char *params[16] = { c, aanmeld, at, req->region, pgarray_literal(&out->school),
+				   pgarray_literal(&out->key) };
+	for (int k = 0; k < REPLAY_N_COUNTS; k++)
+		params[6 + k] = pgarray_literal(&out->counts[k]);
+	log_debug("stats", "cohort=%u as_of=%lld region=%s replayed_pupils=%u", req->cohort, (long long)as_of,
+		  req->region[0] ? req->region : "-", cells->pupils);
+	store_query(st->srv->store, LANE_READ, groupings[req->by].stmt_asof, 16, params, false, asof_computed, req);
+}
+
+/* StatsQuery.as_of: the figures as the daemon knew them then. */
+static void stats_query_asof(struct stats *st, struct request *req, const Overstap__V1__StatsQuery *q,
+			     const char *region, bool is_admin)
+{
+	int64_t now = clock_now(), horizon = replay_horizon(st->srv->replay);
+	if (q->as_of < 0 || q->as_of > now) {
+		request_error(req, ERR_BAD_REQUEST, "as_of lies after the daemon's clock: figures of the future do not exist");
+		return;
+	}
+	if (q->as_of < horizon) {
+		char when[32] = "?";
+		if (horizon != INT64_MAX)
+			civil_format_iso(horizon, when, sizeof when);
+		char msg[160];
+		snprintf(msg, sizeof msg, "no exact figures for that moment: this database holds every event from %s on",
+			 when);
+		request_error(req, ERR_AS_OF_UNAVAILABLE, msg);
+		return;
+	}
+	Overstap__V1__GroupBy by = q->group_by ? q->group_by : OVERSTAP__V1__GROUP_BY__GROUP_BY_REGION;
+	struct asof_req *a = calloc(1, sizeof *a);
+	struct compute_req *c = calloc(1, sizeof *c);
+	struct asof_job *job = calloc(1, sizeof *job);
+	if (!a || !c || !job) {
+		free(a);
+		free(c);
+		free(job);
+		request_error(req, ERR_INTERNAL, "out of memory");
+		return;
+	}
+	*c = (struct compute_req){ .st = st, .cohort = q->cohort, .by = by, .is_admin = is_admin,
+				   .done = asof_answered, .arg = a };
+	snprintf(c->region, sizeof c->region, "%.3s", region);
+	*a = (struct asof_req){ .st = st, .req = req, .key = *c, .as_of = q->as_of };
+	const struct asof_entry *hit = asof_find(st, c, q->as_of);
+	Overstap__V1__StatsReply *kept =
+		hit ? overstap__v1__stats_reply__unpack(NULL, hit->len, hit->packed) : NULL;
+	if (kept) {
+		st->asof[hit - st->asof].used = ++st->asof_uses;
+		query_done(kept, NULL, req);
+		overstap__v1__stats_reply__free_unpacked(kept, NULL);
+		free(a);
+		free(c);
+		free(job);
+		return;
+	}
+	job->req = c;
+	job->as_of = q->as_of;
+	replay_run(st->srv->replay, q->cohort, q->as_of, c->region, by, replayed, job);
+}
+
 void stats_query(struct stats *st, struct request *req, const Overstap__V1__StatsQuery *q)
 {
 	const struct identity *who = &req->who;
@@ -673,6 +858,10 @@ void stats_query(struct stats *st, struct request *req, const Overstap__V1__Stat
 		request_error(req, ERR_BAD_REQUEST, "region is a two-digit RMC region code");
 		return;
 	}
+	if (q->as_of != 0) {
+		stats_query_asof(st, req, q, region, is_admin);
+		return;
+	}
 	stats_compute(st, q->cohort, q->group_by, region, is_admin, query_done, req);
 }
 
@@ -690,6 +879,7 @@ void stats_register(struct stats *st)
 		store_register(st->srv->store, groupings[i].stmt, groupings[i].sql);
 		store_register(st->srv->store, groupings[i].stmt_some, groupings[i].sql_some);
 		store_register(st->srv->store, groupings[i].stmt_region, groupings[i].sql_region);
+		store_register(st->srv->store, groupings[i].stmt_asof, groupings[i].sql_asof);
 	}
 }
 
@@ -699,5 +889,7 @@ void stats_free(struct stats *st)
 		return;
 	for (int i = 0; i < CACHE_COHORTS; i++)
 		cohort_free(st->cohorts[i]);
+	for (int i = 0; i < ASOF_CACHE; i++)
+		free(st->asof[i].packed);
 	free(st);
 }

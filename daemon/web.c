@@ -35,6 +35,7 @@
 #include "config.h"
 #include "errcodes.h"
 #include "exchange.h"
+#include "freshness.h"
 #include "log.h"
 #include "metrics.h"
 #include "pbjson.h"
@@ -353,11 +354,11 @@ static void stats_route(struct web *w, struct exchange *x, const struct identity
 	Overstap__V1__StatsQuery q = OVERSTAP__V1__STATS_QUERY__INIT;
 	q.cohort = x->cohort;
 	q.region = x->region;
+	q.as_of = x->as_of;
 	stats_group_by_parse(x->by, &q.group_by);
 	env.body_case = OVERSTAP__V1__ENVELOPE__BODY_STATS_QUERY;
 	env.stats_query = &q;
-	x->extra = json_pack("{s:I, s:s, s:s}", "cohort", (json_int_t)x->cohort, "region", x->region, "group_by",
-			     x->by);
+	x->extra = exchange_stats_extra(x, w->srv->cfg);
 	dispatch(w, x, who, &env);
 }
 
@@ -569,6 +570,52 @@ static void pupils_route(struct web *w, struct exchange *x, const struct identit
 	pupil_list(w->srv, who, x->cohort, WEB_LIST_LIMIT, pupils_done, x);
 }
 
+static void freshness_done(void *arg, const PGresult *res, const char *error)
+{
+	struct exchange *x = arg;
+	if (!res) {
+		exchange_fail(x, 503, ERR_INTERNAL, error ? error : "no answer");
+		return;
+	}
+	if (!exchange_finish(x)) {
+		exchange_free(x);
+		return;
+	}
+	const struct web *w = x->owner;
+	json_t *list = json_array();
+	for (int r = 0; r < PQntuples(res); r++)
+		json_array_append_new(
+			list, json_pack("{s:s, s:s, s:I, s:I, s:b, s:b, s:I}", "vo_school", PQgetvalue(res, r, FRESH_SCHOOL),
+					"label", PQgetvalue(res, r, FRESH_NAME), "last_received_at",
+					(json_int_t)strtoll(PQgetvalue(res, r, FRESH_LAST_AT), NULL, 10), "events_14d",
+					(json_int_t)strtoll(PQgetvalue(res, r, FRESH_RECENT), NULL, 10), "silent",
+					PQgetvalue(res, r, FRESH_SILENT)[0] == 't', "alert_open",
+					PQgetvalue(res, r, FRESH_ALERT_OPEN)[0] == 't', "competing_claims",
+					(json_int_t)strtoll(PQgetvalue(res, r, FRESH_COMPETING), NULL, 10)));
+	exchange_send_json(x->req, 200,
+			   json_pack("{s:I, s:s, s:I, s:o}", "cohort", (json_int_t)x->cohort, "region", x->region,
+				     "silent_after_days", (json_int_t)(w->srv->cfg->silent_after / 86400), "schools", list));
+	exchange_free(x);
+}
+
+/* per school of the caller's region (projectteam), or of any region or all
+ * (admin) */
+static void freshness_route(struct web *w, struct exchange *x, const struct identity *who)
+{
+	if (!exchange_parse_query(x, false)) {
+		exchange_free(x);
+		return;
+	}
+	if (who->role == ROLE_PROJECTTEAM) {
+		if (x->region[0] && strcmp(x->region, who->org) != 0) {
+			exchange_fail(x, 403, ERR_PERMISSION_DENIED, "a projectteam sees its own region only");
+			return;
+		}
+		snprintf(x->region, sizeof x->region, "%.3s", who->org);
+	}
+	freshness_list(w->srv->freshness, x->cohort, x->region, freshness_done, x);
+}
+
 /* ---- pages ------------------------------------------------------------------ */
 
 static const struct web_asset *asset_named(const char *name)
@@ -657,6 +704,8 @@ static void api_route(struct web *w, struct evhttp_request *req, const struct id
 		list = WEB_ALERT_LIST;
 	else if (strcmp(path, "/api/v1/pupils") == 0 && get)
 		list = WEB_PUPIL_LIST;
+	else if (strcmp(path, "/api/v1/freshness") == 0 && get)
+		list = WEB_FRESHNESS;
 	if (list != WEB_PAGE && !routes_web_allows(list, who->role)) {
 		refuse(req, 403, ERR_PERMISSION_DENIED, "your role may not ask this");
 		return;
@@ -686,6 +735,8 @@ static void api_route(struct web *w, struct evhttp_request *req, const struct id
 		alerts_route(w, x, who);
 	else if (list == WEB_PUPIL_LIST)
 		pupils_route(w, x, who);
+	else if (list == WEB_FRESHNESS)
+		freshness_route(w, x, who);
 	else if (ack)
 		ack_route(w, x, who);
 	else if (pupil)
