@@ -162,6 +162,34 @@ bool rules_parse_moment(const char *s, int64_t *out)
 	return n > 10 && civil_parse_iso(s, out);
 }
 
+/* The local date of t: y, m, d, and the seconds since its local midnight. */
+static int64_t local_date_of(int64_t t, int64_t *y, int *m, int *d)
+{
+	int64_t year = civil_year_of(t);
+	int64_t offset = is_summer_time(t, year) ? 2 * HOUR_SECONDS : HOUR_SECONDS;
+	int64_t days = (t + offset) / DAY_SECONDS - ((t + offset) % DAY_SECONDS < 0);
+	civil_date_from_days(days, y, m, d);
+	return t - rules_local_midnight(*y, *m, *d);
+}
+
+int64_t rules_year_earlier(int64_t t)
+{
+	int64_t y;
+	int m, d;
+	int64_t into = local_date_of(t, &y, &m, &d);
+	if (m == 2 && d == 29)
+		d = 28;
+	return rules_local_midnight(y - 1, m, d) + into;
+}
+
+void rules_local_date(int64_t t, char *buf, size_t len)
+{
+	int64_t y;
+	int m, d;
+	local_date_of(t, &y, &m, &d);
+	snprintf(buf, len, "%04lld-%02d-%02d", (long long)y, m, d);
+}
+
 bool rules_school_stil_season(const struct rules_calendar *cal, uint32_t cohort, int64_t now)
 {
 	return now >= rules_local_midnight((int64_t)cohort - 1, 9, 1) &&

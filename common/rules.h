@@ -57,6 +57,10 @@ int64_t rules_local_midnight(int64_t year, int month, int day);
 /* A peildatum as DESIGN §6.2 writes it: unix seconds, a bare date (00:00
  * Europe/Amsterdam, like the calendar) or ISO 8601 with a time. */
 bool rules_parse_moment(const char *s, int64_t *out);
+/* The same local date and time a year earlier (29 February: the 28th). */
+int64_t rules_year_earlier(int64_t t);
+/* The local (Europe/Amsterdam) date of t as YYYY-MM-DD into buf (>= 11). */
+void rules_local_date(int64_t t, char *buf, size_t len);
 
 /* The figures a milestone target names (DESIGN §5.2 percentages of the
  * overstappers): in beeld (met keuze), aangemeld or further (aangemeld,

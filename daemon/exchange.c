@@ -12,9 +12,7 @@
 
 #include <stdio.h>
 
-#include "civil.h"
 #include "clock.h"
-#include "config.h"
 #include "rules.h"
 #include "errcodes.h"
 #include "pbjson.h"
@@ -160,20 +158,11 @@ bool exchange_parse_query(struct exchange *p, bool want_by)
 	return true;
 }
 
-json_t *exchange_stats_extra(const struct exchange *x, const struct config *cfg)
+json_t *exchange_stats_extra(const struct exchange *x)
 {
-	json_t *ms = json_array();
-	for (int i = 0; i < cfg->n_milestones; i++) {
-		const struct milestone *m = &cfg->milestones[i];
-		int64_t at = config_milestone_at(m, x->cohort);
-		char date[32];
-		civil_format_iso(at + 12 * 3600, date, sizeof date); /* noon: the local date in UTC text */
-		date[10] = '\0';
-		json_array_append_new(ms, json_pack("{s:s, s:f, s:s, s:I}", "figure", rules_figure_name(m->figure), "pct",
-						    m->pct, "date", date, "at", (json_int_t)at));
-	}
-	return json_pack("{s:I, s:s, s:s, s:I, s:o}", "cohort", (json_int_t)x->cohort, "region", x->region, "group_by",
-			 x->by, "as_of", (json_int_t)x->as_of, "milestones", ms);
+	/* the milestones come with the StatsReply itself */
+	return json_pack("{s:I, s:s, s:s, s:I}", "cohort", (json_int_t)x->cohort, "region", x->region, "group_by",
+			 x->by, "as_of", (json_int_t)x->as_of);
 }
 
 bool exchange_query_param(struct exchange *x, const char *name, char *out, size_t cap)

@@ -59,9 +59,8 @@ int exchange_status_of(const char *wire_code);
 bool exchange_parse_query(struct exchange *x, bool want_by);
 
 /* The top-level fields of a stats answer beside the StatsReply: cohort,
- * region, group_by, as_of, and the cohort's milestone targets. */
-struct config;
-json_t *exchange_stats_extra(const struct exchange *x, const struct config *cfg);
+ * region, group_by, as_of. */
+json_t *exchange_stats_extra(const struct exchange *x);
 
 /* The value of one query-string parameter into out (cut to cap); false
  * when absent (out unchanged). */

@@ -191,7 +191,7 @@ static void api_stats_cb(struct evhttp_request *req, void *arg)
 	stats_group_by_parse(p->by, &q.group_by);
 	/* group_by is StatsQuery's field name, as overstap-report --format json
 	 * writes it; "by" stays beside it for one release */
-	p->extra = exchange_stats_extra(p, h->srv->cfg);
+	p->extra = exchange_stats_extra(p);
 	json_object_set_new(p->extra, "by", json_string(p->by));
 	/* HTTP carries no certificate: the public view (small cells suppressed);
 	 * access control is the reverse proxy's (deploy/) */

@@ -550,6 +550,22 @@ static void answer(struct compute_req *req, struct cohort_figures *cf)
 	reply.targets = &targets;
 	reply.n_rows = n;
 	reply.rows = ptrs;
+	const struct config *cfg = req->st->srv->cfg;
+	Overstap__V1__Milestone ms[CONFIG_MAX_MILESTONES], *msp[CONFIG_MAX_MILESTONES];
+	char dates[CONFIG_MAX_MILESTONES][16];
+	for (int i = 0; i < cfg->n_milestones; i++) {
+		overstap__v1__milestone__init(&ms[i]);
+		ms[i].figure = (char *)rules_figure_name(cfg->milestones[i].figure);
+		ms[i].pct = cfg->milestones[i].pct;
+		ms[i].at = config_milestone_at(&cfg->milestones[i], req->cohort);
+		snprintf(dates[i], sizeof dates[i], "%04d-%02d-%02d",
+			 (int)req->cohort - (cfg->milestones[i].month >= 9 ? 1 : 0), cfg->milestones[i].month,
+			 cfg->milestones[i].day);
+		ms[i].date = dates[i];
+		msp[i] = &ms[i];
+	}
+	reply.n_milestones = (size_t)cfg->n_milestones;
+	reply.milestones = msp;
 	req->done(&reply, NULL, req->arg);
 	free(out);
 	free(supp);

@@ -358,7 +358,7 @@ static void stats_route(struct web *w, struct exchange *x, const struct identity
 	stats_group_by_parse(x->by, &q.group_by);
 	env.body_case = OVERSTAP__V1__ENVELOPE__BODY_STATS_QUERY;
 	env.stats_query = &q;
-	x->extra = exchange_stats_extra(x, w->srv->cfg);
+	x->extra = exchange_stats_extra(x);
 	dispatch(w, x, who, &env);
 }
 

@@ -6,6 +6,8 @@
  */
 #include "render.h"
 
+#include "rules.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -254,9 +256,15 @@ void render_stats_table(const Overstap__V1__StatsReply *r, const struct report_m
 	render_pct(t->in_beeld_pct, tib, sizeof tib);
 	render_pct(t->definitief_pct, tdef, sizeof tdef);
 	render_pct(t->ddd_pct, tddd, sizeof tddd);
-	fprintf(out, "cohort %u, by %s, %s%s; targets: in beeld %s%%, definitief %s%%, ddd %s%%\n", m->cohort,
-		m->group_by, m->region[0] ? "region " : "every region this certificate may see", m->region, tib,
-		tdef, tddd);
+	char peil[40] = "";
+	if (m->as_of) {
+		char d[16];
+		rules_local_date(m->as_of, d, sizeof d);
+		snprintf(peil, sizeof peil, "; peildatum %s", d);
+	}
+	fprintf(out, "cohort %u, by %s, %s%s%s; targets: in beeld %s%%, definitief %s%%, ddd %s%%\n", m->cohort,
+		m->group_by, m->region[0] ? "region " : "every region this certificate may see", m->region, peil,
+		tib, tdef, tddd);
 	if (r->n_rows == 0) {
 		fprintf(out, "no overstappers\n");
 		return;
@@ -372,6 +380,308 @@ json_t *render_stats_json(const Overstap__V1__StatsReply *r, const struct report
 	return json_pack("{s:I, s:s, s:s, s:{s:f, s:f, s:f}, s:o}", "cohort", (json_int_t)m->cohort, "group_by",
 			 m->group_by, "region", m->region, "targets", "in_beeld_pct", t->in_beeld_pct,
 			 "definitief_pct", t->definitief_pct, "ddd_pct", t->ddd_pct, "rows", rows);
+}
+
+/* ---- milestones, the previous cohort, the trend ------------------------------------------ */
+
+static void totals_of(const Overstap__V1__StatsReply *r, struct figure_counts *fc)
+{
+	memset(fc, 0, sizeof *fc);
+	for (size_t i = 0; i < r->n_rows; i++) {
+		const Overstap__V1__StatsRow *row = r->rows[i];
+		fc->overstappers += row->overstappers;
+		fc->met_keuze += row->met_keuze;
+		fc->aangemeld += row->aangemeld;
+		fc->geplaatst += row->geplaatst;
+		fc->ingeschreven += row->ingeschreven;
+		fc->andere_bestemming += row->andere_bestemming;
+		fc->ddd += row->ddd;
+	}
+}
+
+/* Per figure the milestone that applies at moment: the latest on or before
+ * it, else the first after it; NULL when the figure has none. */
+static const Overstap__V1__Milestone *milestone_for(const Overstap__V1__StatsReply *r, const char *figure,
+						    int64_t moment)
+{
+	const Overstap__V1__Milestone *passed = NULL, *next = NULL;
+	for (size_t i = 0; i < r->n_milestones; i++) {
+		const Overstap__V1__Milestone *ms = r->milestones[i];
+		if (strcmp(ms->figure, figure) != 0)
+			continue;
+		if (ms->at <= moment && (!passed || ms->at >= passed->at))
+			passed = ms;
+		else if (ms->at > moment && (!next || ms->at < next->at))
+			next = ms;
+	}
+	return passed ? passed : next;
+}
+
+void render_milestones_text(const Overstap__V1__StatsReply *r, int64_t moment, FILE *out)
+{
+	if (r->n_milestones == 0)
+		return;
+	struct figure_counts fc;
+	totals_of(r, &fc);
+	fputs("milestones (totals):\n", out);
+	for (int f = 0; f < FIGURE_COUNT; f++) {
+		const Overstap__V1__Milestone *ms = milestone_for(r, rules_figure_name((enum figure)f), moment);
+		if (!ms)
+			continue;
+		double v = rules_figure_pct((enum figure)f, &fc);
+		char pv[16], pt[16], gap[16];
+		render_pct(v, pv, sizeof pv);
+		render_pct(ms->pct, pt, sizeof pt);
+		render_gap(v - ms->pct, gap, sizeof gap);
+		bool due = ms->at <= moment;
+		fprintf(out, "  %-10s %s%% on %s: %s%% (%s)%s\n", rules_figure_name((enum figure)f), pt, ms->date, pv, gap,
+			!due ? " not yet due" : v + 1e-9 >= ms->pct ? " met" : " MISSED");
+	}
+}
+
+json_t *render_milestones_json(const Overstap__V1__StatsReply *r, int64_t moment)
+{
+	struct figure_counts fc;
+	totals_of(r, &fc);
+	json_t *a = json_array();
+	for (int f = 0; a && f < FIGURE_COUNT; f++) {
+		const Overstap__V1__Milestone *ms = milestone_for(r, rules_figure_name((enum figure)f), moment);
+		if (!ms)
+			continue;
+		double v = rules_figure_pct((enum figure)f, &fc);
+		json_array_append_new(a, json_pack("{s:s, s:f, s:s, s:f, s:f, s:b, s:b}", "figure", ms->figure, "target",
+						   ms->pct, "date", ms->date, "value", v, "gap", v - ms->pct, "due",
+						   ms->at <= moment, "met", v + 1e-9 >= ms->pct));
+	}
+	return a;
+}
+
+static const Overstap__V1__StatsRow *row_by_key(const Overstap__V1__StatsReply *r, const char *key)
+{
+	for (size_t i = 0; i < r->n_rows; i++)
+		if (strcmp(r->rows[i]->key, key) == 0)
+			return r->rows[i];
+	return NULL;
+}
+
+/* The keys of cur, then those only prev has. */
+static size_t compare_keys(const Overstap__V1__StatsReply *cur, const Overstap__V1__StatsReply *prev,
+			   const char **keys, const char **labels)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < cur->n_rows; i++) {
+		keys[n] = cur->rows[i]->key;
+		labels[n++] = cur->rows[i]->label;
+	}
+	for (size_t i = 0; i < prev->n_rows; i++) {
+		if (!row_by_key(cur, prev->rows[i]->key)) {
+			keys[n] = prev->rows[i]->key;
+			labels[n++] = prev->rows[i]->label;
+		}
+	}
+	return n;
+}
+
+static void cell_pct(const Overstap__V1__StatsRow *row, double v, char *buf, size_t len)
+{
+	if (!row)
+		buf[0] = '\0';
+	else if (row->suppressed)
+		snprintf(buf, len, "-");
+	else
+		render_pct(v, buf, len);
+}
+
+void render_compare_table(const Overstap__V1__StatsReply *cur, const struct report_meta *cm,
+			  const Overstap__V1__StatsReply *prev, const struct report_meta *pm, FILE *out)
+{
+	char dc[16], dp[16];
+	rules_local_date(cm->as_of, dc, sizeof dc);
+	rules_local_date(pm->as_of, dp, sizeof dp);
+	fprintf(out, "cohort %u on %s against cohort %u on %s, by %s%s%s\n", cm->cohort, dc, pm->cohort, dp,
+		cm->group_by, cm->region[0] ? ", region " : "", cm->region);
+	static const char *const header[] = { "key", "label", "overstappers", "previous", "in_beeld_pct", "previous",
+					      "diff", "definitief_pct", "previous", "diff", "ddd_pct", "previous",
+					      "diff" };
+	enum { NCOLS = sizeof header / sizeof header[0] };
+	enum table_align align[NCOLS];
+	for (int c = 0; c < NCOLS; c++)
+		align[c] = c < 2 ? TABLE_LEFT : TABLE_RIGHT;
+	struct table tab;
+	size_t cap = cur->n_rows + prev->n_rows + 1;
+	const char **keys = calloc(cap, sizeof *keys), **labels = calloc(cap, sizeof *labels);
+	if (!keys || !labels || !table_init(&tab, NCOLS, header, align)) {
+		free(keys);
+		free(labels);
+		return;
+	}
+	size_t n = compare_keys(cur, prev, keys, labels);
+	for (size_t i = 0; i < n; i++) {
+		const Overstap__V1__StatsRow *a = row_by_key(cur, keys[i]), *b = row_by_key(prev, keys[i]);
+		char buf[NCOLS][32];
+		const char *cells[NCOLS];
+		cells[0] = keys[i][0] ? keys[i] : "(unknown)";
+		cells[1] = labels[i];
+		snprintf(buf[2], 32, "%s", !a ? "" : a->suppressed ? "<5" : "");
+		if (a && !a->suppressed)
+			snprintf(buf[2], 32, "%u", a->overstappers);
+		snprintf(buf[3], 32, "%s", !b ? "" : b->suppressed ? "<5" : "");
+		if (b && !b->suppressed)
+			snprintf(buf[3], 32, "%u", b->overstappers);
+		for (int k = 0; k < 3; k++) {
+			double va = !a ? 0 : k == 0 ? a->in_beeld_pct : k == 1 ? a->definitief_pct : a->ddd_pct;
+			double vb = !b ? 0 : k == 0 ? b->in_beeld_pct : k == 1 ? b->definitief_pct : b->ddd_pct;
+			cell_pct(a, va, buf[4 + 3 * k], 32);
+			cell_pct(b, vb, buf[5 + 3 * k], 32);
+			if (a && b && !a->suppressed && !b->suppressed)
+				render_gap(va - vb, buf[6 + 3 * k], 32);
+			else
+				snprintf(buf[6 + 3 * k], 32, "-");
+		}
+		for (int c = 2; c < NCOLS; c++)
+			cells[c] = buf[c];
+		table_add_row(&tab, cells);
+	}
+	table_print(&tab, out);
+	table_free(&tab);
+	free(keys);
+	free(labels);
+}
+
+void render_compare_csv(const Overstap__V1__StatsReply *cur, const Overstap__V1__StatsReply *prev, FILE *out)
+{
+	fputs("key,label,overstappers,overstappers_previous,in_beeld_pct,in_beeld_pct_previous,in_beeld_diff,"
+	      "definitief_pct,definitief_pct_previous,definitief_diff,ddd_pct,ddd_pct_previous,ddd_diff\n",
+	      out);
+	size_t cap = cur->n_rows + prev->n_rows + 1;
+	const char **keys = calloc(cap, sizeof *keys), **labels = calloc(cap, sizeof *labels);
+	size_t n = keys && labels ? compare_keys(cur, prev, keys, labels) : 0;
+	for (size_t i = 0; i < n; i++) {
+		const Overstap__V1__StatsRow *a = row_by_key(cur, keys[i]), *b = row_by_key(prev, keys[i]);
+		bool ua = a && !a->suppressed, ub = b && !b->suppressed;
+		render_csv_field(keys[i], out);
+		fputc(',', out);
+		render_csv_field(labels[i], out);
+		if (ua)
+			fprintf(out, ",%u", a->overstappers);
+		else
+			fputs(",", out);
+		if (ub)
+			fprintf(out, ",%u", b->overstappers);
+		else
+			fputs(",", out);
+		for (int k = 0; k < 3; k++) {
+			double va = !a ? 0 : k == 0 ? a->in_beeld_pct : k == 1 ? a->definitief_pct : a->ddd_pct;
+			double vb = !b ? 0 : k == 0 ? b->in_beeld_pct : k == 1 ? b->definitief_pct : b->ddd_pct;
+			if (ua)
+				fprintf(out, ",%.2f", va);
+			else
+				fputs(",", out);
+			if (ub)
+				fprintf(out, ",%.2f", vb);
+			else
+				fputs(",", out);
+			if (ua && ub)
+				fprintf(out, ",%.2f", va - vb);
+			else
+				fputs(",", out);
+		}
+		fputc('\n', out);
+	}
+	free(keys);
+	free(labels);
+}
+
+void render_trend_figures(const Overstap__V1__StatsReply *r, struct trend_figures *out)
+{
+	struct figure_counts fc;
+	totals_of(r, &fc);
+	out->overstappers = fc.overstappers;
+	for (int f = 0; f < FIGURE_COUNT; f++)
+		out->pct[f] = rules_figure_pct((enum figure)f, &fc);
+}
+
+void render_trend_table(unsigned cohort, const struct trend_point *p, size_t n, FILE *out)
+{
+	fprintf(out, "cohort %u week by week against cohort %u a year earlier (%% of the overstappers; "
+		     "aangemeld and geplaatst: or further)\n",
+		cohort, cohort - 1);
+	static const char *const header[] = { "date", "overstappers", "in_beeld", "aangemeld", "geplaatst", "definitief",
+					      "ddd", "previous", "in_beeld", "aangemeld", "geplaatst", "definitief",
+					      "ddd" };
+	enum { NCOLS = sizeof header / sizeof header[0] };
+	enum table_align align[NCOLS];
+	for (int c = 0; c < NCOLS; c++)
+		align[c] = c == 0 ? TABLE_LEFT : TABLE_RIGHT;
+	struct table tab;
+	if (!table_init(&tab, NCOLS, header, align))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		char buf[NCOLS][32];
+		const char *cells[NCOLS];
+		rules_local_date(p[i].at, buf[0], 32);
+		for (int k = 0; k < 2; k++) {
+			int at = 1 + 6 * k;
+			if (p[i].have[k])
+				snprintf(buf[at], 32, "%u", p[i].fig[k].overstappers);
+			else
+				snprintf(buf[at], 32, "-");
+			for (int f = 0; f < 5; f++) {
+				if (p[i].have[k])
+					render_pct(p[i].fig[k].pct[f], buf[at + 1 + f], 32);
+				else
+					snprintf(buf[at + 1 + f], 32, "-");
+			}
+		}
+		for (int c = 0; c < NCOLS; c++)
+			cells[c] = buf[c];
+		table_add_row(&tab, cells);
+	}
+	table_print(&tab, out);
+	table_free(&tab);
+	fputs("-: no figures for that moment (before the daemon's log began)\n", out);
+}
+
+void render_trend_csv(const struct trend_point *p, size_t n, FILE *out)
+{
+	fputs("date,cohort,overstappers,in_beeld_pct,aangemeld_pct,geplaatst_pct,definitief_pct,ddd_pct\n", out);
+	for (size_t i = 0; i < n; i++) {
+		char d[16];
+		rules_local_date(p[i].at, d, sizeof d);
+		for (int k = 0; k < 2; k++) {
+			if (!p[i].have[k])
+				continue;
+			fprintf(out, "%s,%s,%u", d, k == 0 ? "current" : "previous", p[i].fig[k].overstappers);
+			for (int f = 0; f < 5; f++)
+				fprintf(out, ",%.2f", p[i].fig[k].pct[f]);
+			fputc('\n', out);
+		}
+	}
+}
+
+json_t *render_trend_json(unsigned cohort, const struct trend_point *p, size_t n)
+{
+	json_t *points = json_array();
+	for (size_t i = 0; points && i < n; i++) {
+		char d[16];
+		rules_local_date(p[i].at, d, sizeof d);
+		json_t *pt = json_pack("{s:s, s:I}", "date", d, "as_of", (json_int_t)p[i].at);
+		for (int k = 0; k < 2; k++) {
+			json_t *o = json_null();
+			if (p[i].have[k]) {
+				o = json_pack("{s:I}", "overstappers", (json_int_t)p[i].fig[k].overstappers);
+				for (int f = 0; f < 5; f++) {
+					char name[32];
+					snprintf(name, sizeof name, "%s_pct", rules_figure_name((enum figure)f));
+					json_object_set_new(o, name, json_real(p[i].fig[k].pct[f]));
+				}
+			}
+			json_object_set_new(pt, k == 0 ? "current" : "previous", o);
+		}
+		json_array_append_new(points, pt);
+	}
+	return json_pack("{s:I, s:I, s:o}", "cohort", (json_int_t)cohort, "previous_cohort", (json_int_t)cohort - 1,
+			 "points", points);
 }
 
 /* ---- a pupil ---------------------------------------------------------------------------- */

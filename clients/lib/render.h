@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "overstap.pb-c.h"
@@ -27,11 +28,38 @@ struct report_meta {
 	unsigned cohort;
 	const char *group_by; /* "region", "vo_school", ... */
 	const char *region;   /* "" = all the caller may see */
+	int64_t as_of;        /* the peildatum; 0 = now */
 };
 
 void render_stats_table(const Overstap__V1__StatsReply *r, const struct report_meta *m, FILE *out);
 void render_stats_csv(const Overstap__V1__StatsReply *r, FILE *out);
 json_t *render_stats_json(const Overstap__V1__StatsReply *r, const struct report_meta *m);
+
+/* The milestones (StatsReply.milestones) against the totals of r's rows:
+ * per figure the one that applies at `moment` (the latest on or before it,
+ * else the next), its value and gap. */
+void render_milestones_text(const Overstap__V1__StatsReply *r, int64_t moment, FILE *out);
+json_t *render_milestones_json(const Overstap__V1__StatsReply *r, int64_t moment);
+
+/* --compare-previous: rows of cur and prev side by side by key. */
+void render_compare_table(const Overstap__V1__StatsReply *cur, const struct report_meta *cm,
+			  const Overstap__V1__StatsReply *prev, const struct report_meta *pm, FILE *out);
+void render_compare_csv(const Overstap__V1__StatsReply *cur, const Overstap__V1__StatsReply *prev, FILE *out);
+
+/* --trend: the five figures (rules.h enum figure) of the totals at moments. */
+struct trend_figures {
+	uint32_t overstappers;
+	double pct[5];
+};
+struct trend_point {
+	int64_t at;      /* cohort C's moment; C-1's is a year earlier */
+	bool have[2];    /* [0] cohort C, [1] cohort C-1 */
+	struct trend_figures fig[2];
+};
+void render_trend_figures(const Overstap__V1__StatsReply *r, struct trend_figures *out);
+void render_trend_table(unsigned cohort, const struct trend_point *p, size_t n, FILE *out);
+void render_trend_csv(const struct trend_point *p, size_t n, FILE *out);
+json_t *render_trend_json(unsigned cohort, const struct trend_point *p, size_t n);
 
 /* ---- a pupil (overstapctl pupil) ------------------------------------------------ */
 

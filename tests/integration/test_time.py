@@ -10,6 +10,7 @@ went silent for silent_after days raises one SCHOOL_STIL for its region's
 projectteam, resolved when it delivers again; a school that never delivered
 raises none.
 """
+import json
 import unittest
 
 import harness as h
@@ -190,6 +191,63 @@ class PeildatumTest(h.TestCase):
         self.assertEqual((status, doc["code"]), (409, "AS_OF_UNAVAILABLE"))
         status, doc, _ = self.d.https("GET", f"/api/v1/stats?cohort={COHORT}&as_of=gisteren", *PT39)
         self.assertEqual(status, 400, doc)
+
+
+class PreviousCohortTest(h.TestCase):
+    """Two school years: cohort 2032 on a date beside cohort 2031 a year earlier."""
+
+    def test_compare_previous_and_trend(self):
+        for who in (("vo", "26HL00"), ("mbo", "25LP"), PT39, ADMIN):
+            ensure_cert(*who)
+        db = h.fresh_database("it_time_two_years")
+        d = h.Daemon(db, clock="2030-10-01T12:00:00Z")
+        self.addCleanup(d.close)
+        first, second = h.make_pgns(6), h.make_pgns(6)
+
+        def year(cohort, pgns, keuzes, aangemeld):
+            c = {"cohort": cohort}
+            push_ok(d, ("vo", "26HL00"), [h.make_update("OVERSTAPPER_GEREGISTREERD", pgn=p, school="26HL00",
+                                                        occurred_at=f"{cohort - 1}-10-01", **c) for p in pgns])
+            push_ok(d, ("vo", "26HL00"), [h.make_update("KEUZE_GEREGISTREERD", pgn=p, school="26HL00",
+                                                        occurred_at=f"{cohort - 1}-10-01", **c)
+                                          for p in pgns[:keuzes]])
+            push_ok(d, ("mbo", "25LP"), [h.make_update("AANGEMELD", pgn=p, school="25LP",
+                                                       occurred_at=f"{cohort - 1}-10-01", **c)
+                                         for p in pgns[:aangemeld]])
+
+        year(2031, first, 5, 2)
+        # 20 March 2031, 00:00 in Amsterdam: the figures then
+        set_clock(d, "2031-03-19T23:00:00Z")
+        with h.Client(d, *PT39) as c:
+            then = rows_of(c.request(pb.StatsQuery(cohort=2031, group_by=pb.GROUP_BY_VO_SCHOOL)).stats_reply)
+        set_clock(d, "2031-03-26T12:00:00Z")
+        push_ok(d, ("mbo", "25LP"), [h.make_update("AANGEMELD", pgn=p, school="25LP", cohort=2031,
+                                                   occurred_at="2031-03-25") for p in first[2:5]])
+        set_clock(d, "2031-11-01T12:00:00Z")
+        year(2032, second, 6, 4)
+        set_clock(d, "2032-04-01T12:00:00Z")
+        r = h.run_tool("overstap-report", ["--cohort", "2032", "--by", "vo_school", "--as-of", "2032-03-20",
+                                           "--compare-previous", "--format", "json"], daemon=d, role="projectteam",
+                       org="39")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        prev = doc["previous"]["rows"]
+        self.assertEqual([(x["key"], x["overstappers"], x["met_keuze"], x["aangemeld"]) for x in prev],
+                         [(t[0], t[2], t[3], t[4]) for t in then])
+        self.assertEqual([(x["overstappers"], x["aangemeld"]) for x in prev], [(6, 2)])  # not the later 5
+        self.assertEqual([(x["overstappers"], x["aangemeld"]) for x in doc["current"]["rows"]], [(6, 4)])
+        table = h.run_tool("overstap-report", ["--cohort", "2032", "--as-of", "2032-03-20", "--compare-previous"],
+                           daemon=d, role="projectteam", org="39")
+        self.assertIn("cohort 2032 on 2032-03-20 against cohort 2031 on 2031-03-20", table.stdout)
+        trend = h.run_tool("overstap-report", ["--cohort", "2032", "--trend", "--format", "json",
+                                               "--as-of", "2032-03-20"], daemon=d, role="projectteam", org="39")
+        self.assertEqual(trend.returncode, 0, trend.stderr)
+        pts = json.loads(trend.stdout)["points"]
+        self.assertEqual(pts[0]["date"], "2031-09-01")
+        self.assertIsNone(pts[0]["previous"])  # 2030-09-01: before the daemon's log began
+        last = pts[-1]
+        self.assertEqual(last["current"]["aangemeld_pct"], 100.0 * 4 / 6)
+        self.assertTrue(any(p["previous"] and p["previous"]["aangemeld_pct"] == 100.0 * 2 / 6 for p in pts))
 
 
 class SchoolStilTest(h.TestCase):
