@@ -97,13 +97,19 @@ static bool is_summer_time(int64_t utc, int64_t year)
 	return utc >= start && utc < end;
 }
 
-int64_t rules_local_midnight(int64_t year, int month, int day)
+/* A local wall-clock time (seconds after 00:00 on the clock) of a date. */
+static int64_t local_time(int64_t year, int month, int day, int64_t wall)
 {
-	int64_t local = civil_days_from_date(year, month, day) * DAY_SECONDS;
+	int64_t local = civil_days_from_date(year, month, day) * DAY_SECONDS + wall;
 	int64_t cest = local - 2 * HOUR_SECONDS;
 	if (is_summer_time(cest, year))
 		return cest;
 	return local - HOUR_SECONDS;
+}
+
+int64_t rules_local_midnight(int64_t year, int month, int day)
+{
+	return local_time(year, month, day, 0);
 }
 
 int64_t rules_deadline_at(const struct rules_calendar *cal, uint32_t cohort, enum deadline d)
@@ -162,24 +168,24 @@ bool rules_parse_moment(const char *s, int64_t *out)
 	return n > 10 && civil_parse_iso(s, out);
 }
 
-/* The local date of t: y, m, d, and the seconds since its local midnight. */
+/* The local date of t: y, m, d, and the time on the clock (seconds). */
 static int64_t local_date_of(int64_t t, int64_t *y, int *m, int *d)
 {
 	int64_t year = civil_year_of(t);
-	int64_t offset = is_summer_time(t, year) ? 2 * HOUR_SECONDS : HOUR_SECONDS;
-	int64_t days = (t + offset) / DAY_SECONDS - ((t + offset) % DAY_SECONDS < 0);
+	int64_t local = t + (is_summer_time(t, year) ? 2 * HOUR_SECONDS : HOUR_SECONDS);
+	int64_t days = local / DAY_SECONDS - (local % DAY_SECONDS < 0);
 	civil_date_from_days(days, y, m, d);
-	return t - rules_local_midnight(*y, *m, *d);
+	return local - days * DAY_SECONDS;
 }
 
 int64_t rules_year_earlier(int64_t t)
 {
 	int64_t y;
 	int m, d;
-	int64_t into = local_date_of(t, &y, &m, &d);
+	int64_t wall = local_date_of(t, &y, &m, &d);
 	if (m == 2 && d == 29)
 		d = 28;
-	return rules_local_midnight(y - 1, m, d) + into;
+	return local_time(y - 1, m, d, wall);
 }
 
 void rules_local_date(int64_t t, char *buf, size_t len)

@@ -137,6 +137,35 @@ static void test_cohort_targets_override_the_general_ones(void)
 	CU_ASSERT_DOUBLE_EQUAL(t2032.ddd_pct, 97.0, 1e-9);
 }
 
+static void test_milestones_and_silent_after(void)
+{
+	struct config cfg;
+	char err[512];
+	config_defaults(&cfg);
+	CU_ASSERT_EQUAL(cfg.silent_after, 14 * 86400); /* DESIGN §5.1 */
+	CU_ASSERT_TRUE_FATAL(load(TLS "[alerts]\nsilent_after = 21\n[targets]\ngeplaatst_pct@06-01 = 94\n"
+				      "aangemeld_pct@05-01 = 95\nin_beeld_pct@10-15 = 50\n",
+				  &cfg, err, sizeof err));
+	CU_ASSERT_EQUAL(cfg.silent_after, 21 * 86400);
+	CU_ASSERT_EQUAL_FATAL(cfg.n_milestones, 3);
+	/* in the order of the school year: October before May before June */
+	CU_ASSERT_EQUAL(cfg.milestones[0].figure, FIGURE_IN_BEELD);
+	CU_ASSERT_EQUAL(cfg.milestones[1].figure, FIGURE_AANGEMELD);
+	CU_ASSERT_DOUBLE_EQUAL(cfg.milestones[1].pct, 95.0, 1e-9);
+	CU_ASSERT_EQUAL(cfg.milestones[2].month, 6);
+	/* 15 October of C-1, 1 May of C, 00:00 in Amsterdam */
+	CU_ASSERT_EQUAL(config_milestone_at(&cfg.milestones[0], 2031), 1918245600); /* 2030-10-15 00:00 CEST */
+	CU_ASSERT_EQUAL(config_milestone_at(&cfg.milestones[1], 2031), 1935352800); /* 2031-05-01 00:00 CEST */
+	CU_ASSERT_TRUE(load(TLS "[alerts]\nsilent_after = 14d\n", &cfg, err, sizeof err));
+	CU_ASSERT_EQUAL(cfg.silent_after, 14 * 86400);
+	CU_ASSERT_FALSE(load(TLS "[alerts]\nsilent_after = 2w\n", &cfg, err, sizeof err));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "a number of days"));
+	CU_ASSERT_FALSE(load(TLS "[targets]\nwillekeurig_pct@05-01 = 95\n", &cfg, err, sizeof err));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "milestone"));
+	CU_ASSERT_FALSE(load(TLS "[targets]\naangemeld_pct@02-30 = 95\n", &cfg, err, sizeof err));
+	CU_ASSERT_FALSE(load(TLS "[targets]\naangemeld_pct@05-01 = 101\n", &cfg, err, sizeof err));
+}
+
 static void test_hostport_split(void)
 {
 	char host[64];
@@ -162,6 +191,7 @@ static void register_suites(void)
 	CU_add_test(s, "missing file is an error", test_missing_file_is_an_error);
 	CU_add_test(s, "cohort targets override the general ones", test_cohort_targets_override_the_general_ones);
 	CU_add_test(s, "host:port split", test_hostport_split);
+	CU_add_test(s, "milestones and silent_after", test_milestones_and_silent_after);
 }
 
 int main(void)

@@ -631,6 +631,73 @@ static void test_outcome_is_cleared(void)
 
 /* ---- registration --------------------------------------------------------- */
 
+/* ---- time: the peildatum, SCHOOL_STIL's season, milestone figures ---------- */
+
+static void test_moments_as_design_writes_them(void)
+{
+	int64_t t;
+	CU_ASSERT_TRUE(rules_parse_moment("1935352800", &t));
+	CU_ASSERT_EQUAL(t, 1935352800);
+	CU_ASSERT_TRUE(rules_parse_moment("2031-05-01", &t)); /* a bare date: 00:00 Europe/Amsterdam */
+	CU_ASSERT_EQUAL(t, 1935352800);
+	CU_ASSERT_TRUE(rules_parse_moment("2031-05-01T00:00:00Z", &t));
+	CU_ASSERT_EQUAL(t, 1935352800 + 7200);
+	CU_ASSERT_FALSE(rules_parse_moment("gisteren", &t));
+	CU_ASSERT_FALSE(rules_parse_moment("2031-02-30", &t));
+	CU_ASSERT_FALSE(rules_parse_moment("", &t));
+	char d[16];
+	rules_local_date(1935352800, d, sizeof d); /* 22:00 UTC on 30 April is 1 May here */
+	CU_ASSERT_STRING_EQUAL(d, "2031-05-01");
+}
+
+static void test_a_year_earlier_is_the_same_local_date_and_time(void)
+{
+	/* 30 March 2031 12:00 (summer time) → 30 March 2030 12:00 (still winter time) */
+	CU_ASSERT_EQUAL(rules_year_earlier(1932631200), 1901098800);
+	/* 29 February 2032 08:00 → 28 February 2031 08:00 */
+	CU_ASSERT_EQUAL(rules_year_earlier(1961650800), 1930028400);
+}
+
+static void test_school_stil_season_runs_from_september_to_the_teldatum(void)
+{
+	uint32_t c[2];
+	CU_ASSERT_FALSE(rules_school_stil_season(&cal, 2031, 1914444000 - 1)); /* 2030-08-31 23:59:59 */
+	CU_ASSERT_TRUE(rules_school_stil_season(&cal, 2031, 1914444000));      /* 2030-09-01 00:00 */
+	CU_ASSERT_TRUE(rules_school_stil_season(&cal, 2031, 1948572000 - 1));
+	CU_ASSERT_FALSE(rules_school_stil_season(&cal, 2031, 1948572000)); /* the teldatum 2031-10-01 */
+	/* September 2031: the season of 2031 and that of 2032 */
+	CU_ASSERT_EQUAL(rules_school_stil_cohorts(&cal, 1948572000 - 86400, c), 2);
+	CU_ASSERT_EQUAL(c[0], 2031);
+	CU_ASSERT_EQUAL(c[1], 2032);
+	CU_ASSERT_EQUAL(rules_school_stil_cohorts(&cal, 1948572000 + 86400, c), 1);
+	CU_ASSERT_EQUAL(c[0], 2032);
+}
+
+static void test_milestone_figures_count_what_is_further_too(void)
+{
+	struct figure_counts fc = { .overstappers = 10, .met_keuze = 9, .aangemeld = 3, .geplaatst = 2,
+				    .ingeschreven = 1, .andere_bestemming = 2, .ddd = 4 };
+	CU_ASSERT_DOUBLE_EQUAL(rules_figure_pct(FIGURE_IN_BEELD, &fc), 90.0, 1e-9);
+	CU_ASSERT_DOUBLE_EQUAL(rules_figure_pct(FIGURE_AANGEMELD, &fc), 60.0, 1e-9);
+	CU_ASSERT_DOUBLE_EQUAL(rules_figure_pct(FIGURE_GEPLAATST, &fc), 30.0, 1e-9);
+	CU_ASSERT_DOUBLE_EQUAL(rules_figure_pct(FIGURE_DEFINITIEF, &fc), 30.0, 1e-9);
+	CU_ASSERT_DOUBLE_EQUAL(rules_figure_pct(FIGURE_DDD, &fc), 40.0, 1e-9);
+	struct figure_counts none = { 0 };
+	CU_ASSERT_DOUBLE_EQUAL(rules_figure_pct(FIGURE_AANGEMELD, &none), 0.0, 1e-9);
+	enum figure f;
+	CU_ASSERT_TRUE(rules_figure_parse("geplaatst_pct", 9, &f));
+	CU_ASSERT_EQUAL(f, FIGURE_GEPLAATST);
+	CU_ASSERT_FALSE(rules_figure_parse("geplaatst", 8, &f));
+	CU_ASSERT_STRING_EQUAL(rules_figure_name(FIGURE_DDD), "ddd");
+}
+
+static const struct cu_test TIME_TESTS[] = {
+	T(test_moments_as_design_writes_them),
+	T(test_a_year_earlier_is_the_same_local_date_and_time),
+	T(test_school_stil_season_runs_from_september_to_the_teldatum),
+	T(test_milestone_figures_count_what_is_further_too),
+};
+
 static const struct cu_test CALENDAR_TESTS[] = {
 	T(test_default_calendar),
 	T(test_deadlines_of_2031_are_midnight_summer_time),
@@ -712,6 +779,7 @@ static const struct cu_test EVALUATE_TESTS[] = {
 static void register_suites(void)
 {
 	ADD_TESTS("rules calendar", setup, CALENDAR_TESTS);
+	ADD_TESTS("rules time", setup, TIME_TESTS);
 	ADD_TESTS("rules sweeps", setup, SWEEP_TESTS);
 	ADD_TESTS("rules evaluate", setup, EVALUATE_TESTS);
 }
