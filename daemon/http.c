@@ -34,8 +34,15 @@
 /* Per role and region, never per school (a school's queue would tell how
  * many of its pupils have an alert). */
 static const char SQL_QUEUE_DEPTH[] =
-	"SELECT split_part(recipient, ':', 1), region, count(*) FROM alert WHERE acked_at IS NULL "
-	"GROUP BY 1, 2 ORDER BY 1, 2";
+	"(SELECT 'q', split_part(recipient, ':', 1), region, count(*) FROM alert WHERE acked_at IS NULL "
+	" GROUP BY 2, 3 ORDER BY 2, 3) "
+	/* the freshness per region (freshness.c): vo schools that delivered in
+	 * the last 14 days ($1 today), and those with an open SCHOOL_STIL */
+	"UNION ALL (SELECT 'd', '', r.region, count(*) FROM (SELECT overstap_region_of('', d.school) AS region "
+	"  FROM school_day d WHERE d.day > $1::int - 14 GROUP BY d.school) r WHERE r.region IS NOT NULL "
+	"  GROUP BY 3 ORDER BY 3) "
+	"UNION ALL (SELECT 's', '', region, count(*) FROM alert WHERE kind = @ALERT_SCHOOL_STIL@ "
+	"  AND resolved_at IS NULL GROUP BY 3 ORDER BY 3)";
 
 static const char SQL_OPEN_ALERTS[] =
 	"SELECT kind, count(*) FROM alert WHERE cohort = $1::int AND ($2::text = '' OR region = $2::text) "
@@ -81,6 +88,24 @@ static void put_histogram(struct evbuffer *b, const char *name, const char *help
 	evbuffer_add_printf(b, "%s_sum %.6f\n%s_count %llu\n", name, h->sum, name, (unsigned long long)h->count);
 }
 
+
+/* The rows of SQL_QUEUE_DEPTH tagged tag, as samples. Roles and regions are
+ * ours (rmc, 39): no quoting needed, but nothing else gets through. */
+static void put_rows(struct evbuffer *b, const PGresult *res, char tag)
+{
+	for (int r = 0; r < PQntuples(res); r++) {
+		const char *role = PQgetvalue(res, r, 1), *region = PQgetvalue(res, r, 2);
+		if (PQgetvalue(res, r, 0)[0] != tag || strcspn(role, "\"\\\n") != strlen(role) ||
+		    (region[0] && !overstap_region_is_valid(region)))
+			continue;
+		if (tag == 'q')
+			evbuffer_add_printf(b, "overstapd_queue_depth{role=\"%s\",region=\"%s\"} %s\n", role, region,
+					    PQgetvalue(res, r, 3));
+		else
+			evbuffer_add_printf(b, "overstapd_schools_%s{region=\"%s\"} %s\n", tag == 'd' ? "delivering" : "silent",
+					    region, PQgetvalue(res, r, 3));
+	}
+}
 
 static void metrics_reply(const PGresult *res, const char *error, void *arg)
 {
@@ -133,14 +158,13 @@ static void metrics_reply(const PGresult *res, const char *error, void *arg)
 	put_help(b, "overstapd_queue_depth", "gauge",
 		 "Unacknowledged alerts per recipient role and region (of the pupil), never per school.");
 	if (res) {
-		for (int r = 0; r < PQntuples(res); r++) {
-			const char *role = PQgetvalue(res, r, 0), *region = PQgetvalue(res, r, 1);
-			/* roles and regions are ours (rmc, 39): no quoting needed, but be safe */
-			bool safe = strcspn(role, "\"\\\n") == strlen(role) && overstap_region_is_valid(region);
-			if (safe || (strcspn(role, "\"\\\n") == strlen(role) && !region[0]))
-				evbuffer_add_printf(b, "overstapd_queue_depth{role=\"%s\",region=\"%s\"} %s\n", role, region,
-						    PQgetvalue(res, r, 2));
-		}
+		put_rows(b, res, 'q');
+		put_help(b, "overstapd_schools_delivering", "gauge",
+			 "Vo schools per region that delivered events in the last 14 days.");
+		put_rows(b, res, 'd');
+		put_help(b, "overstapd_schools_silent", "gauge",
+			 "Vo schools per region with an open SCHOOL_STIL alert (stopped delivering).");
+		put_rows(b, res, 's');
 	} else {
 		log_warn("http", "queue depth unavailable: %s", error ? error : "?");
 	}
@@ -163,7 +187,10 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
 		metrics_reply(NULL, "database unavailable", p);
 		return;
 	}
-	store_query(h->srv->store, LANE_READ, "http_queue_depth", 0, NULL, false, metrics_reply, p);
+	char today[24];
+	snprintf(today, sizeof today, "%lld", (long long)(clock_now() / 86400));
+	const char *params[1] = { today };
+	store_query(h->srv->store, LANE_READ, "http_queue_depth", 1, params, false, metrics_reply, p);
 }
 
 /* ---- /api/v1/stats and /api/v1/alerts ------------------------------------- */

@@ -284,6 +284,10 @@ class SchoolStilTest(h.TestCase):
         self.assertEqual([tuple(r) for r in rows], [("26HL00", "projectteam:39", "39", str(COHORT))])
         set_clock(d, "2030-11-20T12:00:00Z")  # still one
         self.assertEqual(len(self.open_stil(db)), 1)
+        body = d.http_get("/metrics")[1]
+        self.assertIn('overstapd_schools_silent{region="39"} 1', body)
+        self.assertIn('overstapd_alerts_raised_total{kind="SCHOOL_STIL"} 1', body)
+        self.assertNotIn("26HL00", body)  # per region, never per school
         status, doc, _ = d.https("GET", "/api/v1/alerts", *PT39)
         stil = [a for a in doc["alerts"] if a["kind"] == "SCHOOL_STIL"]
         self.assertEqual(len(stil), 1)
