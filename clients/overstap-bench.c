@@ -66,6 +66,7 @@ struct opts {
 	int stats;         /* --stats N: N StatsQuery one after another */
 	const char *stats_region;
 	int stats_by;
+	long long stats_as_of; /* 0: now; else query k asks for as_of + k (never a kept answer) */
 	unsigned seed;
 	const char *run_id;
 	const char *acked; /* --acked FILE: the event_id of every acknowledged update */
@@ -144,6 +145,7 @@ static void usage(FILE *f)
 		"  --idle N                 only open N connections and hold them --idle-secs (10) seconds\n"
 		"  --stats N                send N StatsQuery one after another (first --identity, e.g. admin:ops)\n"
 		"  --stats-region R --stats-by region|vo_school|...   what the StatsQuery asks\n"
+		"  --stats-as-of T          on the peildatum T (unix seconds), T+1 for the next query, ...\n"
 		"  --json                   one JSON object instead of the text report\n"
 		"Exit: 0 ok, 1 the server refused updates or sent errors, 2 usage/connection errors.\n");
 }
@@ -282,6 +284,8 @@ static void send_batch(struct conn *c)
 
 static void conn_fill(struct conn *c)
 {
+	if (o.stats)
+		return; /* StatsQuery only: a batch's BatchAck would count as an answer */
 	while (c->ready && !c->done && c->in_flight < o.pipeline && may_send()) {
 		long long before = events_sent;
 		send_batch(c);
@@ -317,6 +321,7 @@ static void send_stats_query(struct conn *c)
 	q.cohort = (uint32_t)o.cohort;
 	q.group_by = (Overstap__V1__GroupBy)o.stats_by;
 	q.region = (char *)(o.stats_region ? o.stats_region : "");
+	q.as_of = o.stats_as_of ? o.stats_as_of + stats_done : 0;
 	Overstap__V1__Envelope env = OVERSTAP__V1__ENVELOPE__INIT;
 	env.seq = ++c->next_seq;
 	env.body_case = OVERSTAP__V1__ENVELOPE__BODY_STATS_QUERY;
@@ -604,7 +609,7 @@ int main(int argc, char **argv)
 		{ "idle-secs", required_argument, NULL, 'S' }, { "json", no_argument, NULL, 'j' },
 		{ "run-id", required_argument, NULL, 'R' },	 { "help", no_argument, NULL, 'h' },
 		{ "stats", required_argument, NULL, 's' },	 { "stats-region", required_argument, NULL, 'g' },
-		{ "stats-by", required_argument, NULL, 'y' },	 { "acked", required_argument, NULL, 'A' },
+		{ "stats-by", required_argument, NULL, 'y' },	 { "stats-as-of", required_argument, NULL, 'O' },	 { "acked", required_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -638,6 +643,7 @@ int main(int argc, char **argv)
 		case 'A': o.acked = optarg; break;
 		case 's': if (!bounded("--stats", optarg, 1, 100000000, &o.stats)) return 2; o.connections = 1; break;
 		case 'g': o.stats_region = optarg; break;
+		case 'O': o.stats_as_of = atoll(optarg); break;
 		case 'y': {
 			static const char *const names[] = { "", "region", "vo_school", "woongemeente", "mbo_instelling", "vo_soort" };
 			o.stats_by = -1;

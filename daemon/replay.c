@@ -24,20 +24,26 @@
 #define REPLAY_SLICE 1000
 #define REPLAY_MAX_RUNNING 2
 
-#define REGION_SCHOOLS \
-	"(SELECT ARRAY(SELECT sc.code FROM school sc JOIN gemeente g ON g.code = sc.gemeente " \
-	"              WHERE g.region = $3::text) AS codes) rs"
-
 /* The cohort's pupils whose state was written after $2 (so it may have been
- * another then); with a region ($3), those a school of the region sent
- * anything about, or who belong to one now. */
-static const char SQL_PUPILS[] =
-	"SELECT s.pupil_id FROM pupil_state s, " REGION_SCHOOLS " "
-	"WHERE s.cohort = $1::int AND s.updated_at > $2::bigint "
-	"AND ($3::text = '' OR s.vo_school = ANY (rs.codes) "
-	"     OR EXISTS (SELECT 1 FROM event e WHERE e.pupil_id = s.pupil_id AND e.cohort = s.cohort "
-	"                AND e.school = ANY (rs.codes))) "
-	"ORDER BY 1";
+ * another then). */
+static const char SQL_PUPILS_ALL[] =
+	"SELECT s.pupil_id FROM pupil_state s WHERE s.cohort = $1::int AND s.updated_at > $2::bigint ORDER BY 1";
+
+/* The same, of region $3: those a school of the region sent anything about
+ * (its vo school then is one of them) — the schools' own events by the
+ * event key (org, event_id), those an admin sent for them by the few
+ * organisations that are no school (a loose scan of the key: one index
+ * descent per organisation). */
+static const char SQL_PUPILS_REGION[] =
+	"WITH RECURSIVE orgs(org) AS (SELECT min(org) FROM event "
+	"  UNION ALL SELECT (SELECT min(e.org) FROM event e WHERE e.org > orgs.org) FROM orgs WHERE orgs.org IS NOT NULL), "
+	"rs AS (SELECT ARRAY(SELECT sc.code FROM school sc JOIN gemeente g ON g.code = sc.gemeente "
+	"                    WHERE g.region = $3::text) AS codes), "
+	"cand AS (SELECT e.pupil_id FROM event e, rs WHERE e.org = ANY (rs.codes) AND e.cohort = $1::int "
+	"  UNION SELECT e.pupil_id FROM event e, rs WHERE e.cohort = $1::int AND e.school = ANY (rs.codes) "
+	"    AND e.org IN (SELECT org FROM orgs WHERE org IS NOT NULL AND org !~ '^[0-9]{2}[A-Z]{2}([0-9]{2})?$')) "
+	"SELECT s.pupil_id FROM pupil_state s JOIN cand c ON c.pupil_id = s.pupil_id "
+	"WHERE s.cohort = $1::int AND s.updated_at > $2::bigint ORDER BY 1";
 
 /* One slice: $1 the pupils, $2 cohort, $3 the moment. 'E' rows: an event
  * received by then (OVERSTAP_EVENT_COLUMNS from column 2); 'A' rows: a
@@ -278,7 +284,10 @@ static void job_begin(struct replay_job *j)
 	snprintf(cohort, sizeof cohort, "%u", j->cohort);
 	snprintf(at, sizeof at, "%lld", (long long)j->as_of);
 	const char *p[3] = { cohort, at, j->region };
-	store_query(j->rp->srv->store, LANE_READ, "replay_pupils", 3, p, false, pupils_done, j);
+	if (j->region[0])
+		store_query(j->rp->srv->store, LANE_READ, "replay_pupils_region", 3, p, false, pupils_done, j);
+	else
+		store_query(j->rp->srv->store, LANE_READ, "replay_pupils", 2, p, false, pupils_done, j);
 }
 
 static void run_waiting(struct replay *rp)
@@ -361,7 +370,8 @@ struct replay *replay_new(struct server *srv)
 
 void replay_register(struct replay *rp)
 {
-	store_register(rp->srv->store, "replay_pupils", SQL_PUPILS);
+	store_register(rp->srv->store, "replay_pupils", SQL_PUPILS_ALL);
+	store_register(rp->srv->store, "replay_pupils_region", SQL_PUPILS_REGION);
 	store_register(rp->srv->store, "replay_slice", SQL_SLICE);
 	store_register(rp->srv->store, "replay_horizon_set", SQL_HORIZON_SET);
 	store_register(rp->srv->store, "replay_horizon_get", SQL_HORIZON_GET);

@@ -94,12 +94,18 @@ class PeildatumTest(h.TestCase):
             push_ok(d, ("vo", s), [up("KEUZE_GEREGISTREERD", p, s, "2031-01-10", bestemming="MBO", crebo="25180",
                                       mbo_instelling="25LP" if i % 2 else "25LQ")
                                    for i, p in enumerate(ps[:-1])])
+        # an admin sends for a school too (a correction): that pupil is the school's as well
+        # (only an mbo event follows: the region's replay finds this pupil through the admin's event)
+        cls.by_admin = h.make_pgns(1)[0]
+        push_ok(d, ADMIN, [up("OVERSTAPPER_GEREGISTREERD", cls.by_admin, "27VG00", "2031-01-14",
+                              woongemeente="GM0935", vo_soort="VWO")])
         cls.take("keuze")
         set_clock(d, "2031-03-20T12:00:00Z")
         for s, ps in pgns.items():
             for i, p in enumerate(ps[:-2]):
                 push_ok(d, ("mbo", "25LP" if i % 2 else "25LQ"),
                         [up("AANGEMELD", p, "25LP" if i % 2 else "25LQ", "2031-03-15")])
+        push_ok(d, ("mbo", "25LP"), [up("AANGEMELD", cls.by_admin, "25LP", "2031-03-16")])
         cls.take("aangemeld")
         # the aanmelddatum passes (GEEN_AANMELDING), then a transfer and placements
         set_clock(d, "2031-04-02T12:00:00Z")
