@@ -70,6 +70,7 @@ def main():
     ap.add_argument('--workdir', required=True)
     ap.add_argument('--port', type=int, default=7543)
     ap.add_argument('--http-port', type=int, default=7580)
+    ap.add_argument('--https-port', type=int, default=7544)
     ap.add_argument('--pupils', type=int, default=3100)
     ap.add_argument('--cohort', type=int, default=datetime.date.today().year)
     a = ap.parse_args()
@@ -104,6 +105,7 @@ def main():
         f.write(f"""[server]
 listen = 127.0.0.1:{a.port}
 http_listen = 127.0.0.1:{a.http_port}
+https_listen = 127.0.0.1:{a.https_port}
 [tls]
 cert = {a.pki}/server.crt
 key = {a.pki}/server.key
@@ -162,6 +164,7 @@ start = {schoolyear.iso(year.clock['START'])}
     print(f'  dashboard:  http://127.0.0.1:{a.http_port}/?cohort={a.cohort}&region=39')
     print(f'  API:        http://127.0.0.1:{a.http_port}/api/v1/stats?cohort={a.cohort}&region=39&by=vo_school')
     print(f'  metrics:    http://127.0.0.1:{a.http_port}/metrics')
+    print(f'  pages:      https://127.0.0.1:{a.https_port}/ (a client certificate of {a.pki} in the browser)')
     print(f'  TLS:        127.0.0.1:{a.port} (certificates in {a.pki})')
     print(f'  stop with:  make demo-stop   (or: kill {daemon.pid})')
 

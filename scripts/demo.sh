@@ -4,7 +4,8 @@
 # its dashboard running. Uses the `main` cluster of `make run` (database
 # overstap_demo, recreated each time) and ports 7543 (TLS) / 7580 (HTTP), so it
 # can run beside `make run`.
-# Environment: DEMO_PUPILS (3100), DEMO_PORT (7543), DEMO_HTTP_PORT (7580), OVERSTAP_SHARED.
+# Environment: DEMO_PUPILS (3100), DEMO_PORT (7543), DEMO_HTTP_PORT (7580), DEMO_HTTPS_PORT
+# (7544), OVERSTAP_SHARED.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -35,4 +36,5 @@ build/overstapctl import-duo-vo --db "$conninfo" "$shared/data/vo_hoofdvestiging
 
 exec /usr/bin/python3 scripts/demo.py --build build --pki "$repo/var/pki" --conninfo "$conninfo" \
 	--shared "$shared" --workdir "$repo/$work" --port "$port" --http-port "$http_port" \
+	--https-port "${DEMO_HTTPS_PORT:-7544}" \
 	--pupils "${DEMO_PUPILS:-3100}"

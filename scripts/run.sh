@@ -9,13 +9,15 @@
 #   var/overstapd.conf (scripts/mkconf.py; written once, then yours to edit —
 #   only its conninfo, and the ports when set below, are kept up to date).
 #   Ctrl-C stops the daemon; the cluster keeps running (scripts/pg.sh stop main).
-# Environment: OVERSTAP_PORT (7443), OVERSTAP_HTTP_PORT (7480), OVERSTAP_SHARED.
+# Environment: OVERSTAP_PORT (7443), OVERSTAP_HTTP_PORT (7480), OVERSTAP_HTTPS_PORT (7444),
+# OVERSTAP_SHARED.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 port=${OVERSTAP_PORT:-7443}
 http_port=${OVERSTAP_HTTP_PORT:-7480}
+https_port=${OVERSTAP_HTTPS_PORT:-7444}
 shared=${OVERSTAP_SHARED:-$(cd "$repo/.." && pwd)/shared}
 conf=var/overstapd.conf
 
@@ -44,13 +46,14 @@ set_key() {
 }
 if [[ ! -f $conf ]]; then
 	/usr/bin/python3 scripts/mkconf.py --out "$conf" --port "$port" --http-port "$http_port" \
-		--conninfo "$conninfo" --pki var/pki
+		--https-port "$https_port" --conninfo "$conninfo" --pki var/pki
 	echo "run.sh: wrote $conf"
 else
 	# the cluster may have moved (a new /tmp folder); the rest is the user's
 	set_key database conninfo "$conninfo"
 	[[ -z ${OVERSTAP_PORT:-} ]] || set_key server listen "127.0.0.1:$port"
 	[[ -z ${OVERSTAP_HTTP_PORT:-} ]] || set_key server http_listen "127.0.0.1:$http_port"
+	[[ -z ${OVERSTAP_HTTPS_PORT:-} ]] || set_key server https_listen "127.0.0.1:$https_port"
 fi
 
 build/overstapd -c "$conf" --migrate
