@@ -104,6 +104,19 @@ int exchange_status_of(const char *code)
 	return 400;
 }
 
+bool exchange_result_usable(struct exchange *x, const PGresult *res, const char *error)
+{
+	if (!res) {
+		exchange_fail(x, 503, ERR_INTERNAL, error ? error : "no answer");
+		return false;
+	}
+	if (!exchange_finish(x)) {
+		exchange_free(x);
+		return false;
+	}
+	return true;
+}
+
 void exchange_fail(struct exchange *x, int code, const char *wire_code, const char *message)
 {
 	if (exchange_finish(x))

@@ -11,6 +11,7 @@
 
 #include <event2/http.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -65,6 +66,11 @@ json_t *exchange_stats_extra(const struct exchange *x);
 /* The value of one query-string parameter into out (cut to cap); false
  * when absent (out unchanged). */
 bool exchange_query_param(struct exchange *x, const char *name, char *out, size_t cap);
+
+/* At the head of a store callback that answers x: true when there is a
+ * result and x can still be answered; otherwise x is answered (503) or
+ * dropped (its client went away) and freed. */
+bool exchange_result_usable(struct exchange *x, const PGresult *res, const char *error);
 
 /* Finishes x with an error answer, then frees it. */
 void exchange_fail(struct exchange *x, int code, const char *wire_code, const char *message);

@@ -237,27 +237,8 @@ void freshness_clock_changed(struct freshness *f)
 	check(f);
 }
 
-struct list_job {
-	freshness_fn done;
-	void *arg;
-};
-
-static void listed(const PGresult *res, const char *error, void *arg)
+void freshness_list(struct freshness *f, uint32_t cohort, const char *region, store_result_fn done, void *arg)
 {
-	struct list_job job = *(struct list_job *)arg;
-	free(arg);
-	job.done(job.arg, res, error);
-}
-
-void freshness_list(struct freshness *f, uint32_t cohort, const char *region, freshness_fn done, void *arg)
-{
-	struct list_job *job = malloc(sizeof *job);
-	if (!job) {
-		done(arg, NULL, "out of memory");
-		return;
-	}
-	job->done = done;
-	job->arg = arg;
 	int64_t now = clock_now();
 	char c[16], today[24], now_s[24], silent[24];
 	snprintf(c, sizeof c, "%u", cohort);
@@ -266,7 +247,7 @@ void freshness_list(struct freshness *f, uint32_t cohort, const char *region, fr
 	snprintf(silent, sizeof silent, "%lld", (long long)f->srv->cfg->silent_after);
 	const char *season = rules_school_stil_season(&f->srv->cfg->calendar, cohort, now) ? "true" : "false";
 	const char *p[6] = { c, region, today, now_s, silent, season };
-	store_query(f->srv->store, LANE_READ, "freshness_list", 6, p, false, listed, job);
+	store_query(f->srv->store, LANE_READ, "freshness_list", 6, p, false, done, arg);
 }
 
 struct freshness *freshness_new(struct server *srv)

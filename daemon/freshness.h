@@ -10,9 +10,10 @@
 #ifndef OVERSTAP_FRESHNESS_H
 #define OVERSTAP_FRESHNESS_H
 
-#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "store.h"
 
 struct server;
 struct freshness;
@@ -33,7 +34,6 @@ void freshness_delivered(struct freshness *f, uint32_t cohort, const char *schoo
  * (0: never), events of the last 14 days, silent now by the rule, open
  * SCHOOL_STIL alert, pupils with competing claims (as owner or claimant). */
 enum { FRESH_SCHOOL, FRESH_NAME, FRESH_LAST_AT, FRESH_RECENT, FRESH_SILENT, FRESH_ALERT_OPEN, FRESH_COMPETING };
-typedef void (*freshness_fn)(void *arg, const PGresult *res, const char *error);
-void freshness_list(struct freshness *f, uint32_t cohort, const char *region, freshness_fn done, void *arg);
+void freshness_list(struct freshness *f, uint32_t cohort, const char *region, store_result_fn done, void *arg);
 
 #endif

@@ -86,38 +86,19 @@ void pupil_register(struct server *srv)
 	store_register(srv->store, "pupil_list", SQL_PUPIL_LIST);
 }
 
-struct list_job {
-	pupil_list_fn done;
-	void *arg;
-};
-
-static void list_done(const PGresult *res, const char *error, void *arg)
-{
-	struct list_job job = *(struct list_job *)arg;
-	free(arg);
-	job.done(job.arg, res, error);
-}
-
-void pupil_list(struct server *srv, const struct identity *who, uint32_t cohort, int limit, pupil_list_fn done,
+void pupil_list(struct server *srv, const struct identity *who, uint32_t cohort, int limit, store_result_fn done,
 		void *arg)
 {
 	if (who->role != ROLE_VO && who->role != ROLE_MBO) {
-		done(arg, NULL, "only a vo school or an mbo institution has a list of its pupils");
+		done(NULL, "only a vo school or an mbo institution has a list of its pupils", arg);
 		return;
 	}
-	struct list_job *job = malloc(sizeof *job);
-	if (!job) {
-		done(arg, NULL, "out of memory");
-		return;
-	}
-	job->done = done;
-	job->arg = arg;
 	char lim[16], coh[16], now[24];
 	snprintf(lim, sizeof lim, "%d", limit);
 	snprintf(coh, sizeof coh, "%u", cohort);
 	snprintf(now, sizeof now, "%lld", (long long)clock_now());
 	const char *params[5] = { lim, coh, overstap_role_name(who->role), who->org, now };
-	store_query(srv->store, LANE_READ, "pupil_list", 5, params, false, list_done, job);
+	store_query(srv->store, LANE_READ, "pupil_list", 5, params, false, done, arg);
 }
 
 static int cmp_entry(const void *a, const void *b)

@@ -6,11 +6,11 @@
 #ifndef OVERSTAP_PUPIL_H
 #define OVERSTAP_PUPIL_H
 
-#include <libpq-fe.h>
 #include <stdint.h>
 
 #include "overstap.h"
 #include "overstap.pb-c.h"
+#include "store.h"
 
 struct server;
 struct request;
@@ -27,8 +27,7 @@ void pupil_query(struct server *srv, struct request *req, const Overstap__V1__Pu
 enum { PUPIL_LIST_PGN, PUPIL_LIST_NAME, PUPIL_LIST_BIRTH_DATE, PUPIL_LIST_STATUS, PUPIL_LIST_HAS_DDD,
        PUPIL_LIST_FACTS, PUPIL_LIST_OPEN_ALERTS, PUPIL_LIST_LAST_KIND, PUPIL_LIST_LAST_AT,
        PUPIL_LIST_WOONGEMEENTE, PUPIL_LIST_VO_SCHOOL };
-typedef void (*pupil_list_fn)(void *arg, const PGresult *res, const char *error);
-void pupil_list(struct server *srv, const struct identity *who, uint32_t cohort, int limit, pupil_list_fn done,
+void pupil_list(struct server *srv, const struct identity *who, uint32_t cohort, int limit, store_result_fn done,
 		void *arg);
 
 #endif

@@ -491,33 +491,17 @@ bool queue_recipient_of(const struct identity *who, char *out, size_t cap)
 	return true;
 }
 
-struct list_job {
-	queue_list_fn done;
-	void *arg;
-};
-
-static void list_done(const PGresult *res, const char *error, void *arg)
-{
-	struct list_job job = *(struct list_job *)arg;
-	free(arg);
-	job.done(job.arg, res, error);
-}
-
-void queue_list(struct queue *q, const struct identity *who, bool all, int limit, queue_list_fn done, void *arg)
+void queue_list(struct queue *q, const struct identity *who, bool all, int limit, store_result_fn done, void *arg)
 {
 	char recipient[80], lim[16], now[24];
-	struct list_job *job = malloc(sizeof *job);
-	if (!job || !queue_recipient_of(who, recipient, sizeof recipient)) {
-		free(job);
-		done(arg, NULL, job ? "this role has no alert queue" : "out of memory");
+	if (!queue_recipient_of(who, recipient, sizeof recipient)) {
+		done(NULL, "this role has no alert queue", arg);
 		return;
 	}
-	job->done = done;
-	job->arg = arg;
 	snprintf(lim, sizeof lim, "%d", limit);
 	snprintf(now, sizeof now, "%lld", (long long)clock_now());
 	const char *params[6] = { recipient, all ? "true" : "false", lim, now, overstap_role_name(who->role), who->org };
-	store_query(q->srv->store, LANE_READ, "queue_list", 6, params, false, list_done, job);
+	store_query(q->srv->store, LANE_READ, "queue_list", 6, params, false, done, arg);
 }
 
 /* Other instances on the same database hear of new alerts through

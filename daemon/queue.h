@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 
 #include "overstap.h"
+#include "store.h"
 
 #include "overstap.pb-c.h"
 
@@ -50,8 +51,7 @@ void queue_row_to_alert(const PGresult *res, int row, Overstap__V1__Alert *a);
  * the pupil's status now (0 when no personal data). */
 enum { QUEUE_LIST_ACKED_AT = QUEUE_N_ALERT_COLUMNS, QUEUE_LIST_RESOLVED_AT, QUEUE_LIST_ESCALATED_AT,
        QUEUE_LIST_DELIVERIES, QUEUE_LIST_STATUS_NOW };
-typedef void (*queue_list_fn)(void *arg, const PGresult *res, const char *error);
-void queue_list(struct queue *q, const struct identity *who, bool all, int limit, queue_list_fn done, void *arg);
+void queue_list(struct queue *q, const struct identity *who, bool all, int limit, store_result_fn done, void *arg);
 
 /* New alerts were committed for this recipient ("rmc:39"). */
 void queue_notify(struct queue *q, const char *recipient);

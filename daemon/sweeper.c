@@ -319,8 +319,14 @@ static void sweeper_next(struct sweeper *sw)
 		return;
 	}
 	struct sweep_job *j = calloc(1, sizeof *j);
-	if (!j)
+	if (!j) {
+		/* try again in a second rather than leave the sweep unscheduled */
+		log_error("sweeper", "out of memory starting sweep=%s cohort=%u; trying again in 1 s",
+			  rules_deadline_name((enum deadline)best_d), best_cohort);
+		struct timeval tv = { 1, 0 };
+		evtimer_add(sw->ev_timer, &tv);
 		return;
+	}
 	j->job.ops = &sweep_ops;
 	j->sw = sw;
 	j->cohort = best_cohort;

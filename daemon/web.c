@@ -424,17 +424,11 @@ static void ack_route(struct web *w, struct exchange *x, const struct identity *
 
 /* ---- the lists ------------------------------------------------------------- */
 
-static void alerts_done(void *arg, const PGresult *res, const char *error)
+static void alerts_done(const PGresult *res, const char *error, void *arg)
 {
 	struct exchange *x = arg;
-	if (!res) {
-		exchange_fail(x, 503, ERR_INTERNAL, error ? error : "no answer");
+	if (!exchange_result_usable(x, res, error))
 		return;
-	}
-	if (!exchange_finish(x)) {
-		exchange_free(x);
-		return;
-	}
 	json_t *list = json_array();
 	int rows = PQntuples(res);
 	for (int r = 0; r < rows; r++) {
@@ -523,18 +517,12 @@ static json_t *kinds_of(const char *list)
 	return a;
 }
 
-static void pupils_done(void *arg, const PGresult *res, const char *error)
+static void pupils_done(const PGresult *res, const char *error, void *arg)
 {
 	struct exchange *x = arg;
 	const struct identity *who = &x->who;
-	if (!res) {
-		exchange_fail(x, 503, ERR_INTERNAL, error ? error : "no answer");
+	if (!exchange_result_usable(x, res, error))
 		return;
-	}
-	if (!exchange_finish(x)) {
-		exchange_free(x);
-		return;
-	}
 	json_t *list = json_array();
 	int rows = PQntuples(res);
 	for (int r = 0; r < rows; r++) {
@@ -570,17 +558,11 @@ static void pupils_route(struct web *w, struct exchange *x, const struct identit
 	pupil_list(w->srv, who, x->cohort, WEB_LIST_LIMIT, pupils_done, x);
 }
 
-static void freshness_done(void *arg, const PGresult *res, const char *error)
+static void freshness_done(const PGresult *res, const char *error, void *arg)
 {
 	struct exchange *x = arg;
-	if (!res) {
-		exchange_fail(x, 503, ERR_INTERNAL, error ? error : "no answer");
+	if (!exchange_result_usable(x, res, error))
 		return;
-	}
-	if (!exchange_finish(x)) {
-		exchange_free(x);
-		return;
-	}
 	const struct web *w = x->owner;
 	json_t *list = json_array();
 	for (int r = 0; r < PQntuples(res); r++)

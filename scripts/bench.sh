@@ -202,6 +202,13 @@ E_READY=$(json ready <"$TMP/e.json")
 fi
 if part c || part d || part e; then stop_daemon; fi
 
+# The vo schools of region 39 and of the others, numbered: the pupils of (f) and (h) are
+# spread over them.
+SCHOOL_TABLES="CREATE TEMP TABLE s39 AS SELECT row_number() OVER (ORDER BY code) - 1 AS n, code, gemeente
+  FROM school WHERE gemeente IN (SELECT code FROM gemeente WHERE region = '39');
+CREATE TEMP TABLE sother AS SELECT row_number() OVER (ORDER BY code) - 1 AS n, code, gemeente
+  FROM school WHERE gemeente IN (SELECT code FROM gemeente WHERE region <> '39');"
+
 # ---- (f) StatsQuery and (g) the teldatum sweep ---------------------------------------
 if part f || part g; then
 say "(f, g) loading $NATIONAL pupils (cohort 2026) and $SWEEP_PUPILS pupils (cohort 2027)"
@@ -210,10 +217,7 @@ fresh_db bench_query
 # statuses in the proportions of a real cohort. The facts column is not read
 # by statistics or sweeps. Region 39 gets exactly REGION_PUPILS pupils.
 psql_do bench_query >/dev/null <<SQL
-CREATE TEMP TABLE s39 AS SELECT row_number() OVER (ORDER BY code) - 1 AS n, code, gemeente FROM school
-  WHERE gemeente IN (SELECT code FROM gemeente WHERE region = '39');
-CREATE TEMP TABLE sother AS SELECT row_number() OVER (ORDER BY code) - 1 AS n, code, gemeente FROM school
-  WHERE gemeente IN (SELECT code FROM gemeente WHERE region <> '39');
+$SCHOOL_TABLES
 CREATE FUNCTION pick_status(i bigint) RETURNS smallint LANGUAGE sql IMMUTABLE AS
   \$\$ SELECT (CASE WHEN i % 100 < 86 THEN 5 WHEN i % 100 < 90 THEN 4 WHEN i % 100 < 93 THEN 3
                     WHEN i % 100 < 96 THEN 6 WHEN i % 100 < 98 THEN 7 ELSE 2 END)::smallint \$\$;
@@ -285,10 +289,7 @@ fresh_db bench_asof
 # states written at the last of them: a peildatum before that replays every
 # pupil from its events (none of the states may be used as they are).
 psql_do bench_asof >/dev/null <<SQL
-CREATE TEMP TABLE s39 AS SELECT row_number() OVER (ORDER BY code) - 1 AS n, code, gemeente FROM school
-  WHERE gemeente IN (SELECT code FROM gemeente WHERE region = '39');
-CREATE TEMP TABLE sother AS SELECT row_number() OVER (ORDER BY code) - 1 AS n, code, gemeente FROM school
-  WHERE gemeente IN (SELECT code FROM gemeente WHERE region <> '39');
+$SCHOOL_TABLES
 CREATE TEMP TABLE p AS SELECT i, s.code, s.gemeente FROM generate_series(1, $NATIONAL) i
 JOIN LATERAL (SELECT code, gemeente FROM s39 WHERE i <= $REGION_PUPILS AND n = i % (SELECT count(*) FROM s39)
               UNION ALL

@@ -491,6 +491,25 @@ def _port_of(target):
     return target.port if isinstance(target, Daemon) else int(target)
 
 
+def ensure_cert(role, org):
+    """PKI/<role>-<org>.crt, issued by deploy/pki.sh when it is not there yet."""
+    if not (PKI / f"{role}-{org}.crt").exists():
+        _sh(["bash", REPO / "deploy" / "pki.sh", "issue", PKI, role, org])
+
+
+def push_ok(client, updates):
+    """Pushes updates; every one must be accepted."""
+    results = client.push(updates)
+    bad = [(r.event_id, r.error_code, r.error_message) for r in results if r.result != pb.RESULT_ACCEPTED]
+    assert not bad, bad
+
+
+def push_as(daemon, who, updates):
+    """push_ok over a connection of its own with the certificate of who = (role, org)."""
+    with Client(daemon, *who) as c:
+        push_ok(c, updates)
+
+
 def metric(daemon, name):
     """The value of an unlabelled metric of /metrics (None when absent)."""
     status, body = daemon.http_get("/metrics")

@@ -25,16 +25,8 @@ GROUPINGS = [pb.GROUP_BY_REGION, pb.GROUP_BY_VO_SCHOOL, pb.GROUP_BY_WOONGEMEENTE
              pb.GROUP_BY_VO_SOORT]
 
 
-def ensure_cert(role, org):
-    if not (h.PKI / f"{role}-{org}.crt").exists():
-        h._sh(["bash", h.REPO / "deploy" / "pki.sh", "issue", h.PKI, role, org])
-
-
-def push_ok(daemon, who, updates):
-    with h.Client(daemon, *who) as c:
-        results = c.push(updates)
-    bad = [(r.event_id, r.error_code, r.error_message) for r in results if r.result != pb.RESULT_ACCEPTED]
-    assert not bad, bad
+ensure_cert = h.ensure_cert
+push_ok = h.push_as  # (daemon, (role, org), updates)
 
 
 def admin(daemon, **op):

@@ -28,15 +28,8 @@ RMC13 = ("rmc", "13")
 ADMIN = ("admin", "ops")
 
 
-def ensure_cert(role, org):
-    if not (h.PKI / f"{role}-{org}.crt").exists():
-        h._sh(["bash", h.REPO / "deploy" / "pki.sh", "issue", h.PKI, role, org])
-
-
-def push_ok(client, updates):
-    results = client.push(updates)
-    bad = [(r.event_id, r.error_code, r.error_message) for r in results if r.result != pb.RESULT_ACCEPTED]
-    assert not bad, bad
+ensure_cert = h.ensure_cert
+push_ok = h.push_ok
 
 
 def reg(pgn, school, at, gemeente, name="Sam de Vries", **kw):
