@@ -38,7 +38,10 @@ class SchoolYearTest(h.TestCase):
             ensure_cert("mbo" if org in cls.year.mbo else "vo", org)
         for s in SCHOOLS:
             ensure_cert("vo", s[0])
-        cls.daemon = h.Daemon(cls.db, clock=sy.iso(cls.year.clock["START"]))
+        # the school year's pupil alerts; schools that fall silent (SCHOOL_STIL) are
+        # test_time's: with a year of silence allowed none does here
+        cls.daemon = h.Daemon(cls.db, clock=sy.iso(cls.year.clock["START"]),
+                              config={"alerts.silent_after": "365"})
         cls.work = h.Path(cls.daemon.dir)
         cls.rmc39 = []
         cls.stats_after = {}
@@ -233,7 +236,8 @@ class SchoolYearTest(h.TestCase):
     def test_figures_without_kept_figures_are_the_same(self):
         # a second daemon on the same database that computes every answer
         # (stats_cache_ttl = 0): the region statement and the nation statement
-        other = h.Daemon(self.db, clock=sy.iso(self.year.clock["END"]), config={"server.stats_cache_ttl": "0"})
+        other = h.Daemon(self.db, clock=sy.iso(self.year.clock["END"]),
+                         config={"server.stats_cache_ttl": "0", "alerts.silent_after": "365"})
         try:
             for region in ("39", "13"):
                 exp = self.year.stats("END", key=lambda p: p.school if p.school_region == region else None)
