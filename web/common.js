@@ -438,7 +438,7 @@ const ov = (function () {
 			button.disabled = true;
 			try {
 				const doc = await ov.post('/api/v1/alerts/ack', { alert_ids: [a.alert_id] });
-				const now = Math.floor(Date.now() / 1000);
+				const now = ov.now();
 				a.acked = true;
 				a.acked_at = a.acked_at || now;
 				if (this.state === 'open') this.alerts = this.alerts.filter(x => x !== a);

@@ -231,6 +231,10 @@ class Session:
                                      f"body: {self.eval('document.body && document.body.outerHTML')!r:.3000}")
             time.sleep(0.1)
 
+    def downloads_to(self, folder):
+        """Downloads (an <a download> click) go to folder, without asking."""
+        self.call("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(folder))
+
     def dom(self):
         return self.eval("document.documentElement.outerHTML")
 
@@ -244,6 +248,8 @@ class Session:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self.proc.stderr:
+            self.proc.stderr.close()
         for fd in (self._to_chrome, self._from_chrome):
             try:
                 os.close(fd)

@@ -14,9 +14,11 @@ given it again. Without a certificate the page does not load.
 """
 import csv
 import io
-import json
+import shutil
+import tempfile
 import time
 import unittest
+from pathlib import Path
 
 import browser
 import harness as h
@@ -199,14 +201,341 @@ class PagesTest(h.TestCase):
         self.assertEqual(status, 200, (path, who, doc))
         return doc
 
-    def page(self, who, path="/", ready='document.body.dataset.ready === "true"'):
-        """The page's DOM once it is ready (and the extra condition holds)."""
-        with self.browser(who).session(path) as s:
-            s.wait(ready, what=f"{path} of {who} ready")
-            s.wait('!document.body.dataset.loading', what="loaded")
-            err = s.eval("document.body.dataset.error || ''")
-            self.assertEqual(err, "", f"the page of {who} says")
-            return browser.parse(s.dom())
+    def session(self, who, path="/"):
+        """A live page of `who`, once whoami and its first load answered."""
+        s = self.browser(who).session(path)
+        try:
+            s.wait('document.body.dataset.ready === "true" && !document.body.dataset.loading', what=f"{path} of {who}")
+            self.assertEqual(s.eval("document.body.dataset.error || ''"), "", f"the page of {who} says")
+        except BaseException:
+            s.close()
+            raise
+        return s
 
-    def test_rmc_worklist_is_the_api_queue(self):
-        pass
+    @staticmethod
+    def dom(s):
+        return browser.parse(s.dom())
+
+    def rows_of(self, root, table):
+        t = root.find("table", data_table=table)
+        self.assertIsNotNone(t, f"no table {table}")
+        return [tr for tr in t.find_all("tr") if tr.get("data-key") is not None]
+
+    def assertNoneOf(self, text, needles, what):
+        found = [n for n in needles if n in text]
+        self.assertEqual(found, [], what)
+
+    # -- every page
+
+    def test_each_role_page_loads_with_its_certificate(self):
+        for who, page in ((VO, "vo"), (MBO, "mbo"), (RMC39, "rmc"), (PT39, "region"), (ADMIN, "region")):
+            root = browser.parse(self.browser(who).dump_dom(f"/?cohort={COHORT}"))
+            body = root.find("body")
+            self.assertIsNotNone(body, who)
+            self.assertEqual((body.get("data-page"), body.get("data-ready"), body.get("data-error")), (page, "true", None),
+                             who)
+            w = root.find(id="who")
+            self.assertEqual((w.get("data-role"), w.get("data-organisation")), who)
+
+    def test_without_a_certificate_the_page_does_not_load(self):
+        with browser.Browser(None, None, self.d.https_port) as b:
+            text = b.dump_dom("/", budget_ms=2000)
+        self.assertNotIn("data-page", text)
+        self.assertNotIn("Overstap", text)
+
+    # -- the projectteam's region
+
+    def test_region_headline_and_funnel_are_the_api_figures_against_the_targets(self):
+        doc = self.api(f"/api/v1/stats?cohort={COHORT}&by=region", PT39)
+        [row] = doc["rows"]
+        t = doc["targets"]
+        with self.session(PT39, f"/?cohort={COHORT}") as s:
+            root = self.dom(s)
+        kpis = {k.get("data-metric"): k for k in root.find(id="kpis").find_all(data_metric=True)}
+        self.assertEqual(int(kpis["overstappers"].get("data-value")), row["overstappers"])
+        self.assertEqual(row["overstappers"], 22)  # 8 + 7 + 5 + 2 pushed in region 39
+        for key in ("in_beeld_pct", "definitief_pct", "ddd_pct"):
+            k = kpis[key]
+            self.assertEqual(float(k.get("data-value")), row[key], key)
+            self.assertEqual(float(k.get("data-target")), t[key], key)
+            met = row[key] >= t[key]
+            self.assertEqual(k.get("data-met"), str(met).lower(), key)
+            self.assertIn("miss" if not met else "met", k.get("class").split())
+            self.assertIn("onder doel" if not met else "gehaald", k.text)  # said in words, not colour alone
+            self.assertIn(f"{row[key]:.1f}".replace(".", ",") + "%", k.text)
+        funnel = {f.get("data-funnel"): int(f.get("data-value")) for f in root.find(id="funnel").find_all(data_funnel=True)}
+        self.assertEqual(funnel, {
+            "overstappers": row["overstappers"], "met_keuze": row["met_keuze"],
+            "aangemeld": row["aangemeld"] + row["geplaatst"] + row["ingeschreven"],
+            "geplaatst": row["geplaatst"] + row["ingeschreven"], "ingeschreven": row["ingeschreven"],
+            "andere_bestemming": row["andere_bestemming"]})
+        self.assertEqual(funnel["andere_bestemming"], 2)  # Lucas (havo) and Zoë (werk)
+
+    def test_region_school_table_is_the_api_rows_with_small_cells_suppressed(self):
+        doc = self.api(f"/api/v1/stats?cohort={COHORT}&by=vo_school", PT39)
+        with self.session(PT39, f"/?cohort={COHORT}") as s:
+            s.wait('document.getElementById("groups").dataset.state === "ready"')
+            root = self.dom(s)
+        table = root.find("table", data_table="stats-vo_school")
+        stats_rows_equal(self, table, doc["rows"], "by vo_school")
+        suppressed = sorted(r["key"] for r in doc["rows"] if r["suppressed"])
+        self.assertEqual(suppressed, ["02DF00", "02IB00"])  # 2 pupils, and the smallest other with them
+        text = root.text
+        self.assertNoneOf(text, ["02FC00", "Ulenhof"], "region 13's school on region 39's page")
+        self.assertNoneOf(text, list(self.pgn) + list(self.pgn.values()), "a pupil on the projectteam's page")
+
+    def test_region_views_by_gemeente_instelling_and_schoolsoort_and_their_csv(self):
+        downloads = Path(tempfile.mkdtemp(prefix="downloads-"))
+        self.addCleanup(shutil.rmtree, downloads, True)
+        with self.session(PT39, f"/?cohort={COHORT}") as s:
+            s.downloads_to(downloads)
+            for by in ("woongemeente", "mbo_instelling", "vo_soort", "vo_school"):
+                doc = self.api(f"/api/v1/stats?cohort={COHORT}&by={by}", PT39)
+                self.assertTrue(doc["rows"], by)
+                s.eval(f'document.querySelector("#tabs button[data-view={by}]").click()')
+                s.wait(f'document.getElementById("groups").dataset.state === "ready" && '
+                       f'document.getElementById("groups").dataset.by === "{by}"', what=by)
+                stats_rows_equal(self, self.dom(s).find("table", data_table=f"stats-{by}"), doc["rows"], by)
+                # the CSV is the API's rows: its field names, its values, blank where suppressed
+                for old in downloads.iterdir():
+                    old.unlink()
+                name = s.eval('(() => { const a = document.querySelector("#groups a[data-csv]"); a.click(); '
+                              'return a.download; })()')
+                self.assertTrue(name.startswith(f"overstap-{by}-39-{COHORT}"), name)
+                file = downloads / name
+                h.wait_until(lambda: file.exists() and file.stat().st_size > 0, what=f"the download {name}")
+                got = list(csv.DictReader(io.StringIO(file.read_text(encoding="utf-8-sig"))))
+                self.assertEqual(len(got), len(doc["rows"]), by)
+                for g, r in zip(got, doc["rows"]):
+                    self.assertEqual(set(g), set(r), by)
+                    for f, v in r.items():
+                        if r["suppressed"] and f not in ("key", "label", "suppressed"):
+                            self.assertEqual(g[f], "", (by, f))
+                        elif isinstance(v, bool):
+                            self.assertEqual(g[f], str(v).lower(), (by, f))
+                        elif isinstance(v, (int, float)):
+                            self.assertEqual(float(g[f]), float(v), (by, f))
+                        else:
+                            self.assertEqual(g[f], v, (by, f))
+
+    def test_region_table_sorts_by_a_column_with_suppressed_rows_last(self):
+        doc = self.api(f"/api/v1/stats?cohort={COHORT}&by=vo_school", PT39)
+        shown = sorted((r for r in doc["rows"] if not r["suppressed"]), key=lambda r: r["overstappers"])
+        with self.session(PT39, f"/?cohort={COHORT}") as s:
+            s.wait('document.getElementById("groups").dataset.state === "ready"')
+            order = s.eval('(() => { document.querySelector("th[data-sort=overstappers] button").click(); '
+                           'return [...document.querySelectorAll("table[data-table=stats-vo_school] tbody tr")]'
+                           '.map(tr => tr.dataset.key); })()')
+            self.assertEqual(order[:len(shown)], [r["key"] for r in shown])
+            self.assertEqual(sorted(order[len(shown):]), sorted(r["key"] for r in doc["rows"] if r["suppressed"]))
+            again = s.eval('(() => { document.querySelector("th[data-sort=overstappers] button").click(); '
+                           'return [...document.querySelectorAll("table[data-table=stats-vo_school] tbody tr")]'
+                           '.map(tr => tr.dataset.key); })()')
+            self.assertEqual(again[:len(shown)], [r["key"] for r in reversed(shown)])
+
+    def test_region_freshness_and_chart_follow_what_the_server_offers(self):
+        fstatus, fdoc, _ = self.d.https("GET", f"/api/v1/freshness?cohort={COHORT}", *PT39)
+        cstatus, cdoc, _ = self.d.https("GET", f"/api/v1/stats?cohort={COHORT}&by=region&as_of=2031-05-01", *PT39)
+        with self.session(PT39, f"/?cohort={COHORT}") as s:
+            s.wait('["ready", "unavailable", "error"].includes(document.getElementById("freshness").dataset.state)')
+            s.wait('["done", "unavailable", "error", "none"].includes(document.getElementById("chart-card").dataset.state)',
+                   timeout=60)
+            root = self.dom(s)
+        fresh = root.find(id="freshness")
+        if fstatus == 404:
+            self.assertEqual(fresh.get("data-state"), "unavailable")
+        else:
+            self.assertEqual(fstatus, 200, fdoc)
+            trs = self.rows_of(root, "freshness")
+            self.assertEqual([tr.get("data-key") for tr in trs], [x["vo_school"] for x in fdoc["schools"]])
+            for tr, x in zip(trs, fdoc["schools"]):
+                self.assertEqual(int(tr.find("td", data_field="events_14d").get("data-value")), x["events_14d"])
+                self.assertEqual(int(tr.find("td", data_field="competing_claims").get("data-value")),
+                                 x["competing_claims"])
+                self.assertEqual(tr.get("data-silent"), str(x["silent"]).lower())
+        chart = root.find(id="chart-card")
+        if cstatus == 200 and "milestones" not in cdoc and "as_of" not in cdoc:
+            self.assertEqual(chart.get("data-state"), "unavailable")  # the server ignores as_of
+        else:
+            self.assertEqual(chart.get("data-state"), "done")
+            dots = root.find_all("circle", data_series="definitief", data_cohort=str(COHORT))
+            self.assertTrue(dots)
+            for dot in dots[:3]:
+                _, p, _ = self.d.https("GET", f"/api/v1/stats?cohort={COHORT}&by=region&as_of={dot.get('data-date')}",
+                                       *PT39)
+                self.assertAlmostEqual(float(dot.get("data-value")), p["rows"][0]["definitief_pct"])
+
+    def test_admin_sees_the_nation_and_picks_a_region(self):
+        doc = self.api(f"/api/v1/stats?cohort={COHORT}&by=region&region=", ADMIN)
+        with self.session(ADMIN, f"/?cohort={COHORT}") as s:
+            root = self.dom(s)
+            self.assertEqual(int(root.find(data_metric="overstappers").get("data-value")),
+                             sum(r["overstappers"] for r in doc["rows"]))
+            options = [o.get("value") for o in root.find("select", id="region").find_all("option")]
+            self.assertEqual(options, [""] + [r["key"] for r in doc["rows"] if r["key"]])
+            s.eval('(() => { const sel = document.getElementById("region"); sel.value = "13"; '
+                   'sel.dispatchEvent(new Event("change")); })()')
+            s.wait('!document.body.dataset.loading && document.getElementById("groups").dataset.state === "ready" && '
+                   'document.getElementById("kpis").dataset.key === "13"')
+            root = self.dom(s)
+        [r13] = [r for r in doc["rows"] if r["key"] == "13"]
+        self.assertEqual(int(root.find(data_metric="overstappers").get("data-value")), r13["overstappers"])
+        self.assertEqual(r13["overstappers"], 6)
+        by_school = self.api(f"/api/v1/stats?cohort={COHORT}&by=vo_school&region=13", ADMIN)
+        stats_rows_equal(self, root.find("table", data_table="stats-vo_school"), by_school["rows"], "admin region 13")
+        self.assertEqual([r["key"] for r in by_school["rows"]], ["02FC00"])
+
+    # -- the RMC's worklist
+
+    def test_rmc_worklist_is_the_api_queue_newest_first_with_escalations_marked(self):
+        with self.session(RMC39, "/") as s:
+            s.wait('document.getElementById("worklist").dataset.state === "ready"')
+            want = self.api("/api/v1/alerts?state=open", RMC39)["alerts"]
+            root = self.dom(s)
+            s.eval('document.querySelector("#worklist button[data-state=all]").click()')
+            s.wait('document.getElementById("worklist").dataset.state === "ready" && '
+                   'document.getElementById("worklist").dataset.alertState === "all"')
+            every = self.api("/api/v1/alerts?state=all", RMC39)["alerts"]
+            root_all = self.dom(s)
+        trs = self.rows_of(root, "alerts")
+        self.assertEqual([int(tr.get("data-key")) for tr in trs], [a["alert_id"] for a in want])
+        self.assertTrue(want)
+        for tr, a in zip(trs, want):
+            self.assertEqual(tr.get("data-pgn"), a["pgn"])
+            self.assertEqual(tr.find("td", data_field="name").text, a["name"])
+            self.assertEqual(tr.find("td", data_field="vo_school").get("data-value"), a["vo_school"])
+            self.assertEqual(tr.find("td", data_field="status_now").get("data-value"), a["status_now"])
+            self.assertEqual(tr.get("data-escalated"), str(a["escalated"]).lower())
+            self.assertEqual(bool(tr.find(data_escalated="true", tag="span")), a["escalated"])
+            self.assertIsNotNone(tr.find("button", data_ack=str(a["alert_id"])))
+        self.assertTrue(any(a["escalated"] for a in want), "the scenario escalates a zomerlek")
+        all_ids = [int(tr.get("data-key")) for tr in self.rows_of(root_all, "alerts")]
+        self.assertEqual(all_ids, [a["alert_id"] for a in every])
+        luuk = next(tr for tr in self.rows_of(root_all, "alerts") if tr.get("data-pgn") == self.pgn["Luuk Hendriks"])
+        self.assertEqual(luuk.get("data-acked"), "true")
+        self.assertIsNone(luuk.find("button", data_ack=True))
+
+    def test_rmc_of_another_region_sees_none_of_region_39(self):
+        with self.session(RMC13, "/?state=all") as s:
+            s.wait('document.getElementById("worklist").dataset.state === "ready"')
+            root = self.dom(s)
+        want = self.api("/api/v1/alerts?state=all", RMC13)["alerts"]
+        self.assertEqual([tr.get("data-pgn") for tr in self.rows_of(root, "alerts")], [a["pgn"] for a in want])
+        self.assertEqual([a["pgn"] for a in want], [self.pgn["Anna Jacobs"]])  # region 13's own zomerlek
+        region39 = [n for school, (_, _, ps) in SCHOOLS.items() if REGION_OF[school] == "39" for n, _ in ps]
+        self.assertNoneOf(root.text, region39 + [self.pgn[n] for n in region39], "region 39 on rmc 13's page")
+
+    def test_rmc_row_opens_the_pupils_timeline(self):
+        pgn = self.pgn["Sanne de Vries"]
+        want = self.api(f"/api/v1/pupils/{pgn}?cohort={COHORT}", RMC39)
+        with self.session(RMC39, "/") as s:
+            s.wait('document.getElementById("worklist").dataset.state === "ready"')
+            s.eval(f'document.querySelector("#worklist tr[data-pgn=\'{pgn}\'] td[data-field=name]").click()')
+            s.wait(f'document.getElementById("detail").dataset.state === "ready" && '
+                   f'document.getElementById("detail").dataset.pgn === "{pgn}"')
+            root = self.dom(s)
+        items = root.find("ol", data_timeline=pgn).find_all("li")
+        self.assertEqual([(li.get("data-kind"), int(li.get("data-at"))) for li in items],
+                         [(e["kind"], e["occurred_at"]) for e in want["timeline"]])
+        self.assertIn("NIET_GESTART", [e["kind"] for e in want["timeline"]])
+        self.assertEqual(root.find(id="detail").find("dd", data_field="status").text, "niet gestart")
+
+    def test_ack_button_acknowledges_and_the_alert_is_not_delivered_again(self):
+        target = next(a for a in self.api("/api/v1/alerts?state=open", RMC39)["alerts"]
+                      if a["pgn"] == self.pgn["Noor Visser"] and a["kind"] == "ZOMERLEK")
+        aid = target["alert_id"]
+        with self.session(RMC39, "/") as s:
+            s.wait('document.getElementById("worklist").dataset.state === "ready"')
+            s.eval(f'document.querySelector("#worklist button[data-ack=\'{aid}\']").click()')
+            s.wait(f'document.getElementById("worklist").dataset.lastAck === "{aid}"', what="the ack's answer")
+            self.assertEqual(s.eval('document.getElementById("worklist").dataset.lastAckResult'), "acked")
+            self.assertFalse(s.eval(f'!!document.querySelector("#worklist tr[data-key=\'{aid}\']")'),
+                             "the row leaves the open list")
+        self.assertNotIn(aid, [a["alert_id"] for a in self.api("/api/v1/alerts?state=open", RMC39)["alerts"]])
+        [listed] = [a for a in self.api("/api/v1/alerts?state=all", RMC39)["alerts"] if a["alert_id"] == aid]
+        self.assertTrue(listed["acked"])
+        got = []
+        with h.Client(self.d, *RMC39) as c:
+            c.send(pb.Subscribe(max_in_flight=100))
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                try:
+                    env = c.recv(timeout=1)
+                except Exception:
+                    break
+                if env.WhichOneof("body") == "alert":
+                    got.append(env.alert.alert_id)
+        self.assertTrue(got, "the other open alerts are delivered")
+        self.assertNotIn(aid, got)
+
+    # -- the decaan
+
+    def test_vo_page_shows_its_pupils_applications_and_filters(self):
+        want = {p["pgn"]: p for p in self.api(f"/api/v1/pupils?cohort={COHORT}", VO)["pupils"]}
+        with self.session(VO, f"/?cohort={COHORT}") as s:
+            s.wait('document.getElementById("pupils").dataset.state === "ready"')
+            root = self.dom(s)
+            shown = {}
+            for f in ("niets", "niet_geplaatst"):
+                s.eval(f'document.querySelector("#pupils button[data-filter={f}]").click()')
+                s.wait(f'document.getElementById("pupils").dataset.filter === "{f}"')
+                shown[f] = sorted(tr.get("data-key") for tr in self.rows_of(self.dom(s), "pupils"))
+        trs = self.rows_of(root, "pupils")
+        self.assertEqual(sorted(tr.get("data-key") for tr in trs), sorted(want))
+        self.assertEqual(sorted(want), sorted(self.pgn[n] for n, _ in SCHOOLS["26HL00"][2]))
+        for tr in trs:
+            p = want[tr.get("data-key")]
+            self.assertEqual(tr.find("td", data_field="name").text, p["name"])
+            self.assertEqual(tr.find("td", data_field="status").get("data-value"), p["status"])
+            self.assertEqual(tr.find("td", data_field="has_ddd").get("data-value"), "1" if p["has_ddd"] else "0")
+            apps = sorted((li.get("data-instelling"), li.get("data-crebo"), li.get("data-status"))
+                          for li in tr.find("td", data_field="applications").find_all("li"))
+            self.assertEqual(apps, sorted((a["mbo_instelling"], a["crebo"], a["status"]) for a in p["applications"]))
+            k = tr.find("td", data_field="keuze").find(data_bestemming=True)
+            self.assertEqual(k and (k.get("data-bestemming"), k.get("data-crebo")),
+                             p.get("keuze") and (p["keuze"]["bestemming"], p["keuze"]["crebo"]))
+            alerts = sorted(x.get("data-alert") for x in tr.find("td", data_field="open_alerts").find_all(data_alert=True))
+            self.assertEqual(alerts, sorted(p["open_alerts"]))
+        daan = want[self.pgn["Daan Jansen"]]
+        self.assertEqual(sorted(a["mbo_instelling"] for a in daan["applications"]), ["25LP", "25LQ"])
+        # nog niets: no keuze and no application; niet geplaatst: not placed, enrolled or elsewhere
+        self.assertEqual(shown["niets"], sorted(self.pgn[n] for n in ("Milan Bakker", "Sem de Boer")))
+        self.assertEqual(shown["niet_geplaatst"], sorted(
+            g for g, p in want.items() if p["status"] not in ("GEPLAATST", "INGESCHREVEN", "ANDERE_BESTEMMING")))
+        others = [n for school, (_, _, ps) in SCHOOLS.items() if school != "26HL00" for n, _ in ps]
+        self.assertNoneOf(root.text, others + [self.pgn[n] for n in others], "another school's pupil")
+
+    def test_vo_page_of_another_school_shows_none_of_these_pupils(self):
+        with self.session(VO2, f"/?cohort={COHORT}") as s:
+            s.wait('document.getElementById("pupils").dataset.state === "ready" && '
+                   'document.getElementById("worklist").dataset.state === "ready"')
+            root = self.dom(s)
+        want = sorted(p["pgn"] for p in self.api(f"/api/v1/pupils?cohort={COHORT}", VO2)["pupils"])
+        self.assertEqual(sorted(tr.get("data-key") for tr in self.rows_of(root, "pupils")), want)
+        mine = [n for n, _ in SCHOOLS["26HL00"][2]]
+        self.assertNoneOf(root.text, mine + [self.pgn[n] for n in mine], "Terra Nigra's pupil on Bonnefanten's page")
+
+    # -- the mbo institution
+
+    def test_mbo_page_shows_its_applicants_with_only_its_own_applications(self):
+        want = {p["pgn"]: p for p in self.api(f"/api/v1/pupils?cohort={COHORT}", MBO)["pupils"]}
+        with self.session(MBO, f"/?cohort={COHORT}") as s:
+            s.wait('document.getElementById("pupils").dataset.state === "ready"')
+            root = self.dom(s)
+        trs = self.rows_of(root, "pupils")
+        self.assertEqual(sorted(tr.get("data-key") for tr in trs), sorted(want))
+        self.assertIn(self.pgn["Stijn Kok"], want)  # an applicant from region 13 too
+        for tr in trs:
+            p = want[tr.get("data-key")]
+            self.assertEqual(tr.find("td", data_field="status").get("data-value"), p["status"])
+            lis = tr.find("td", data_field="applications").find_all("li")
+            self.assertEqual(sorted((li.get("data-crebo"), li.get("data-status")) for li in lis),
+                             sorted((a["crebo"], a["status"]) for a in p["applications"]))
+            self.assertEqual({li.get("data-instelling") for li in lis}, {"25LP"})
+        never = [n for _, (_, _, ps) in SCHOOLS.items() for n, _ in ps if self.pgn[n] not in want]
+        self.assertNoneOf(root.text, never + [self.pgn[n] for n in never], "a pupil who did not apply here")
+        self.assertNotIn("25LQ", root.find(id="pupils").text)
+
+
+if __name__ == "__main__":
+    unittest.main()
