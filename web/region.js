@@ -12,9 +12,15 @@
 const COUNTS = ['overstappers', 'met_keuze', 'aangemeld', 'aangemeld_op_tijd', 'geplaatst', 'ingeschreven',
 	'andere_bestemming', 'ddd', 'zomerlek', 'niet_gestart'];
 const COUNT_LABEL = {
-	overstappers: 'Overstappers', met_keuze: 'Met keuze', aangemeld: 'Aangemeld', aangemeld_op_tijd: 'Op tijd aangemeld',
-	geplaatst: 'Geplaatst', ingeschreven: 'Ingeschreven', andere_bestemming: 'Andere bestemming', ddd: 'Doorstroomdossier',
+	overstappers: 'Overstappers', met_keuze: 'Met keuze', aangemeld: 'Aangemeld', aangemeld_op_tijd: 'Op tijd',
+	geplaatst: 'Geplaatst', ingeschreven: 'Ingeschreven', andere_bestemming: 'Andere best.', ddd: 'Ddd',
 	zomerlek: 'Zomerlek', niet_gestart: 'Niet gestart'
+};
+const COUNT_TITLE = {
+	met_keuze: 'in beeld met een vervolgkeuze (status niet geen keuze)', aangemeld: 'status nu aangemeld',
+	aangemeld_op_tijd: 'aangemeld vóór de aanmelddatum (1 april)', geplaatst: 'status nu geplaatst', ingeschreven: 'status nu ingeschreven',
+	andere_bestemming: 'andere bestemming: havo, vwo, werk, buitenland of anders', ddd: 'met doorstroomdossier',
+	zomerlek: 'met een zomerlek-signaal', niet_gestart: 'met een niet-gestart-signaal'
 };
 const PCTS = [['in_beeld_pct', 'In beeld', 'in beeld met een vervolgkeuze'], ['definitief_pct', 'Definitief', 'definitief geplaatst'],
 	['ddd_pct', 'Ddd', 'met doorstroomdossier']];
@@ -150,7 +156,7 @@ ov.start(async function (who) {
 			{ key: 'key', label: 'Code', show: r => r.key || '(onbekend)' },
 			{ key: 'label', label: name, show: r => r.label || r.key || '(onbekend)' }
 		];
-		for (const c of COUNTS) cols.push({ key: c, label: COUNT_LABEL[c], type: 'num', suppressible: true });
+		for (const c of COUNTS) cols.push({ key: c, label: COUNT_LABEL[c], title: COUNT_TITLE[c], type: 'num', suppressible: true });
 		for (const [key, label] of PCTS) cols.push({ key, label: label + ' %', type: 'pct', suppressible: true, miss: r => r[key] < t[key], title: 'doel ' + ov.pct(t[key]) });
 		const table = new ov.Table({ name: 'stats-' + view, columns: cols, rowKey: r => r.key, rowData: r => ({ suppressed: r.suppressed }), empty: 'Geen leerlingen in deze groepering.' });
 		table.node.dataset.by = view;
@@ -317,7 +323,7 @@ ov.start(async function (who) {
 		drawChart();
 	}
 	function drawChart() {
-		const W = 1200, H = 320, L = 44, R = 12, T = 12, B = 28;
+		const W = 1200, H = 330, L = 44, R = 12, T = 24, B = 28;
 		const start = parseIso((cohort - 1) + '-10-01'), span = parseIso(cohort + '-10-01') - start;
 		const x = t => L + (W - L - R) * (t - start) / span;
 		const xi = i => x(start + i * 7 * DAY);
@@ -337,7 +343,7 @@ ov.start(async function (who) {
 			const t = parseIso(asOf);
 			if (t >= start && t <= start + span) {
 				s.append(ov.svg('line', { x1: x(t), x2: x(t), y1: T, y2: H - B, class: 'asof', 'data-asof': asOf }));
-				s.append(ov.svg('text', { x: x(t) + 3, y: T + 10 }, 'peildatum'));
+				s.append(ov.svg('text', { x: x(t), y: T - 8, 'text-anchor': 'middle' }, 'peildatum ' + ov.isoToNl(asOf)));
 			}
 		}
 		for (const c of [cohort - 1, cohort]) {
@@ -362,7 +368,8 @@ ov.start(async function (who) {
 			const t = parseIso(m.date), cx = x(t), cy = y(m.pct);
 			const g = ov.svg('g', { 'data-milestone': m.figure, 'data-pct': m.pct, 'data-date': m.date });
 			g.append(ov.svg('path', { d: 'M' + cx + ' ' + (cy - 6) + 'l6 6l-6 6l-6 -6z', fill: '#fff', stroke: f ? f[2] : '#000', 'stroke-width': 2 }));
-			g.append(ov.svg('text', { x: cx + 8, y: cy - 6 }, (f ? f[1] : m.figure) + ' ' + ov.pct(m.pct, 0)));
+			const right = cx > W - 200;
+			g.append(ov.svg('text', { x: right ? cx - 9 : cx + 9, y: cy + 4, 'text-anchor': right ? 'end' : 'start' }, (f ? f[1] : m.figure) + ' ' + ov.pct(m.pct, 0) + ' op ' + ov.isoToNl(m.date).slice(0, 5)));
 			g.append(ov.svg('title', {}, 'mijlpaal: ' + (f ? f[1] : m.figure) + ' ' + ov.pct(m.pct, 0) + ' op ' + ov.isoToNl(m.date)));
 			s.append(g);
 		}

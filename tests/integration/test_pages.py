@@ -14,6 +14,7 @@ given it again. Without a certificate the page does not load.
 """
 import csv
 import io
+import json
 import shutil
 import tempfile
 import time
@@ -535,6 +536,229 @@ class PagesTest(h.TestCase):
         never = [n for _, (_, _, ps) in SCHOOLS.items() for n, _ in ps if self.pgn[n] not in want]
         self.assertNoneOf(root.text, never + [self.pgn[n] for n in never], "a pupil who did not apply here")
         self.assertNotIn("25LQ", root.find(id="pupils").text)
+
+
+# ---- a stand-in server for what the daemon does not answer yet -----------------------
+
+class StubApi:
+    """The page's side of the contract that the daemon may not have yet
+    (DESIGN §6.2): stats with as_of and milestones, freshness. A model of
+    a region of 100 overstappers (the previous cohort 90) filling up over the
+    year; as_of in the first half of December 2030 is AS_OF_UNAVAILABLE
+    (retention), later than `now` BAD_REQUEST. Serves web/ like the daemon,
+    with the daemon's CSP."""
+
+    NOW = "2031-06-15"
+    GAP = ("2030-12-01", "2030-12-15")
+    MILESTONES = [{"figure": "aangemeld", "pct": 95, "date": "2031-04-01"},
+                  {"figure": "definitief", "pct": 98, "date": "2031-10-01"},
+                  {"figure": "in_beeld", "pct": 90, "date": "2031-02-01"}]
+    SCHOOLS = [{"vo_school": "26HL00", "label": "Terra Nigra", "last_received_at": h.unix("2031-06-14"),
+                "events_14d": 12, "silent": False, "competing_claims": 0},
+               {"vo_school": "02IB00", "label": "DaCapo", "last_received_at": h.unix("2031-05-01"),
+                "events_14d": 0, "silent": True, "competing_claims": 2}]
+
+    def __init__(self):
+        self.requests = []
+
+    @staticmethod
+    def row(cohort, as_of):
+        """Region 39's figures on a date (YYYY-MM-DD) for a cohort."""
+        import datetime as dt
+        start = dt.date(cohort - 1, 10, 1)
+        day = (dt.date.fromisoformat(as_of) - start).days
+        n = 100 if cohort == 2031 else 90
+        f = max(0.0, min(1.0, day / (240 if cohort == 2031 else 290)))  # the previous cohort was slower
+        c = {"overstappers": n, "met_keuze": round(n * 0.97 * f), "aangemeld": round(n * 0.4 * f),
+             "geplaatst": round(n * 0.3 * f), "ingeschreven": round(n * 0.2 * max(0.0, (day - 300) / 65)),
+             "andere_bestemming": round(n * 0.05 * f), "ddd": round(n * 0.6 * f), "zomerlek": 0, "niet_gestart": 0,
+             "aangemeld_op_tijd": round(n * 0.3 * f)}
+        c["ingeschreven"] = min(c["ingeschreven"], c["geplaatst"])
+        r = {"key": "39", "label": "Gewest Zuid-Limburg", **c,
+             "in_beeld_pct": 100 * c["met_keuze"] / n, "definitief_pct": 100 * (c["ingeschreven"] + c["andere_bestemming"]) / n,
+             "ddd_pct": 100 * c["ddd"] / n, "suppressed": False}
+        return r
+
+    def answer(self, path, query):
+        """(status, JSON document)."""
+        self.requests.append((path, query))
+        if path == "/api/v1/whoami":
+            return 200, {"role": "projectteam", "organisation": "39", "cohort": 2031, "now": h.unix(self.NOW) + 43200}
+        if path == "/api/v1/freshness":
+            return 200, {"cohort": int(query["cohort"]), "region": "39", "silent_after_days": 14, "schools": self.SCHOOLS}
+        if path == "/api/v1/stats":
+            cohort = int(query["cohort"])
+            as_of = query.get("as_of", "") or self.NOW
+            if as_of > self.NOW:
+                return 400, {"code": "BAD_REQUEST", "message": "as_of is later than now"}
+            if self.GAP[0] <= as_of <= self.GAP[1] or (cohort == 2030 and self.GAP[0][5:] <= as_of[5:] <= self.GAP[1][5:]):
+                return 409, {"code": "AS_OF_UNAVAILABLE", "message": "retention removed the data of that day"}
+            row = self.row(cohort, as_of)
+            by = query.get("by", "region")
+            rows = [row] if by == "region" else [dict(row, key="26HL00", label="Terra Nigra")]
+            return 200, {"rows": rows, "targets": {"in_beeld_pct": 98.0, "definitief_pct": 98.0, "ddd_pct": 97.0},
+                         "cohort": cohort, "region": "39", "group_by": by, "as_of": as_of,
+                         "milestones": self.MILESTONES if cohort == 2031 else []}
+        return 404, {"code": "BAD_REQUEST", "message": "no such route"}
+
+
+class StubServer:
+    """HTTPS with a client certificate required (the test PKI's server
+    certificate and CA); a thread per connection, the handshake outside
+    accept() (../shared/PITFALLS.md)."""
+
+    CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+           "form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+    TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+             ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+
+    def __init__(self, api, page="region.html"):
+        import http.server
+        import socketserver
+        import ssl
+        import threading
+        import urllib.parse
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def setup(self):
+                super().setup()
+                self.connection.do_handshake()
+
+            def send(self, status, body, kind, csp=False):
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                if csp:
+                    self.send_header("Content-Security-Policy", stub.CSP)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                u = urllib.parse.urlsplit(self.path)
+                if u.path.startswith("/api/"):
+                    status, doc = api.answer(u.path, dict(urllib.parse.parse_qsl(u.query, keep_blank_values=True)))
+                    self.send(status, json.dumps(doc).encode(), "application/json")
+                    return
+                name = page if u.path == "/" else u.path[len("/assets/"):] if u.path.startswith("/assets/") else ""
+                f = h.REPO / "web" / name
+                if not name or "/" in name or not f.is_file():
+                    self.send(404, b"no such page", "text/plain")
+                    return
+                self.send(200, f.read_bytes(), stub.TYPES[f.suffix], csp=True)
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(h.PKI / "server.crt"), str(h.PKI / "server.key"))
+        ctx.load_verify_locations(str(h.PKI / "ca.crt"))
+        ctx.verify_mode = ssl.CERT_REQUIRED
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+            def get_request(self):
+                sock, addr = self.socket.accept()
+                sock.settimeout(20)
+                return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+            def handle_error(self, request, client_address):
+                import sys
+                import traceback
+                if not issubclass(sys.exc_info()[0], (OSError, ssl.SSLError)):  # a browser hanging up is no error
+                    traceback.print_exc()
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@unittest.skipUnless(browser.available(), "chromium and certutil/pk12util (libnss3-tools) are needed")
+class RegionChartTest(unittest.TestCase):
+    """The region page's peildatum, chart and freshness against a stand-in
+    for the parts of the API the daemon is still growing (as_of,
+    milestones, /api/v1/freshness): the contract, not the daemon."""
+
+    def setUp(self):
+        self.api = StubApi()
+        self.stub = StubServer(self.api)
+        self.addCleanup(self.stub.close)
+        self.browser = browser.Browser(*PT39, self.stub.port)
+        self.addCleanup(self.browser.close)
+
+    def open(self, path):
+        s = self.browser.session(path)
+        self.addCleanup(s.close)
+        s.wait('document.body.dataset.ready === "true" && !document.body.dataset.loading')
+        s.wait('document.body.dataset.error || ["done", "unavailable", "error", "none"].includes('
+               'document.getElementById("chart-card").dataset.state)', timeout=60)
+        self.assertEqual(s.eval("document.body.dataset.error || ''"), "")
+        return s
+
+    def test_chart_is_fetched_week_by_week_against_the_previous_cohort_with_milestones(self):
+        import datetime as dt
+        s = self.open("/")
+        root = browser.parse(s.dom())
+        card = root.find(id="chart-card")
+        self.assertEqual(card.get("data-state"), "done")
+        weeks = [dt.date(2030, 10, 1) + dt.timedelta(days=7 * i) for i in range(53)]
+        weeks = [w.isoformat() for w in weeks if w.isoformat() <= StubApi.NOW]
+        asked = [(int(q["cohort"]), q["as_of"]) for p, q in self.api.requests if p == "/api/v1/stats" and "as_of" in q]
+        self.assertEqual(sorted(a for a in asked if a[0] == 2031), sorted((2031, w) for w in weeks))
+        self.assertEqual(len([a for a in asked if a[0] == 2030]), len(weeks))
+        gap = [w for w in weeks if StubApi.GAP[0] <= w <= StubApi.GAP[1]]
+        self.assertEqual(len(gap), 2)
+        self.assertEqual(int(card.get("data-skipped")), 2 * len(gap))  # both cohorts' points there left out
+        figures = {"in_beeld": lambda r: r["in_beeld_pct"],
+                   "aangemeld": lambda r: 100 * (r["aangemeld"] + r["geplaatst"] + r["ingeschreven"]) / r["overstappers"],
+                   "geplaatst": lambda r: 100 * (r["geplaatst"] + r["ingeschreven"]) / r["overstappers"],
+                   "definitief": lambda r: r["definitief_pct"], "ddd": lambda r: r["ddd_pct"]}
+        for fig, value in figures.items():
+            for cohort in (2031, 2030):
+                dots = root.find_all("circle", data_series=fig, data_cohort=str(cohort))
+                dates = [d.get("data-date") for d in dots]
+                want = [w if cohort == 2031 else f"{int(w[:4]) - 1}{w[4:]}" for w in weeks if w not in gap]
+                self.assertEqual(dates, want, (fig, cohort))
+                for d in dots:
+                    self.assertAlmostEqual(float(d.get("data-value")), value(StubApi.row(cohort, d.get("data-date"))),
+                                           msg=(fig, cohort, d.get("data-date")))
+                self.assertIsNotNone(root.find("polyline", data_line=fig, data_cohort=str(cohort)))
+        marks = sorted((m.get("data-milestone"), float(m.get("data-pct")), m.get("data-date"))
+                       for m in root.find_all("g", data_milestone=True))
+        self.assertEqual(marks, sorted((m["figure"], float(m["pct"]), m["date"]) for m in StubApi.MILESTONES))
+
+    def test_peildatum_gives_the_figures_of_that_date_and_an_unknown_one_says_so(self):
+        s = self.open("/?as_of=2031-03-01")
+        root = browser.parse(s.dom())
+        row = StubApi.row(2031, "2031-03-01")
+        self.assertEqual(float(root.find(data_metric="in_beeld_pct").get("data-value")), row["in_beeld_pct"])
+        self.assertEqual(int(root.find(data_funnel="met_keuze").get("data-value")), row["met_keuze"])
+        self.assertIsNotNone(root.find("line", data_asof="2031-03-01"))
+        self.assertIn(("/api/v1/stats", {"cohort": "2031", "by": "vo_school", "as_of": "2031-03-01"}), self.api.requests)
+        s.eval('(() => { const i = document.getElementById("as_of"); i.value = "2030-12-08"; '
+               'i.dispatchEvent(new Event("change")); })()')
+        s.wait('document.getElementById("headline").dataset.state === "error"')
+        self.assertIn("geen exacte cijfers", s.eval('document.getElementById("asof-note").textContent'))
+        self.assertIn("geen exacte cijfers", s.eval('document.getElementById("groups").textContent'))
+
+    def test_freshness_marks_silent_schools_and_competing_claims(self):
+        s = self.open("/")
+        s.wait('document.getElementById("freshness").dataset.state === "ready"')
+        root = browser.parse(s.dom())
+        trs = [tr for tr in root.find("table", data_table="freshness").find_all("tr") if tr.get("data-key")]
+        self.assertEqual([tr.get("data-key") for tr in trs], [x["vo_school"] for x in StubApi.SCHOOLS])
+        for tr, x in zip(trs, StubApi.SCHOOLS):
+            self.assertEqual(tr.get("data-silent"), str(x["silent"]).lower())
+            self.assertEqual(int(tr.find("td", data_field="events_14d").get("data-value")), x["events_14d"])
+            self.assertEqual(int(tr.find("td", data_field="last_received_at").get("data-value")), x["last_received_at"])
+            self.assertEqual(int(tr.find("td", data_field="competing_claims").get("data-value")), x["competing_claims"])
+            self.assertEqual("stil" in tr.find("td", data_field="silent").text, x["silent"])
 
 
 if __name__ == "__main__":
