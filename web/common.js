@@ -55,6 +55,10 @@ const ov = (function () {
 		ZOMERLEK: 'zomerlek', NIET_GESTART: 'niet gestart', GEEN_AANMELDING: 'geen aanmelding',
 		ESCALATIE: 'escalatie', OPGELOST: 'opgelost', SCHOOL_STIL: 'school stil'
 	};
+	ov.VO_SOORT = {
+		VMBO_BB: 'vmbo basis', VMBO_KB: 'vmbo kader', VMBO_GL: 'vmbo gemengd', VMBO_TL: 'vmbo theoretisch', HAVO: 'havo',
+		VWO: 'vwo', VSO: 'voortgezet speciaal onderwijs', PRO: 'praktijkonderwijs', ISK: 'internationale schakelklas'
+	};
 	ov.BESTEMMING = { MBO: 'mbo', HAVO: 'havo', VWO: 'vwo', WERK: 'werk', BUITENLAND: 'buitenland', ANDERS: 'anders' };
 	ov.ROLE = { rmc: 'RMC-regio', vo: 'vo-school', mbo: 'mbo-instelling', projectteam: 'projectteam regio', admin: 'beheer' };
 	ov.label = function (table, key) { return key ? (table[key] || key.toLowerCase().replace(/_/g, ' ')) : '–'; };
@@ -333,7 +337,7 @@ const ov = (function () {
 	/* ---- a pupil's timeline ---------------------------------------------------- */
 
 	/* The side panel: GET /api/v1/pupils/PGN?cohort=C, shown in <aside id=detail>. */
-	ov.showPupil = async function (pgn, cohort, name) {
+	ov.showPupil = async function (pgn, cohort, name, facts) {
 		const aside = ov.$('detail');
 		const main = aside.closest('main');
 		main.classList.add('split');
@@ -348,6 +352,7 @@ const ov = (function () {
 			if (aside.dataset.pgn !== pgn) return; /* another pupil was asked for meanwhile */
 			const dl = ov.el('dl');
 			const fact = (k, v, field) => dl.append(ov.el('dt', { text: k }), ov.el('dd', { text: v, data: { field } }));
+			for (const [k, v, field] of facts || []) fact(k, v, field);
 			fact('Status', ov.label(ov.STATUS, p.status), 'status');
 			fact('Cohort', String(p.cohort), 'cohort');
 			fact('Vo-school', p.vo_school || '–', 'vo_school');
@@ -396,19 +401,18 @@ const ov = (function () {
 				{ key: 'woongemeente', label: 'Woongemeente' },
 				{ key: 'status_now', label: 'Status nu', show: a => a.status_now ? ov.el('span', { cls: 'badge status-' + a.status_now, text: ov.label(ov.STATUS, a.status_now) }) : '–' },
 				{ key: 'mbo_instelling', label: 'Mbo', show: a => [a.mbo_instelling, a.crebo].filter(Boolean).join(' · ') || '–' },
-				{ key: 'reason', label: 'Reden' },
 				{ key: 'acked', label: 'Afgehandeld', value: a => a.acked ? 1 : 0, show: a => this.ackCell(a) }
 			];
 			this.table = new ov.Table({
 				name: 'alerts', columns: cols, rowKey: a => a.alert_id, empty: 'Geen signalen.',
 				rowClass: a => (a.escalated ? 'escalated' : '') + (a.acked ? ' acked' : ''),
 				rowData: a => ({ pgn: a.pgn, kind: a.kind, escalated: a.escalated, acked: a.acked, resolved: a.resolved }),
-				onRowClick: (a, tr) => { if (a.pgn) { this.table.select(tr.dataset.key); ov.showPupil(a.pgn, a.cohort, a.name); } }
+				onRowClick: (a, tr) => { if (a.pgn) { this.table.select(tr.dataset.key); ov.showPupil(a.pgn, a.cohort, a.name, [['Signaal', ov.label(ov.ALERT, a.kind) + ': ' + a.reason, 'reason']]); } }
 			});
 			section.append(this.summary, ov.el('div', { cls: 'scroll' }, this.table.node));
 		}
 		kindCell(a) {
-			const span = ov.el('span', null, ov.el('span', { cls: 'badge alert', text: ov.label(ov.ALERT, a.kind) }));
+			const span = ov.el('span', { attrs: { title: a.reason } }, ov.el('span', { cls: 'badge alert', text: ov.label(ov.ALERT, a.kind) }));
 			if (a.escalated) span.append(' ', ov.el('span', { cls: 'badge esc', text: 'geëscaleerd', data: { escalated: 'true' }, attrs: { title: 'geëscaleerd naar het projectteam op ' + ov.date(a.escalated_at) } }));
 			if (a.resolved) span.append(' ', ov.el('span', { cls: 'badge ok', text: 'opgelost', attrs: { title: 'opgelost op ' + ov.date(a.resolved_at) } }));
 			return span;

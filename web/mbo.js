@@ -26,7 +26,7 @@ ov.start(async function (who) {
 					[a.crebo, a.niveau ? 'niveau ' + a.niveau : '', ov.label(ov.EVENT, a.status)].filter(Boolean).join(' · ')))) : '–' },
 			{ key: 'vo_school', label: 'Vo-school' },
 			{ key: 'woongemeente', label: 'Woongemeente' },
-			{ key: 'has_ddd', label: 'Doorstroom­dossier', value: p => p.has_ddd ? 1 : 0, show: p => p.has_ddd ? 'ja' : 'nee' },
+			{ key: 'has_ddd', label: 'Ddd', title: 'doorstroomdossier aangeleverd', value: p => p.has_ddd ? 1 : 0, show: p => p.has_ddd ? 'ja' : 'nee' },
 			{ key: 'last_event', label: 'Laatste gebeurtenis', value: p => p.last_event ? p.last_event.occurred_at : 0,
 				show: p => p.last_event && p.last_event.kind ? ov.label(ov.EVENT, p.last_event.kind) + ', ' + ov.date(p.last_event.occurred_at) : '–' }
 		]

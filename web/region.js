@@ -154,7 +154,7 @@ ov.start(async function (who) {
 		const name = VIEWS.find(v => v[0] === view)[2];
 		const cols = [
 			{ key: 'key', label: 'Code', show: r => r.key || '(onbekend)' },
-			{ key: 'label', label: name, show: r => r.label || r.key || '(onbekend)' }
+			{ key: 'label', label: name, show: r => view === 'vo_soort' && ov.VO_SOORT[r.key] && (!r.label || r.label === r.key) ? ov.VO_SOORT[r.key] : r.label || r.key || '(onbekend)' }
 		];
 		for (const c of COUNTS) cols.push({ key: c, label: COUNT_LABEL[c], title: COUNT_TITLE[c], type: 'num', suppressible: true });
 		for (const [key, label] of PCTS) cols.push({ key, label: label + ' %', type: 'pct', suppressible: true, miss: r => r[key] < t[key], title: 'doel ' + ov.pct(t[key]) });

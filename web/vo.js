@@ -54,8 +54,8 @@ ov.start(async function (who) {
 			{ key: 'birth_date', label: 'Geboren', cls: 'date', show: p => ov.isoToNl(p.birth_date) },
 			{ key: 'status', label: 'Status', show: p => ov.el('span', { cls: 'badge status-' + p.status, text: ov.label(ov.STATUS, p.status) }) },
 			{ key: 'keuze', label: 'Keuze', cls: 'date', value: p => p.keuze ? [p.keuze.bestemming, p.keuze.mbo_instelling, p.keuze.crebo].join(' ') : '', show: keuze },
-			{ key: 'applications', label: 'Aanmeldingen (instelling · crebo · status)', value: p => (p.applications || []).length, show: applications },
-			{ key: 'has_ddd', label: 'Doorstroom­dossier', value: p => p.has_ddd ? 1 : 0, show: p => p.has_ddd ? 'ja' : 'nee' },
+			{ key: 'applications', label: 'Aanmeldingen (instelling · crebo · stand)', value: p => (p.applications || []).length, show: applications },
+			{ key: 'has_ddd', label: 'Ddd', title: 'doorstroomdossier aangeleverd', value: p => p.has_ddd ? 1 : 0, show: p => p.has_ddd ? 'ja' : 'nee' },
 			{ key: 'open_alerts', label: 'Open signalen', value: p => (p.open_alerts || []).join(' '), show: openAlerts },
 			{ key: 'last_event', label: 'Laatste gebeurtenis', value: p => p.last_event ? p.last_event.occurred_at : 0,
 				show: p => p.last_event && p.last_event.kind ? ov.label(ov.EVENT, p.last_event.kind) + ', ' + ov.date(p.last_event.occurred_at) : '–' }

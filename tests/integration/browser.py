@@ -13,7 +13,7 @@ root). Every run of Chromium is bounded by `timeout`.
     .dump_dom(url)               --dump-dom after the page's fetches (virtual time)
     .screenshot(url, png)        --screenshot at a laptop's window size
     .session(url)                a live page driven over --remote-debugging-pipe:
-                                 .eval(js), .wait(js), .dom()
+                                 .eval(js), .wait(js), .dom(), .screenshot(png)
   parse(html) -> Element         a small tree of the DOM to read data-* attributes
 """
 import fcntl
@@ -83,7 +83,7 @@ class Browser:
         return profile
 
     def _env(self):
-        return dict(os.environ, HOME=str(self.home), LANG="nl_NL.UTF-8", TZ="Europe/Amsterdam")
+        return dict(os.environ, HOME=str(self.home), LANG="nl_NL.UTF-8", LANGUAGE="nl", TZ="Europe/Amsterdam")
 
     def _run(self, args, timeout):
         cmd = ["timeout", "-k", "5", str(timeout), CHROMIUM, *FLAGS, f"--user-data-dir={self._profile()}", *args]
@@ -234,6 +234,15 @@ class Session:
     def downloads_to(self, folder):
         """Downloads (an <a download> click) go to folder, without asking."""
         self.call("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(folder))
+
+    def screenshot(self, png, size=(1400, 1000)):
+        """A PNG of the page as it is now, at a laptop's window size."""
+        import base64
+        self.call("Emulation.setDeviceMetricsOverride", session=True, width=size[0], height=size[1],
+                  deviceScaleFactor=1, mobile=False)
+        time.sleep(0.3)  # a layout at the new size
+        data = self.call("Page.captureScreenshot", session=True, format="png")["data"]
+        Path(png).write_bytes(base64.b64decode(data))
 
     def dom(self):
         return self.eval("document.documentElement.outerHTML")
