@@ -389,7 +389,8 @@ const ov = (function () {
 			this.opts = opts || {};
 			this.state = ov.params.get('state') === 'all' ? 'all' : 'open';
 			const tools = section.querySelector('.tools');
-			ov.toggles(tools, 'state', [['open', 'Open'], ['all', 'Alle']], this.state, v => { this.state = v; ov.setParam('state', v === 'all' ? 'all' : ''); this.load(); });
+			ov.toggles(tools, 'state', [['open', 'Open'], ['all', 'Alle']], this.state, v => { this.state = v; ov.setParam('state', v === 'all' ? 'all' : ''); this.reload(); });
+			tools.append(ov.el('button', { text: 'Vernieuwen', attrs: { type: 'button', title: 'de lijst opnieuw ophalen' }, data: { refresh: 'alerts' }, on: { click: () => this.reload() } }));
 			this.summary = ov.el('p', { cls: 'note', data: { summary: 'alerts' } });
 			const cols = [
 				{ key: 'raised_at', label: 'Gemeld', type: 'date' },
@@ -420,6 +421,15 @@ const ov = (function () {
 		ackCell(a) {
 			if (a.acked) return ov.el('span', { text: 'afgehandeld ' + ov.date(a.acked_at), data: { ackedAt: a.acked_at } });
 			return ov.el('button', { cls: 'primary', text: 'Afgehandeld', attrs: { type: 'button' }, data: { ack: a.alert_id }, on: { click: ev => this.ack(a, ev.target) } });
+		}
+		async reload() {
+			try {
+				await this.load();
+				ov.status(ov.stamp());
+			} catch (e) {
+				this.section.dataset.state = 'error';
+				ov.status('Signalen niet geladen: ' + e.message, true);
+			}
 		}
 		async load() {
 			this.section.dataset.state = 'loading';

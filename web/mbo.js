@@ -4,7 +4,7 @@
 const PLACED = ['GEPLAATST', 'INGESCHREVEN', 'ANDERE_BESTEMMING'];
 
 ov.start(async function (who) {
-	let cohort = ov.cohortControl(who, c => { cohort = c; load(); });
+	let cohort = ov.cohortControl(who, c => { cohort = c; load().catch(e => ov.status('Niet geladen: ' + e.message, true)); });
 	let filter = ov.params.get('filter') === 'niet_geplaatst' ? 'niet_geplaatst' : 'alle';
 	let pupils = [];
 	const section = ov.$('pupils');

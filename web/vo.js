@@ -33,7 +33,7 @@ function openAlerts(p) {
 }
 
 ov.start(async function (who) {
-	let cohort = ov.cohortControl(who, c => { cohort = c; load(); });
+	let cohort = ov.cohortControl(who, c => { cohort = c; load().catch(e => ov.status('Niet geladen: ' + e.message, true)); });
 	let filter = FILTERS[ov.params.get('filter')] ? ov.params.get('filter') : 'alle';
 	let search = '';
 	let pupils = [];

@@ -255,8 +255,12 @@ class Session:
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.terminate()  # `timeout` passes SIGTERM on to Chromium (a SIGKILL it would not)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         if self.proc.stderr:
             self.proc.stderr.close()
         for fd in (self._to_chrome, self._from_chrome):
