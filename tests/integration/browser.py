@@ -159,6 +159,7 @@ class Session:
             self.sid = self.call("Target.attachToTarget", targetId=page["targetId"], flatten=True)["sessionId"]
             self.call("Page.enable", session=True)
             self.call("Runtime.enable", session=True)
+            self.call("Log.enable", session=True)
             self.navigate(url)
         except Exception:
             self.close()
@@ -204,6 +205,27 @@ class Session:
         if "error" in reply:
             raise RuntimeError(f"{method}: {reply['error']}")
         return reply.get("result", {})
+
+    def problems(self):
+        """What the page reported as wrong so far: uncaught exceptions, and
+        console errors other than failed requests (a 404 the page expects,
+        the favicon) — a Content-Security-Policy violation among them."""
+        out = []
+        while True:
+            try:
+                ev = self._events.get_nowait()
+            except queue.Empty:
+                return out
+            p = ev.get("params", {})
+            if ev.get("method") == "Runtime.exceptionThrown":
+                d = p.get("exceptionDetails", {})
+                out.append("exception: " + (d.get("exception", {}).get("description") or d.get("text", "")))
+            elif ev.get("method") == "Log.entryAdded":
+                e = p.get("entry", {})
+                if e.get("level") == "error" and e.get("source") != "network":
+                    out.append(f"{e.get('source')}: {e.get('text')}")
+            elif ev.get("method") == "Runtime.consoleAPICalled" and p.get("type") == "error":
+                out.append("console.error: " + " ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", [])))
 
     def navigate(self, url):
         self.call("Page.navigate", session=True, url=url)

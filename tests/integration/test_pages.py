@@ -12,6 +12,7 @@ never appears. The RMC's "Afgehandeld" button is clicked over the DevTools
 protocol; the alert is then acknowledged for the API and a subscriber is not
 given it again. Without a certificate the page does not load.
 """
+import contextlib
 import csv
 import io
 import json
@@ -39,6 +40,7 @@ PT13 = ("projectteam", "13")
 ADMIN = ("admin", "ops")
 ROLES = (VO, VO2, VO13, MBO, MBO2, RMC39, RMC13, PT39, PT13, ADMIN, ("vo", "02DF00"), ("vo", "02IB00"))
 
+HOSTILE = 'Zoë <b>Peters</b> & "Co" <img src=x onerror=alert(1)>'  # a name is text, never markup
 # school -> (gemeente of the pupils, vo_soort, [(name, story)]); the stories are played below
 SCHOOLS = {
     "26HL00": ("GM0935", "PRO", [
@@ -47,7 +49,7 @@ SCHOOLS = {
         ("Sem de Boer", "niets"), ("Julia Mulder", "geplaatst")]),
     "27ZJ00": ("GM0935", "HAVO", [
         ("Finn de Groot", "ingeschreven"), ("Tess Bos", "geplaatst"), ("Levi Vos", "aangemeld"),
-        ("Zoë Peters", "werk"), ("Luuk Hendriks", "zomerlek"), ("Mila van Leeuwen", "keuze"),
+        (HOSTILE, "werk"), ("Luuk Hendriks", "zomerlek"), ("Mila van Leeuwen", "keuze"),
         ("Bram Dekker", "ingeschreven")]),
     "02DF00": ("GM0917", "VMBO_KB", [
         ("Fleur Brouwer", "geplaatst"), ("Thijs de Wit", "aangemeld"), ("Lotte Dijkstra", "keuze"),
@@ -171,7 +173,7 @@ def stats_rows_equal(testcase, table, rows, what):
                     testcase.assertEqual(td.text.rstrip("▼ "), f"{r[f]:.1f}".replace(".", ",") + "%")
 
 
-@unittest.skipUnless(browser.available(), "chromium and certutil/pk12util (libnss3-tools) are needed")
+@unittest.skipUnless(browser.CHROMIUM, "chromium is not installed")
 class PagesTest(h.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -202,16 +204,19 @@ class PagesTest(h.TestCase):
         self.assertEqual(status, 200, (path, who, doc))
         return doc
 
+    @contextlib.contextmanager
     def session(self, who, path="/"):
-        """A live page of `who`, once whoami and its first load answered."""
+        """A live page of `who`, once whoami and its first load answered;
+        at the end, the page must have reported no script error and no
+        Content-Security-Policy violation."""
         s = self.browser(who).session(path)
         try:
             s.wait('document.body.dataset.ready === "true" && !document.body.dataset.loading', what=f"{path} of {who}")
             self.assertEqual(s.eval("document.body.dataset.error || ''"), "", f"the page of {who} says")
-        except BaseException:
+            yield s
+            self.assertEqual(s.problems(), [], f"the page of {who} reported")
+        finally:
             s.close()
-            raise
-        return s
 
     @staticmethod
     def dom(s):
@@ -515,6 +520,10 @@ class PagesTest(h.TestCase):
         self.assertEqual(sorted(tr.get("data-key") for tr in self.rows_of(root, "pupils")), want)
         mine = [n for n, _ in SCHOOLS["26HL00"][2]]
         self.assertNoneOf(root.text, mine + [self.pgn[n] for n in mine], "Terra Nigra's pupil on Bonnefanten's page")
+        [zoe] = [tr for tr in self.rows_of(root, "pupils") if tr.get("data-key") == self.pgn[HOSTILE]]
+        cell = zoe.find("td", data_field="name")
+        self.assertEqual(cell.text, " ".join(HOSTILE.split()))
+        self.assertEqual([c.tag for c in cell.iter()], [], "the name became markup")
 
     # -- the mbo institution
 
@@ -679,7 +688,7 @@ class StubServer:
         self.server.server_close()
 
 
-@unittest.skipUnless(browser.available(), "chromium and certutil/pk12util (libnss3-tools) are needed")
+@unittest.skipUnless(browser.CHROMIUM, "chromium is not installed")
 class RegionChartTest(unittest.TestCase):
     """The region page's peildatum, chart and freshness against a stand-in
     for the parts of the API the daemon is still growing (as_of,
@@ -695,6 +704,7 @@ class RegionChartTest(unittest.TestCase):
     def open(self, path):
         s = self.browser.session(path)
         self.addCleanup(s.close)
+        self.addCleanup(lambda: self.assertEqual(s.problems(), [], "the page reported"))  # before the close
         s.wait('document.body.dataset.ready === "true" && !document.body.dataset.loading')
         s.wait('document.body.dataset.error || ["done", "unavailable", "error", "none"].includes('
                'document.getElementById("chart-card").dataset.state)', timeout=60)
