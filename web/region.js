@@ -290,6 +290,7 @@ ov.start(async function (who) {
 			if (d !== last) jobs.push([d, cohort, d.date]);
 			jobs.push([d, cohort - 1, yearEarlier(d.date)]);
 		}
+		const all = jobs.length + 1;
 		async function worker() {
 			while (jobs.length) {
 				const [d, c, asof] = jobs.shift();
@@ -306,7 +307,7 @@ ov.start(async function (who) {
 				}
 				done++;
 				chartCard.dataset.skipped = String(skipped);
-				note.textContent = 'Laden… ' + done + ' van ' + (jobs.length + done) + ' punten';
+				note.textContent = 'Laden… ' + done + ' van ' + all + ' punten';
 			}
 		}
 		await Promise.all([worker(), worker(), worker()]);

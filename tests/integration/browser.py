@@ -13,7 +13,8 @@ root). Every run of Chromium is bounded by `timeout`.
     .dump_dom(url)               --dump-dom after the page's fetches (virtual time)
     .screenshot(url, png)        --screenshot at a laptop's window size
     .session(url)                a live page driven over --remote-debugging-pipe:
-                                 .eval(js), .wait(js), .dom(), .screenshot(png)
+                                 .eval(js), .wait(js), .dom(), .screenshot(png),
+                                 .problems() (script errors, CSP violations)
   parse(html) -> Element         a small tree of the DOM to read data-* attributes
 """
 import fcntl
