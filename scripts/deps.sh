@@ -2,8 +2,9 @@
 # deps.sh [test|fuzz] — installs the Debian packages overstapd needs, and only the
 # missing ones: nothing is downloaded (not even the package lists) when all are
 # there. `test` adds what the integration tests use (python protobuf + protoc,
-# promtool, headless chromium, debhelper + lintian + patroni for test_packaging)
-# and what the fuzz targets need; `fuzz` only the latter (clang, and libFuzzer,
+# promtool, headless chromium and the NSS tools that give it a client
+# certificate, debhelper + lintian + patroni for test_packaging) and what the
+# fuzz targets need; `fuzz` only the latter (clang, and libFuzzer,
 # which Debian 12 ships in libclang-rt-14-dev).
 # Runs as root, or through sudo.
 set -euo pipefail
@@ -11,7 +12,7 @@ set -euo pipefail
 build_pkgs=(build-essential pkg-config libevent-dev libpq-dev libssl-dev
 	libprotobuf-c-dev protobuf-c-compiler libcunit1-dev libinih-dev
 	libjansson-dev libcsv-dev libsystemd-dev postgresql-15 openssl python3 curl)
-test_pkgs=(python3-protobuf protobuf-compiler prometheus chromium debhelper lintian patroni)
+test_pkgs=(python3-protobuf protobuf-compiler prometheus chromium libnss3-tools debhelper lintian patroni)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
