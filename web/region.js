@@ -205,7 +205,9 @@ ov.start(async function (who) {
 					{ key: 'label', label: 'School', show: s => s.label || s.vo_school },
 					{ key: 'last_received_at', label: 'Laatste gebeurtenis', type: 'date', show: s => ov.dateTime(s.last_received_at) },
 					{ key: 'events_14d', label: 'Gebeurtenissen 14 dagen', type: 'num' },
-					{ key: 'silent', label: 'Stil', value: s => s.silent ? 1 : 0, show: s => s.silent ? ov.el('span', { cls: 'badge stil', text: '⚠ stil' }) : ov.el('span', { cls: 'badge ok', text: 'levert aan' }) },
+					{ key: 'silent', label: 'Stil', value: s => s.silent ? 1 : 0, show: s => s.silent ? ov.el('span', { cls: 'badge stil', text: '⚠ stil' })
+						: !s.last_received_at ? ov.el('span', { cls: 'badge', text: 'nog niets' })
+						: ov.el('span', { cls: 'badge ok', text: 'levert aan' }) },
 					{ key: 'competing_claims', label: 'Concurrerende claims', type: 'num', miss: s => s.competing_claims > 0 }
 				]
 			});
