@@ -547,11 +547,12 @@ class PagesTest(h.TestCase):
         self.assertNotIn("25LQ", root.find(id="pupils").text)
 
 
-# ---- a stand-in server for what the daemon does not answer yet -----------------------
+# ---- a stand-in server: the chart's cases on demand -------------------------------------
 
 class StubApi:
-    """The page's side of the contract that the daemon may not have yet
-    (DESIGN §6.2): stats with as_of and milestones, freshness. A model of
+    """The page's side of the contract (DESIGN §6.2) for the cases a real
+    daemon cannot be made to show in a short test: stats with as_of and
+    milestones over a whole year with a gap, freshness. A model of
     a region of 100 overstappers (the previous cohort 90) filling up over the
     year; as_of in the first half of December 2030 is AS_OF_UNAVAILABLE
     (retention), later than `now` BAD_REQUEST. Serves web/ like the daemon,
@@ -691,8 +692,9 @@ class StubServer:
 @unittest.skipUnless(browser.CHROMIUM, "chromium is not installed")
 class RegionChartTest(unittest.TestCase):
     """The region page's peildatum, chart and freshness against a stand-in
-    for the parts of the API the daemon is still growing (as_of,
-    milestones, /api/v1/freshness): the contract, not the daemon."""
+    (as_of, milestones, /api/v1/freshness): a year of points with a gap of
+    AS_OF_UNAVAILABLE, the contract rather than the daemon (PagesTest
+    checks the same parts against the daemon's own answers)."""
 
     def setUp(self):
         self.api = StubApi()
