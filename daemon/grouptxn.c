@@ -667,7 +667,8 @@ static void collect_deliveries(struct grouptxn *t)
 		}
 		t->delivered[k].events++;
 	}
-	qsort(t->delivered, t->n_delivered, sizeof *t->delivered, delivered_cmp);
+	if (t->n_delivered > 1)
+		qsort(t->delivered, t->n_delivered, sizeof *t->delivered, delivered_cmp);
 	for (size_t k = 0; k < t->n_delivered; k++) {
 		pgarray_add_text(&t->p_delivery.school, t->delivered[k].school);
 		pgarray_add_int(&t->p_delivery.cohort, t->delivered[k].cohort);
