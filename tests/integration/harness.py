@@ -224,14 +224,16 @@ def free_port():
 
 
 def wait_until(pred, timeout=10.0, interval=0.05, what="condition"):
-    """Polls pred() until it returns something truthy; returns that."""
+    """Polls pred() until it returns something truthy; returns that. what
+    may be a callable, to say at the time out what was seen."""
     deadline = time.monotonic() + timeout * SLOW
     while True:
         v = pred()
         if v:
             return v
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout * SLOW:.0f}s waiting for {what}")
+            said = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout * SLOW:.0f}s waiting for {said}")
         time.sleep(interval)
 
 
