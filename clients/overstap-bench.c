@@ -59,6 +59,8 @@ struct opts {
 	double duration;
 	long long events;
 	int pupils;
+	bool new_pupils;    /* --new-pupils: every event the registration of a pupil never sent before */
+	long long pgn_from; /* --pgn-from: the first of those pupils */
 	int cohort;
 	int idle;
 	double idle_secs;
@@ -139,6 +141,10 @@ static void usage(FILE *f)
 		"  --duration S             seconds to run (10), or\n"
 		"  --events N               stop after N events\n"
 		"  --pupils N               size of the pupil pool (100000)\n"
+		"  --new-pupils             every event an OVERSTAPPER_GEREGISTREERD of a pupil not sent\n"
+		"                           before (the cold path; vo identities only)\n"
+		"  --pgn-from N             the first new pupil (0; runs against one database take\n"
+		"                           ranges of their own, up to 40,000,000 in all)\n"
 		"  --cohort C               cohort (next year)\n"
 		"  --run-id S               prefix of event ids (random)\n"
 		"  --acked FILE             write the event_id of every acknowledged update to FILE\n"
@@ -177,6 +183,28 @@ static void pgn_of(int i, char out[10])
 	}
 }
 
+/* The i-th new pupil (--new-pupils), 0 <= i < 40,000,000: digits 1..7 from
+ * 2,000,000 + i % 8,000,000 (never a pool PGN, which begin with 10), digit 8
+ * from a pair {2a, 2a+1} for a = i / 8,000,000 (of the two, the one whose
+ * 11-test leaves a ninth digit), digit 9 the check: one BSN per i. */
+static void new_pgn_of(long long i, char out[10])
+{
+	long long seven = 2000000 + i % 8000000;
+	int a = (int)(i / 8000000);
+	char d[16];
+	snprintf(d, sizeof d, "%07lld", seven);
+	int sum = 0;
+	for (int k = 0; k < 7; k++)
+		sum += (9 - k) * (d[k] - '0');
+	int d8 = 2 * a;
+	if ((sum + 2 * d8) % 11 == 10)
+		d8++;
+	memcpy(out, d, 7);
+	out[7] = (char)('0' + d8);
+	out[8] = (char)('0' + (sum + 2 * d8) % 11);
+	out[9] = '\0';
+}
+
 static const char *const gemeenten[] = { "GM0935", "GM0917", "GM0928", "GM0971", "GM0882", "GM0888" };
 static const char *const crebos[] = { "25180", "25604", "25491", "23153", "25257", "25655" };
 
@@ -192,8 +220,15 @@ static struct batch_buf bb;
 static void fill_update(struct conn *c, int i, Overstap__V1__StatusUpdate *u, int64_t now)
 {
 	overstap__v1__status_update__init(u);
-	int pupil = (int)(next_rand(&c->rng) * 32768u + next_rand(&c->rng)) % o.pupils;
-	pgn_of(pupil, bb.pgns[i]);
+	int pupil;
+	if (o.new_pupils) {
+		long long k = o.pgn_from + (long long)c->counter * o.connections + c->index;
+		new_pgn_of(k % 40000000, bb.pgns[i]);
+		pupil = (int)(k % 6);
+	} else {
+		pupil = (int)(next_rand(&c->rng) * 32768u + next_rand(&c->rng)) % o.pupils;
+		pgn_of(pupil, bb.pgns[i]);
+	}
 	snprintf(bb.ids[i], sizeof bb.ids[i], "%s-%d-%llu", o.run_id, c->index, (unsigned long long)c->counter++);
 	u->event_id = bb.ids[i];
 	u->pgn = bb.pgns[i];
@@ -204,7 +239,7 @@ static void fill_update(struct conn *c, int i, Overstap__V1__StatusUpdate *u, in
 	static char birth[24];
 	snprintf(birth, sizeof birth, "%04d-05-15", o.cohort - 16);
 	if (strcmp(c->id->role, "vo") == 0) {
-		if (pick < 35) {
+		if (pick < 35 || o.new_pupils) {
 			u->kind = OVERSTAP__V1__EVENT_KIND__EVENT_KIND_OVERSTAPPER_GEREGISTREERD;
 			u->name = "Bench Leerling";
 			u->birth_date = birth;
@@ -605,6 +640,7 @@ int main(int argc, char **argv)
 		{ "batch", required_argument, NULL, 'b' },	 { "pipeline", required_argument, NULL, 'p' },
 		{ "rate", required_argument, NULL, 'r' },	 { "duration", required_argument, NULL, 'd' },
 		{ "events", required_argument, NULL, 'e' },	 { "pupils", required_argument, NULL, 'u' },
+		{ "new-pupils", no_argument, NULL, 'N' },	 { "pgn-from", required_argument, NULL, 'F' },
 		{ "cohort", required_argument, NULL, 'C' },	 { "idle", required_argument, NULL, 'I' },
 		{ "idle-secs", required_argument, NULL, 'S' }, { "json", no_argument, NULL, 'j' },
 		{ "run-id", required_argument, NULL, 'R' },	 { "help", no_argument, NULL, 'h' },
@@ -636,6 +672,16 @@ int main(int argc, char **argv)
 		case 'e': o.events = atoll(optarg); o.duration = 0; break;
 		case 'u': if (!bounded("--pupils", optarg, 1, 10000000, &o.pupils)) return 2; break;
 		case 'C': o.cohort = atoi(optarg); break;
+		case 'N': o.new_pupils = true; break;
+		case 'F': {
+			long v;
+			if (!client_parse_long(optarg, 0, 39999999, &v)) {
+				fprintf(stderr, "overstap-bench: --pgn-from must be a whole number from 0 to 39999999\n");
+				return 2;
+			}
+			o.pgn_from = v;
+			break;
+		}
 		case 'I': if (!bounded("--idle", optarg, 1, 1000000, &o.idle)) return 2; break;
 		case 'S': o.idle_secs = atof(optarg); break;
 		case 'j': o.json = true; break;
@@ -694,6 +740,13 @@ int main(int argc, char **argv)
 		snprintf(cafile, sizeof cafile, "%s/ca.crt", o.pki);
 		if (ca_given)
 			snprintf(cafile, sizeof cafile, "%s", o.conn.ca);
+	}
+	for (int i = 0; o.new_pupils && i < o.n_ids; i++) {
+		if (strcmp(o.ids[i].role, "vo") != 0) {
+			fprintf(stderr, "overstap-bench: --new-pupils registers pupils: every identity must be vo, not %s:%s\n",
+				o.ids[i].role, o.ids[i].org);
+			return 2;
+		}
 	}
 	static char runid[32];
 	if (!o.run_id) {
