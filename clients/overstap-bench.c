@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -462,6 +463,31 @@ static void idle_done_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(base, NULL);
 }
 
+/* --idle opens its connections IDLE_HANDSHAKES at a time, as a population
+ * of clients would arrive, and within the daemon's handshake limits (16 per
+ * address by default): a newcomer beyond them makes the oldest give way. */
+#define IDLE_HANDSHAKES 8
+static const struct sockaddr *idle_sa;
+static socklen_t idle_salen;
+static int idle_opened;
+static bool open_conn(struct conn *c, const struct sockaddr *sa, socklen_t salen);
+
+static void idle_open_next(void)
+{
+	while (idle_opened < o.idle && idle_opened - conns_ready - (int)connect_failures < IDLE_HANDSHAKES) {
+		struct conn *c = &conns[idle_opened++];
+		if (!open_conn(c, idle_sa, idle_salen))
+			exit(2);
+	}
+	if (conns_ready + connect_failures == o.idle) {
+		start_us = now_us();
+		struct timeval tv = { (time_t)o.idle_secs, (suseconds_t)((o.idle_secs - (time_t)o.idle_secs) * 1e6) };
+		if (conns_ready == 0)
+			tv = (struct timeval){ 0, 0 };
+		event_base_once(base, -1, EV_TIMEOUT, idle_done_cb, NULL, &tv);
+	}
+}
+
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
@@ -470,11 +496,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		c->ready = true;
 		conns_ready++;
 		if (o.idle) {
-			if (conns_ready == o.idle) {
-				start_us = now_us();
-				struct timeval tv = { (time_t)o.idle_secs, (suseconds_t)((o.idle_secs - (time_t)o.idle_secs) * 1e6) };
-				event_base_once(base, -1, EV_TIMEOUT, idle_done_cb, NULL, &tv);
-			}
+			idle_open_next();
 			return;
 		}
 		if (conns_ready == 1)
@@ -502,12 +524,19 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		ERR_error_string_n(e, buf, sizeof buf);
 	else if (what & BEV_EVENT_EOF)
 		snprintf(buf, sizeof buf, "closed by the server");
+	bool was_ready = c->ready;
 	if (!c->ready)
 		connect_failures++;
 	else
 		errors++;
 	fprintf(stderr, "overstap-bench: connection %d to %s:%d %s%s%s\n", c->index, o.conn.host, o.conn.port,
 		c->ready ? "lost" : "failed", buf[0] ? ": " : "", buf);
+	if (o.idle && !was_ready && !c->done) {
+		c->done = true;
+		conns_done++;
+		idle_open_next();
+		return;
+	}
 	if (!c->done) {
 		c->done = true;
 		conns_done++;
@@ -793,6 +822,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "overstap-bench: --acked %s: %s\n", o.acked, strerror(errno));
 		return 2;
 	}
+	/* a connection the server closes is counted, not a reason to die */
+	signal(SIGPIPE, SIG_IGN);
 	base = event_base_new();
 	int n = o.idle ? o.idle : o.connections;
 	conns = calloc((size_t)n, sizeof *conns);
@@ -807,8 +838,13 @@ int main(int argc, char **argv)
 		conns[i].index = i;
 		conns[i].id = &o.ids[i % o.n_ids];
 		conns[i].rng = o.seed + (unsigned)i * 7919u;
-		if (!open_conn(&conns[i], (const struct sockaddr *)&addr, addrlen))
+		if (!o.idle && !open_conn(&conns[i], (const struct sockaddr *)&addr, addrlen))
 			return 2;
+	}
+	if (o.idle) {
+		idle_sa = (const struct sockaddr *)&addr;
+		idle_salen = addrlen;
+		idle_open_next();
 	}
 	if (o.rate > 0) {
 		tokens_at_us = now_us();

@@ -27,12 +27,13 @@
 # to run only some parts (the table shows only those); BENCH_PG_PORT (54359)
 # the cluster's port; BENCH_DAEMON_PORT the first of three daemon ports
 # (default: free ports the kernel picks); BENCH_LOG_EVENTS (20000000) the
-# events of (l). Only a full run of every part writes bench/results.md; the
-# others write var/bench/results-partial.md.
+# events of (l); BENCH_BUILD (build) the binaries; BENCH_PROFILE=1 loads
+# pg_stat_statements. Only a full run of every part writes
+# bench/results.md; the others write var/bench/results-partial.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-B=$ROOT/build
+B=${BENCH_BUILD:-$ROOT/build}
 PKI=$ROOT/var/pki
 SHARED=${OVERSTAP_SHARED:-$ROOT/../shared}
 PG_NAME=bench-pg
