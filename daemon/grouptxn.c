@@ -32,14 +32,14 @@
 	struct name {                                                                                \
 		union {                                                                              \
 			struct {                                                                     \
-				struct pgarray __VA_ARGS__;                                          \
+				struct pgbin __VA_ARGS__;                                              \
 			};                                                                           \
-			struct pgarray col[n];                                                       \
+			struct pgbin col[n];                                                         \
 		};                                                                                   \
 	};                                                                                           \
-	_Static_assert(sizeof(struct name) == (n) * sizeof(struct pgarray), #name " has " #n " columns")
+	_Static_assert(sizeof(struct name) == (n) * sizeof(struct pgbin), #name " has " #n " columns")
 
-#define N_COLS(p) ((int)(sizeof(p) / sizeof(struct pgarray)))
+#define N_COLS(p) ((int)(sizeof(p) / sizeof(struct pgbin)))
 
 /* $1 pgn: the pupils the PGN cache does not know (inserted when new). */
 PARAMS(pupil_params, 1, pgn);
@@ -89,10 +89,10 @@ static const char SQL_UPSERT_STATES[] =
 	"INSERT INTO pupil_state (pupil_id, cohort, facts, status, registered, left_vo, has_ddd, "
 	"  vo_school, vo_soort, woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, "
 	"  had_niet_gestart, updated_at, crebo, version, competing) "
-	"SELECT u.pupil_id, u.cohort, decode(u.facts, 'hex'), u.status, u.registered, u.left_vo, "
+	"SELECT u.pupil_id, u.cohort, u.facts, u.status, u.registered, u.left_vo, "
 	"  u.has_ddd, u.vo_school, u.vo_soort, u.woongemeente, u.mbo_instelling, u.first_aangemeld_at, "
 	"  u.had_zomerlek, u.had_niet_gestart, $18::bigint, u.crebo, u.version + 1, u.competing "
-	"FROM unnest($1::bigint[], $2::int[], $3::text[], $4::smallint[], $5::bool[], $6::bool[], "
+	"FROM unnest($1::bigint[], $2::int[], $3::bytea[], $4::smallint[], $5::bool[], $6::bool[], "
 	"  $7::bool[], $8::text[], $9::smallint[], $10::text[], $11::text[], $12::bigint[], "
 	"  $13::bool[], $14::bool[], $15::text[], $16::bigint[], $17::text[]) "
 	"  AS u(pupil_id, cohort, facts, status, registered, left_vo, has_ddd, vo_school, vo_soort, "
@@ -286,22 +286,22 @@ struct grouptxn {
 	bool oom; /* out of memory building a step: the group fails, clients resend */
 };
 
-static void cols_init(struct pgarray *col, int n)
+static void cols_init(struct pgbin *col, int n)
 {
 	for (int i = 0; i < n; i++)
-		pgarray_init(&col[i]);
+		pgbin_init(&col[i]);
 }
 
-static void cols_reset(struct pgarray *col, int n)
+static void cols_reset(struct pgbin *col, int n)
 {
 	for (int i = 0; i < n; i++)
-		pgarray_reset(&col[i]);
+		pgbin_reset(&col[i]);
 }
 
-static void cols_free(struct pgarray *col, int n)
+static void cols_free(struct pgbin *col, int n)
 {
 	for (int i = 0; i < n; i++)
-		pgarray_free(&col[i]);
+		pgbin_free(&col[i]);
 }
 
 #define EACH_PARAMS(t, fn)                                                                           \
@@ -316,17 +316,25 @@ static void cols_free(struct pgarray *col, int n)
 		fn((t)->p_delivery.col, N_COLS((t)->p_delivery));                                    \
 	} while (0)
 
-/* Sends a prepared statement: its array columns in $n order, then scalars. */
-static bool send_cols(struct store_job *job, const char *stmt, struct pgarray *col, int n_cols,
+/* Sends a prepared statement: its array columns in $n order (binary, every
+ * one with the same number of values), then scalars (text). */
+static bool send_cols(struct store_job *job, const char *stmt, struct pgbin *col, int n_cols,
 		      const char *const *scalars, int n_scalars, bool binary_result)
 {
 	const char *params[24];
+	int lengths[24], formats[24];
 	CHECK(n_cols + n_scalars <= (int)(sizeof params / sizeof params[0]));
-	for (int i = 0; i < n_cols; i++)
-		params[i] = pgarray_literal(&col[i]);
-	for (int i = 0; i < n_scalars; i++)
+	for (int i = 0; i < n_cols; i++) {
+		CHECK(col[i].count == col[0].count); /* one row per index: our own bookkeeping */
+		params[i] = pgbin_value(&col[i], &lengths[i]);
+		formats[i] = 1;
+	}
+	for (int i = 0; i < n_scalars; i++) {
 		params[n_cols + i] = scalars[i];
-	return store_send(job, stmt, n_cols + n_scalars, params, binary_result);
+		lengths[n_cols + i] = 0;
+		formats[n_cols + i] = 0;
+	}
+	return store_send_formats(job, stmt, n_cols + n_scalars, params, lengths, formats, binary_result);
 }
 
 static struct grouptxn *txn_of(struct store_job *job)
@@ -460,15 +468,15 @@ static void build_state_reads(struct grouptxn *t)
 			g->facts_len = known->facts_len;
 			g->facts_off = facts_append(t, known->facts, known->facts_len);
 		} else {
-			pgarray_add_text(&t->p_read.pgn, it->ev.pgn);
-			pgarray_add_int(&t->p_read.cohort, it->ev.cohort);
+			pgbin_add_text(&t->p_read.pgn, it->ev.pgn);
+			pgbin_add_int4(&t->p_read.cohort, (int32_t)it->ev.cohort);
 			if (id)
-				pgarray_add_int(&t->p_read.pupil_id, id);
+				pgbin_add_int8(&t->p_read.pupil_id, id);
 			else
-				pgarray_add_null(&t->p_read.pupil_id);
+				pgbin_add_null(&t->p_read.pupil_id, PGBIN_INT8);
 		}
 		if (!id && strcmp(prev_pgn, it->ev.pgn) != 0)
-			pgarray_add_text(&t->p_pupils.pgn, it->ev.pgn);
+			pgbin_add_text(&t->p_pupils.pgn, it->ev.pgn);
 		prev_pgn = it->ev.pgn;
 	}
 }
@@ -483,25 +491,25 @@ static void build_events(struct grouptxn *t)
 		for (uint32_t k = 0; k < g->count; k++) {
 			const struct item *it = group_item(t, g, k);
 			const struct overstap_event *ev = &it->ev;
-			pgarray_add_text(&e->org, it->org);
-			pgarray_add_text(&e->event_id, ev->event_id);
-			pgarray_add_text(&e->pgn, ev->pgn);
-			pgarray_add_int(&e->cohort, ev->cohort);
-			pgarray_add_int(&e->kind, ev->kind);
-			pgarray_add_int(&e->occurred_at, ev->occurred_at);
-			pgarray_add_text(&e->school, ev->school);
-			pgarray_add_text(&e->woongemeente, ev->woongemeente);
-			pgarray_add_int(&e->vo_soort, ev->vo_soort);
-			pgarray_add_int(&e->bestemming, ev->bestemming);
-			pgarray_add_text(&e->crebo, ev->crebo);
-			pgarray_add_text(&e->mbo_instelling, ev->mbo_instelling);
-			pgarray_add_int(&e->niveau, ev->niveau);
-			pgarray_add_int(&e->leerweg, ev->leerweg);
-			pgarray_add_text(&e->reason, ev->reason);
+			pgbin_add_text(&e->org, it->org);
+			pgbin_add_text(&e->event_id, ev->event_id);
+			pgbin_add_text(&e->pgn, ev->pgn);
+			pgbin_add_int4(&e->cohort, (int32_t)ev->cohort);
+			pgbin_add_int2(&e->kind, (int16_t)ev->kind);
+			pgbin_add_int8(&e->occurred_at, ev->occurred_at);
+			pgbin_add_text(&e->school, ev->school);
+			pgbin_add_text(&e->woongemeente, ev->woongemeente);
+			pgbin_add_int2(&e->vo_soort, (int16_t)ev->vo_soort);
+			pgbin_add_int2(&e->bestemming, (int16_t)ev->bestemming);
+			pgbin_add_text(&e->crebo, ev->crebo);
+			pgbin_add_text(&e->mbo_instelling, ev->mbo_instelling);
+			pgbin_add_int2(&e->niveau, (int16_t)ev->niveau);
+			pgbin_add_int2(&e->leerweg, (int16_t)ev->leerweg);
+			pgbin_add_text(&e->reason, ev->reason);
 			if (g->pupil_id)
-				pgarray_add_int(&e->pupil_id, g->pupil_id);
+				pgbin_add_int8(&e->pupil_id, g->pupil_id);
 			else
-				pgarray_add_null(&e->pupil_id);
+				pgbin_add_null(&e->pupil_id, PGBIN_INT8);
 		}
 	}
 }
@@ -669,9 +677,9 @@ static void collect_deliveries(struct grouptxn *t)
 	}
 	qsort(t->delivered, t->n_delivered, sizeof *t->delivered, delivered_cmp);
 	for (size_t k = 0; k < t->n_delivered; k++) {
-		pgarray_add_text(&t->p_delivery.school, t->delivered[k].school);
-		pgarray_add_int(&t->p_delivery.cohort, t->delivered[k].cohort);
-		pgarray_add_int(&t->p_delivery.events, t->delivered[k].events);
+		pgbin_add_text(&t->p_delivery.school, t->delivered[k].school);
+		pgbin_add_int4(&t->p_delivery.cohort, (int32_t)t->delivered[k].cohort);
+		pgbin_add_int4(&t->p_delivery.events, (int32_t)t->delivered[k].events);
 	}
 }
 
@@ -735,13 +743,13 @@ static bool merge_new_events(const struct grouptxn *t, const struct pupil_group 
 static void add_personal(struct grouptxn *t, int64_t pupil_id, const struct overstap_event *ev)
 {
 	struct personal_params *p = &t->p_personal;
-	pgarray_add_int(&p->pupil_id, pupil_id);
-	pgarray_add_int(&p->cohort, ev->cohort);
-	pgarray_add_text(&p->source, ev->school);
-	pgarray_add_bool(&p->is_reg, ev->kind == EVENT_OVERSTAPPER_GEREGISTREERD);
-	pgarray_add_text(&p->name, ev->name);
-	pgarray_add_text(&p->birth_date, ev->birth_date);
-	pgarray_add_int(&p->at, ev->occurred_at);
+	pgbin_add_int8(&p->pupil_id, pupil_id);
+	pgbin_add_int4(&p->cohort, (int32_t)ev->cohort);
+	pgbin_add_text(&p->source, ev->school);
+	pgbin_add_bool(&p->is_reg, ev->kind == EVENT_OVERSTAPPER_GEREGISTREERD);
+	pgbin_add_text(&p->name, ev->name);
+	pgbin_add_text(&p->birth_date, ev->birth_date);
+	pgbin_add_int8(&p->at, ev->occurred_at);
 }
 
 /* The alerts rules_evaluate() decided for this pupil; updates the "had"
@@ -756,21 +764,21 @@ static void add_alerts(struct grouptxn *t, int64_t pupil_id, const struct pupil_
 		enum alert_kind kind = out->alerts[i].kind;
 		*zomerlek |= kind == ALERT_ZOMERLEK;
 		*niet_gestart |= kind == ALERT_NIET_GESTART;
-		pgarray_add_int(&r->pupil_id, pupil_id);
-		pgarray_add_int(&r->cohort, cur->cohort);
-		pgarray_add_int(&r->kind, kind);
-		pgarray_add_int(&r->rcpt, out->alerts[i].recipients);
-		pgarray_add_int(&r->status, st);
-		pgarray_add_text(&r->woongemeente, overstap_woongemeente(cur));
-		pgarray_add_text(&r->vo_school, cur->vo_school);
-		pgarray_add_text(&r->mbo_instelling, instelling);
-		pgarray_add_text(&r->crebo, crebo);
-		pgarray_add_text(&r->reason, rules_alert_reason(kind, st));
+		pgbin_add_int8(&r->pupil_id, pupil_id);
+		pgbin_add_int4(&r->cohort, (int32_t)cur->cohort);
+		pgbin_add_int2(&r->kind, (int16_t)kind);
+		pgbin_add_int4(&r->rcpt, (int32_t)out->alerts[i].recipients);
+		pgbin_add_int2(&r->status, (int16_t)st);
+		pgbin_add_text(&r->woongemeente, overstap_woongemeente(cur));
+		pgbin_add_text(&r->vo_school, cur->vo_school);
+		pgbin_add_text(&r->mbo_instelling, instelling);
+		pgbin_add_text(&r->crebo, crebo);
+		pgbin_add_text(&r->reason, rules_alert_reason(kind, st));
 	}
 	if (out->resolves_open) {
-		pgarray_add_int(&t->p_resolve.pupil_id, pupil_id);
-		pgarray_add_int(&t->p_resolve.cohort, cur->cohort);
-		pgarray_add_int(&t->p_resolve.status, st);
+		pgbin_add_int8(&t->p_resolve.pupil_id, pupil_id);
+		pgbin_add_int4(&t->p_resolve.cohort, (int32_t)cur->cohort);
+		pgbin_add_int2(&t->p_resolve.status, (int16_t)st);
 	}
 }
 
@@ -779,36 +787,29 @@ static void add_state_write(struct grouptxn *t, const struct pupil_group *g, con
 			    enum status st, bool zomerlek, bool niet_gestart)
 {
 	uint8_t enc[OVERSTAP_STATE_ENCODED_MAX];
-	char hex[OVERSTAP_STATE_ENCODED_MAX * 2 + 1];
 	size_t n = overstap_state_encode(cur, enc, sizeof enc);
 	CHECK(n > 0); /* a state always fits its encoding's maximum */
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		hex[2 * i] = digits[enc[i] >> 4];
-		hex[2 * i + 1] = digits[enc[i] & 15];
-	}
-	hex[2 * n] = '\0';
 	const char *instelling = overstap_mbo_instelling(cur);
 	struct state_write_params *w = &t->p_write;
-	pgarray_add_int(&w->pupil_id, g->pupil_id);
-	pgarray_add_int(&w->cohort, cur->cohort);
-	pgarray_add_text(&w->facts, hex);
-	pgarray_add_int(&w->status, st);
-	pgarray_add_bool(&w->registered, overstap_is_registered(cur));
-	pgarray_add_bool(&w->left_vo, overstap_has_left_vo(cur));
-	pgarray_add_bool(&w->has_ddd, overstap_has_ddd(cur));
-	pgarray_add_text(&w->vo_school, cur->vo_school);
-	pgarray_add_int(&w->vo_soort, cur->vo_soort);
-	pgarray_add_text(&w->woongemeente, overstap_woongemeente(cur));
-	pgarray_add_text(&w->mbo_instelling, instelling);
-	pgarray_add_int(&w->first_aangemeld_at, cur->first_aangemeld_at);
-	pgarray_add_bool(&w->had_zomerlek, zomerlek);
-	pgarray_add_bool(&w->had_niet_gestart, niet_gestart);
-	pgarray_add_text(&w->crebo, overstap_crebo(cur, instelling));
-	pgarray_add_int(&w->version, g->exists ? g->version : 0);
+	pgbin_add_int8(&w->pupil_id, g->pupil_id);
+	pgbin_add_int4(&w->cohort, (int32_t)cur->cohort);
+	pgbin_add_bytea(&w->facts, enc, n);
+	pgbin_add_int2(&w->status, (int16_t)st);
+	pgbin_add_bool(&w->registered, overstap_is_registered(cur));
+	pgbin_add_bool(&w->left_vo, overstap_has_left_vo(cur));
+	pgbin_add_bool(&w->has_ddd, overstap_has_ddd(cur));
+	pgbin_add_text(&w->vo_school, cur->vo_school);
+	pgbin_add_int2(&w->vo_soort, (int16_t)cur->vo_soort);
+	pgbin_add_text(&w->woongemeente, overstap_woongemeente(cur));
+	pgbin_add_text(&w->mbo_instelling, instelling);
+	pgbin_add_int8(&w->first_aangemeld_at, cur->first_aangemeld_at);
+	pgbin_add_bool(&w->had_zomerlek, zomerlek);
+	pgbin_add_bool(&w->had_niet_gestart, niet_gestart);
+	pgbin_add_text(&w->crebo, overstap_crebo(cur, instelling));
+	pgbin_add_int8(&w->version, g->exists ? g->version : 0);
 	char competing[OVERSTAP_MAX_VO_SCHOOLS * 7 + 1];
 	overstap_competing_claims(cur, competing, sizeof competing);
-	pgarray_add_text(&w->competing, competing);
+	pgbin_add_text(&w->competing, competing);
 	written_add(t, g->pupil_id, cur->cohort, (g->exists ? g->version : 0) + 1, zomerlek, niet_gestart, enc, n);
 }
 
