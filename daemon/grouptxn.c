@@ -47,7 +47,11 @@ static const char SQL_PUPILS[] =
 	"WITH input AS (SELECT DISTINCT unnest($1::text[]) AS pgn), "
 	"ins AS (INSERT INTO pupil (pgn) SELECT pgn FROM input ORDER BY pgn "
 	"        ON CONFLICT (pgn) DO NOTHING RETURNING id, pgn) "
-	"SELECT id, pgn FROM ins UNION ALL SELECT p.id, p.pgn FROM pupil p JOIN input USING (pgn)";
+	"SELECT id, pgn FROM ins UNION ALL "
+	/* one index probe per PGN, whatever the planner thinks of the tables'
+	 * sizes (LIMIT keeps the subquery from being flattened into a join) */
+	"SELECT p.id, p.pgn FROM input i CROSS JOIN LATERAL "
+	"  (SELECT p.id, p.pgn FROM pupil p WHERE p.pgn = i.pgn LIMIT 1) p";
 
 /* Every first occurrence of an (org, event_id); $17 received_at. The pupil
  * id comes along when known (NULL otherwise): only unknown pupils are looked
@@ -76,8 +80,12 @@ PARAMS(state_read_params, 3, pgn, cohort, pupil_id);
 static const char SQL_STATES[] =
 	"SELECT x.pid, x.pgn, s.cohort, s.facts, s.had_zomerlek, s.had_niet_gestart, s.version "
 	"FROM (SELECT coalesce(u.pid, (SELECT p.id FROM pupil p WHERE p.pgn = u.pgn)) AS pid, u.pgn, u.cohort "
-	"      FROM unnest($1::text[], $2::int[], $3::bigint[]) AS u(pgn, cohort, pid)) x "
-	"JOIN pupil_state s ON s.pupil_id = x.pid AND s.cohort = x.cohort";
+	"      FROM unnest($1::text[], $2::int[], $3::bigint[]) AS u(pgn, cohort, pid) OFFSET 0) x "
+	/* an index probe per pupil group (OFFSET and LIMIT keep the planner
+	 * from flattening them into a join): a generic plan once hashed the
+	 * whole state table for every group, a scan that grows with the table */
+	"CROSS JOIN LATERAL (SELECT s.cohort, s.facts, s.had_zomerlek, s.had_niet_gestart, s.version "
+	"  FROM pupil_state s WHERE s.pupil_id = x.pid AND s.cohort = x.cohort LIMIT 1) s";
 
 /* The merged states, $18 now, $19 how many; each row only if its version is
  * still the one read (0: none was), else overstap_expect() fails the
