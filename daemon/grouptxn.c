@@ -18,6 +18,7 @@
 #include "check.h"
 #include "clock.h"
 #include "grow.h"
+#include "idpool.h"
 #include "keymap.h"
 #include "log.h"
 #include "metrics.h"
@@ -47,10 +48,10 @@ static const char SQL_PUPILS[] =
 	"WITH input AS (SELECT DISTINCT unnest($1::text[]) AS pgn), "
 	"ins AS (INSERT INTO pupil (pgn) SELECT pgn FROM input ORDER BY pgn "
 	"        ON CONFLICT (pgn) DO NOTHING RETURNING id, pgn) "
-	"SELECT id, pgn FROM ins UNION ALL "
+	"SELECT id, pgn, true FROM ins UNION ALL "
 	/* one index probe per PGN, whatever the planner thinks of the tables'
 	 * sizes (LIMIT keeps the subquery from being flattened into a join) */
-	"SELECT p.id, p.pgn FROM input i CROSS JOIN LATERAL "
+	"SELECT p.id, p.pgn, false FROM input i CROSS JOIN LATERAL "
 	"  (SELECT p.id, p.pgn FROM pupil p WHERE p.pgn = i.pgn LIMIT 1) p";
 
 /* Every first occurrence of an (org, event_id); $17 received_at. The pupil
@@ -73,6 +74,36 @@ static const char SQL_EVENTS[] =
 	"       bestemming, crebo, mbo_instelling, niveau, leerweg, reason, pid) "
 	"ON CONFLICT (org, event_id) DO NOTHING "
 	"RETURNING org, event_id";
+
+/* The speculative group (one round trip; see send_speculative): the new
+ * pupils with the ids reserved for them ($3 how many), and every first
+ * occurrence with its pupil id ($16 received_at, $17 how many; the PGN
+ * column is sent for the layout's sake and not read). Each fails the
+ * transaction with a serialization failure when the database knew better
+ * (a pupil it had, an event it had), and the group runs again in two steps.
+ * ON CONFLICT rather than a unique violation: that error would write the
+ * PGN or the event id into the server's log. */
+PARAMS(new_pupil_params, 2, pupil_id, pgn);
+static const char SQL_NEW_PUPILS[] =
+	"WITH ins AS (INSERT INTO pupil (id, pgn) SELECT * FROM unnest($1::bigint[], $2::text[]) "
+	"             ON CONFLICT (pgn) DO NOTHING RETURNING 1) "
+	"SELECT overstap_expect($3::int, (SELECT count(*) FROM ins)::int)";
+static const char SQL_NEW_EVENTS[] =
+	"WITH ins AS ("
+	"INSERT INTO event (org, event_id, pupil_id, cohort, kind, occurred_at, received_at, school, "
+	"  woongemeente, vo_soort, bestemming, crebo, mbo_instelling, niveau, leerweg, reason) "
+	"SELECT u.org, u.event_id, u.pid, u.cohort, u.kind, u.occurred_at, $17::bigint, u.school, "
+	"  u.woongemeente, u.vo_soort, u.bestemming, u.crebo, u.mbo_instelling, u.niveau, u.leerweg, u.reason "
+	"FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::smallint[], $6::bigint[], "
+	"  $7::text[], $8::text[], $9::smallint[], $10::smallint[], $11::text[], $12::text[], "
+	"  $13::smallint[], $14::smallint[], $15::text[], $16::bigint[]) "
+	"  AS u(org, event_id, pgn, cohort, kind, occurred_at, school, woongemeente, vo_soort, "
+	"       bestemming, crebo, mbo_instelling, niveau, leerweg, reason, pid) "
+	"ON CONFLICT (org, event_id) DO NOTHING RETURNING 1) "
+	"SELECT overstap_expect($18::int, (SELECT count(*) FROM ins)::int)";
+
+/* A block of pupil ids for the pool (idpool.h): $1 how many. */
+static const char SQL_RESERVE_IDS[] = "SELECT nextval('pupil_id_seq') FROM generate_series(1, $1::int)";
 
 /* The states of the pupil groups the state cache does not hold, with their
  * version (binary results). */
@@ -194,6 +225,9 @@ static const char SQL_DELIVERY[] =
 void grouptxn_register(struct store *st)
 {
 	store_register(st, "ingest_pupils", SQL_PUPILS);
+	store_register(st, "ingest_new_pupils", SQL_NEW_PUPILS);
+	store_register(st, "ingest_new_events", SQL_NEW_EVENTS);
+	store_register(st, "ingest_reserve_ids", SQL_RESERVE_IDS);
 	store_register(st, "ingest_events", SQL_EVENTS);
 	store_register(st, "ingest_delivery", SQL_DELIVERY);
 	store_register(st, "ingest_states", SQL_STATES);
@@ -248,6 +282,7 @@ struct grouptxn {
 	const struct rules_calendar *cal;
 	struct pupilcache *pupils;
 	struct statecache *states;
+	struct idpool *ids;
 	grouptxn_done_fn done;
 	void *done_arg;
 	int64_t now; /* the daemon's time when the step was sent */
@@ -290,7 +325,16 @@ struct grouptxn {
 	struct resolve_params p_resolve;
 	struct raise_params p_raise;
 	struct delivery_params p_delivery;
-	int q_pupils, q_events, q_states, q_resolve, q_raise;
+	struct new_pupil_params p_new;
+	int q_reserve, q_pupils, q_events, q_states, q_resolve, q_raise;
+	/* the attempt in flight: one round trip on what the caches know (the
+	 * pupils they do not know are new, the events are new), or two steps */
+	bool speculative;
+	bool may_speculate;    /* no speculative attempt failed since the last group that would have passed */
+	bool misses_were_new;  /* a two-step attempt: every pupil the caches did not know was new */
+	bool reserving;        /* this attempt fetches a block of ids */
+	size_t n_unknown;      /* distinct PGNs the PGN cache does not know */
+	size_t n_uncached;     /* groups of known pupils whose state is not cached */
 	bool oom; /* out of memory building a step: the group fails, clients resend */
 };
 
@@ -322,6 +366,7 @@ static void cols_free(struct pgbin *col, int n)
 		fn((t)->p_resolve.col, N_COLS((t)->p_resolve));                                      \
 		fn((t)->p_raise.col, N_COLS((t)->p_raise));                                          \
 		fn((t)->p_delivery.col, N_COLS((t)->p_delivery));                                    \
+		fn((t)->p_new.col, N_COLS((t)->p_new));                                              \
 	} while (0)
 
 /* Sends a prepared statement: its array columns in $n order (binary, every
@@ -457,11 +502,13 @@ static uint32_t facts_append(struct grouptxn *t, const void *bytes, size_t len)
 	return off;
 }
 
-/* Per pupil group: its id from the PGN cache, its state from the state cache
- * (no SELECT: the write checks its version), or a row to read. */
-static void build_state_reads(struct grouptxn *t)
+/* Per pupil group: its id from the PGN cache and its state from the state
+ * cache (no SELECT: the write checks its version); counts what they do not
+ * know: PGNs (n_unknown) and states of known pupils (n_uncached). */
+static void lookup_groups(struct grouptxn *t)
 {
 	const char *prev_pgn = "";
+	t->n_unknown = t->n_uncached = 0;
 	for (size_t gi = 0; gi < t->n_groups; gi++) {
 		struct pupil_group *g = &t->groups[gi];
 		const struct item *it = group_item(t, g, 0);
@@ -475,15 +522,32 @@ static void build_state_reads(struct grouptxn *t)
 			g->had_niet_gestart = known->had_niet_gestart;
 			g->facts_len = known->facts_len;
 			g->facts_off = facts_append(t, known->facts, known->facts_len);
-		} else {
+		} else if (id) {
+			t->n_uncached++;
+		}
+		if (!id && strcmp(prev_pgn, it->ev.pgn) != 0)
+			t->n_unknown++;
+		prev_pgn = it->ev.pgn;
+	}
+}
+
+/* The two-step attempt: a row to read per group the caches do not know, a
+ * PGN to look up or insert per unknown pupil. */
+static void build_state_reads(struct grouptxn *t)
+{
+	const char *prev_pgn = "";
+	for (size_t gi = 0; gi < t->n_groups; gi++) {
+		struct pupil_group *g = &t->groups[gi];
+		const struct item *it = group_item(t, g, 0);
+		if (!g->exists) {
 			pgbin_add_text(&t->p_read.pgn, it->ev.pgn);
 			pgbin_add_int4(&t->p_read.cohort, (int32_t)it->ev.cohort);
-			if (id)
-				pgbin_add_int8(&t->p_read.pupil_id, id);
+			if (g->pupil_id)
+				pgbin_add_int8(&t->p_read.pupil_id, g->pupil_id);
 			else
 				pgbin_add_null(&t->p_read.pupil_id, PGBIN_INT8);
 		}
-		if (!id && strcmp(prev_pgn, it->ev.pgn) != 0)
+		if (!g->pupil_id && strcmp(prev_pgn, it->ev.pgn) != 0)
 			pgbin_add_text(&t->p_pupils.pgn, it->ev.pgn);
 		prev_pgn = it->ev.pgn;
 	}
@@ -522,6 +586,21 @@ static void build_events(struct grouptxn *t)
 	}
 }
 
+/* A block of ids for the pool, first in the step (before anything can fail
+ * it) when the pool runs low; query index q. */
+static bool send_reserve(struct grouptxn *t, struct store_job *job, int *q)
+{
+	t->q_reserve = -1;
+	t->reserving = idpool_wants_block(t->ids);
+	if (!t->reserving)
+		return true;
+	char n[16];
+	snprintf(n, sizeof n, "%d", IDPOOL_BLOCK);
+	const char *p[1] = { n };
+	t->q_reserve = (*q)++;
+	return store_send(job, "ingest_reserve_ids", 1, p, true);
+}
+
 static bool send_step0(struct grouptxn *t, struct store_job *job)
 {
 	EACH_PARAMS(t, cols_reset);
@@ -533,8 +612,9 @@ static bool send_step0(struct grouptxn *t, struct store_job *job)
 	snprintf(received, sizeof received, "%lld", (long long)t->now);
 	const char *events_scalars[1] = { received };
 	int q = 1;
-	bool ok = store_send_sql(job, "BEGIN");
+	bool ok = store_send_sql(job, "BEGIN") && send_reserve(t, job, &q);
 	t->q_pupils = t->q_states = -1;
+	t->misses_were_new = true;
 	if (t->p_pupils.pgn.count > 0) {
 		ok = ok && send_cols(job, "ingest_pupils", t->p_pupils.col, N_COLS(t->p_pupils), NULL, 0, false);
 		t->q_pupils = q++;
@@ -561,6 +641,8 @@ static void on_pupils(struct grouptxn *t, const PGresult *res)
 	for (int r = 0; r < PQntuples(res); r++) {
 		int64_t id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
 		const char *pgn = PQgetvalue(res, r, 1);
+		if (PQgetvalue(res, r, 2)[0] != 't')
+			t->misses_were_new = false; /* a pupil the database had */
 		uint32_t key = pupilcache_key(pgn);
 		if (key)
 			learned_add(t, key, id);
@@ -848,19 +930,26 @@ static void merge_group(struct grouptxn *t, const struct pupil_group *g)
 	add_state_write(t, g, &cur, st, zomerlek, niet_gestart);
 }
 
-static bool send_step1(struct grouptxn *t, struct store_job *job)
+/* Merges every pupil group into the write statements' parameters. */
+static void merge_all(struct grouptxn *t)
 {
-	EACH_PARAMS(t, cols_reset);
+	cols_reset(t->p_write.col, N_COLS(t->p_write));
+	cols_reset(t->p_personal.col, N_COLS(t->p_personal));
+	cols_reset(t->p_resolve.col, N_COLS(t->p_resolve));
+	cols_reset(t->p_raise.col, N_COLS(t->p_raise));
+	cols_reset(t->p_delivery.col, N_COLS(t->p_delivery));
 	t->n_touched = t->n_written = t->wbytes_len = 0;
 	for (size_t gi = 0; gi < t->n_groups; gi++)
 		merge_group(t, &t->groups[gi]);
 	collect_deliveries(t);
-	if (t->oom)
-		return false;
+}
+
+/* The writes and COMMIT; their results are queries q, q+1, ... of the step. */
+static bool send_writes(struct grouptxn *t, struct store_job *job, int q)
+{
 	char now[24], expected[16];
 	snprintf(now, sizeof now, "%lld", (long long)t->now);
 	snprintf(expected, sizeof expected, "%d", t->p_write.pupil_id.count);
-	int q = 0;
 	bool ok = true;
 	t->q_resolve = t->q_raise = -1;
 	if (t->p_write.pupil_id.count > 0) {
@@ -892,19 +981,113 @@ static bool send_step1(struct grouptxn *t, struct store_job *job)
 	return ok && store_send_sql(job, "COMMIT");
 }
 
+static bool send_step1(struct grouptxn *t, struct store_job *job)
+{
+	merge_all(t);
+	return !t->oom && send_writes(t, job, 0);
+}
+
+/* ---- the speculative group: one round trip ------------------------------------
+ *
+ * When every pupil of the group is either one the caches know with its state
+ * (the write checks the version) or one the PGN cache has never seen, the
+ * group guesses: the unknown pupils are new (ids from the pool, no state to
+ * read) and every event is new. It merges before it sends anything and sends
+ * it all at once, ending in COMMIT. The pupil and event inserts check the
+ * guess (overstap_expect): a pupil or an event the database already had
+ * fails the transaction, nothing of it stays, and the group runs again in two
+ * steps as if it had never guessed. A guess that held gives exactly what the
+ * two steps give: the same stored states (no pupil the database did not
+ * have can have a state), every event inserted. */
+
+static bool can_speculate(const struct grouptxn *t, const struct store_job *job)
+{
+	return job->attempts == 0 && t->may_speculate && t->n_uncached == 0 &&
+	       t->n_unknown <= idpool_available(t->ids);
+}
+
+/* The pupils the PGN cache does not know get ids from the pool; the cohort
+ * groups of one PGN (adjacent: groups sort by PGN) share one. */
+static void assign_new_ids(struct grouptxn *t)
+{
+	const char *last_pgn = "";
+	int64_t last_id = 0;
+	for (size_t gi = 0; gi < t->n_groups; gi++) {
+		struct pupil_group *g = &t->groups[gi];
+		if (g->pupil_id)
+			continue;
+		const char *pgn = group_item(t, g, 0)->ev.pgn;
+		if (!last_id || strcmp(last_pgn, pgn) != 0) {
+			last_id = idpool_take(t->ids);
+			last_pgn = pgn;
+			pgbin_add_int8(&t->p_new.pupil_id, last_id);
+			pgbin_add_text(&t->p_new.pgn, pgn);
+			uint32_t key = pupilcache_key(pgn);
+			if (key)
+				learned_add(t, key, last_id);
+		}
+		g->pupil_id = last_id;
+	}
+}
+
+static bool send_speculative(struct grouptxn *t, struct store_job *job)
+{
+	EACH_PARAMS(t, cols_reset);
+	assign_new_ids(t);
+	for (size_t i = 0; i < t->n_items; i++)
+		if (t->items[i].first == i)
+			t->items[i].outcome = ITEM_INSERTED;
+	build_events(t);
+	merge_all(t);
+	if (t->oom)
+		return false;
+	char received[24], n_new[16], n_events[16];
+	snprintf(received, sizeof received, "%lld", (long long)t->now);
+	snprintf(n_new, sizeof n_new, "%d", t->p_new.pupil_id.count);
+	snprintf(n_events, sizeof n_events, "%d", t->p_events.org.count);
+	int q = 1;
+	bool ok = store_send_sql(job, "BEGIN") && send_reserve(t, job, &q);
+	if (t->p_new.pupil_id.count > 0) {
+		const char *scalars[1] = { n_new };
+		ok = ok && send_cols(job, "ingest_new_pupils", t->p_new.col, N_COLS(t->p_new), scalars, 1, false);
+		q++;
+	}
+	const char *scalars[2] = { received, n_events };
+	ok = ok && send_cols(job, "ingest_new_events", t->p_events.col, N_COLS(t->p_events), scalars, 2, false);
+	q++;
+	return ok && send_writes(t, job, q);
+}
+
 /* ---- the store job ---------------------------------------------------------- */
 
 static bool txn_send_step(struct store_job *job)
 {
 	struct grouptxn *t = txn_of(job);
 	t->now = clock_now();
-	return job->step == 0 ? send_step0(t, job) : send_step1(t, job);
+	if (job->step != 0)
+		return send_step1(t, job);
+	lookup_groups(t);
+	t->speculative = can_speculate(t, job);
+	return t->speculative ? send_speculative(t, job) : send_step0(t, job);
+}
+
+/* reserved ids (binary int8) */
+static void on_reserve(struct grouptxn *t, const PGresult *res)
+{
+	for (int r = 0; r < PQntuples(res); r++)
+		idpool_add(t->ids, store_get_int8(res, r, 0));
+	idpool_fetched(t->ids);
+	t->reserving = false;
 }
 
 static void txn_on_result(struct store_job *job, int index, const PGresult *res)
 {
 	struct grouptxn *t = txn_of(job);
-	if (job->step == 0) {
+	if (job->step == 0 && index == t->q_reserve) {
+		on_reserve(t, res);
+		return;
+	}
+	if (job->step == 0 && !t->speculative) {
 		if (index == t->q_pupils)
 			on_pupils(t, res);
 		else if (index == t->q_events)
@@ -926,7 +1109,7 @@ static void txn_on_result(struct store_job *job, int index, const PGresult *res)
 static enum store_step txn_step_done(struct store_job *job)
 {
 	struct grouptxn *t = txn_of(job);
-	if (job->step != 0)
+	if (job->step != 0 || t->speculative)
 		return STEP_DONE;
 	for (size_t g = 0; g < t->n_groups; g++) {
 		if (t->groups[g].pupil_id == 0) {
@@ -953,10 +1136,39 @@ static void txn_reset(struct store_job *job)
 	t->facts_len = t->n_wake = t->n_written = t->wbytes_len = t->n_learned = t->n_touched = t->n_delivered = 0;
 	memset(t->raised, 0, sizeof t->raised);
 	t->oom = false;
+	if (t->reserving) {
+		idpool_fetched(t->ids); /* its block did not come: another group asks */
+		t->reserving = false;
+	}
+	if (t->speculative) {
+		/* the guess failed (or the attempt did not end): no more guessing
+		 * until a two-step group shows it would have held; ids the attempt
+		 * saw are not to be trusted either. The states are kept: most
+		 * guesses fail on a known pupil or a resent event, and a stale
+		 * state fails the two-step attempt too, which clears them. */
+		t->may_speculate = false;
+		idpool_clear(t->ids);
+		t->speculative = false;
+		return;
+	}
 	/* a retry (a serialization failure: a state changed under us): nothing
 	 * kept is to be trusted */
 	if (job->attempts > 0)
 		statecache_clear(t->states);
+}
+
+/* Whether a first occurrence of the group was already stored. */
+static bool has_duplicates(const struct grouptxn *t)
+{
+	for (size_t i = 0; i < t->n_items; i++)
+		if (t->items[i].first == i && t->items[i].outcome != ITEM_INSERTED)
+			return true;
+	return false;
+}
+
+static bool txn_speculative(const struct store_job *job)
+{
+	return ((const struct grouptxn *)job)->speculative;
 }
 
 static void txn_finish(struct store_job *job, bool ok, const char *error)
@@ -966,6 +1178,13 @@ static void txn_finish(struct store_job *job, bool ok, const char *error)
 		log_error("ingest", "out of memory in a group of %zu events: refused, clients send again", t->n_items);
 	else if (!ok)
 		log_debug("ingest", "group failed: %s", error ? error : "?");
+	if (t->reserving) {
+		idpool_fetched(t->ids);
+		t->reserving = false;
+	}
+	if (ok && !t->speculative)
+		t->may_speculate = t->misses_were_new && !has_duplicates(t);
+	t->speculative = false; /* this group's attempts are over */
 	if (ok) {
 		for (size_t i = 0; i < t->n_learned; i++)
 			pupilcache_put(t->pupils, t->learned[i].key, t->learned[i].id);
@@ -990,16 +1209,20 @@ static const struct store_job_ops txn_ops = {
 	.step_done = txn_step_done,
 	.reset = txn_reset,
 	.finish = txn_finish,
+	.speculative = txn_speculative,
 };
 
 /* ---- life cycle and results --------------------------------------------------- */
 
 struct grouptxn *grouptxn_new(const struct rules_calendar *cal, struct pupilcache *pupils,
-			      struct statecache *states, const char *writer, grouptxn_done_fn done, void *arg)
+			      struct statecache *states, struct idpool *ids, const char *writer, grouptxn_done_fn done,
+			      void *arg)
 {
 	struct grouptxn *t = calloc(1, sizeof *t);
 	if (!t)
 		return NULL;
+	t->ids = ids;
+	t->may_speculate = true;
 	snprintf(t->writer, sizeof t->writer, "%s", writer);
 	t->cal = cal;
 	t->pupils = pupils;

@@ -23,6 +23,7 @@
 #include "frame.h"
 #include "grouptxn.h"
 #include "grow.h"
+#include "idpool.h"
 #include "freshness.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -71,6 +72,7 @@ struct ingest {
 	struct server *srv;
 	struct pupilcache pupils;
 	struct statecache states;
+	struct idpool ids; /* reserved pupil ids, for both shards */
 	struct shard shards[INGEST_SHARDS];
 };
 
@@ -384,6 +386,7 @@ struct ingest *ingest_new(struct server *srv)
 		return NULL;
 	top->srv = srv;
 	statecache_init(&top->states, STATE_CACHE_MAX);
+	idpool_init(&top->ids);
 	pupilcache_init(&top->pupils, PUPIL_CACHE_MAX);
 	for (int k = 0; k < INGEST_SHARDS; k++) {
 		struct shard *sh = &top->shards[k];
@@ -393,7 +396,8 @@ struct ingest *ingest_new(struct server *srv)
 		sh->ev_start = evtimer_new(srv->base, ingest_start_cb, sh);
 		char writer[64];
 		snprintf(writer, sizeof writer, "%.40s/%d", srv->cfg->instance, k);
-		sh->txn = grouptxn_new(&srv->cfg->calendar, &top->pupils, &top->states, writer, group_done, sh);
+		sh->txn = grouptxn_new(&srv->cfg->calendar, &top->pupils, &top->states, &top->ids, writer, group_done,
+					sh);
 		if (!sh->ev_start || !sh->txn) {
 			ingest_free(top);
 			return NULL;
@@ -435,5 +439,6 @@ void ingest_free(struct ingest *top)
 	}
 	pupilcache_free(&top->pupils);
 	statecache_free(&top->states);
+	idpool_free(&top->ids);
 	free(top);
 }

@@ -305,10 +305,15 @@ static void lane_job_failed(struct lane *lane)
 {
 	struct store_job *job = TAILQ_FIRST(&lane->queue);
 	lane->step = STEP_IDLE;
+	bool speculative = job->ops->speculative && job->ops->speculative(job);
 	job->attempts++;
-	if (lane->failure_transient && job->attempts < MAX_TRANSIENT_ATTEMPTS) {
-		log_warn("store", "lane=%s job=%s attempt=%d retrying: %s", lane_names[lane->index],
-			 job->ops->name, job->attempts, lane->failure);
+	if ((lane->failure_transient || speculative) && job->attempts < MAX_TRANSIENT_ATTEMPTS) {
+		if (speculative)
+			log_info("store", "lane=%s job=%s speculative attempt failed, running it again: %s",
+				 lane_names[lane->index], job->ops->name, lane->failure);
+		else
+			log_warn("store", "lane=%s job=%s attempt=%d retrying: %s", lane_names[lane->index],
+				 job->ops->name, job->attempts, lane->failure);
 		job->step = 0;
 		job->ops->reset(job);
 		lane_pump(lane);

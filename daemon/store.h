@@ -49,6 +49,10 @@ struct store_job_ops {
 	void (*reset)(struct store_job *job);
 	/* Done: ok, or failed for good with a message. May free the job. */
 	void (*finish)(struct store_job *job, bool ok, const char *error);
+	/* Optional: the attempt in flight is speculative, a guess the database
+	 * may prove wrong. Whatever makes it fail, the job runs again from step
+	 * 0 (reset() sees attempts > 0 and guesses no more); logged as info. */
+	bool (*speculative)(const struct store_job *job);
 };
 
 struct store_job {
