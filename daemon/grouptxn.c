@@ -80,14 +80,14 @@ static const char SQL_EVENTS[] =
  * occurrence with its pupil id ($16 received_at, $17 how many; the PGN
  * column is sent for the layout's sake and not read). Each fails the
  * transaction with a serialization failure when the database knew better
- * (a pupil it had, an event it had), and the group runs again in two steps.
- * ON CONFLICT rather than a unique violation: that error would write the
- * PGN or the event id into the server's log. */
+ * (a pupil it had, an event it had: overstap_guess(), sql/007), and the
+ * group runs again in two steps. ON CONFLICT rather than a unique violation:
+ * that error would write the PGN or the event id into the server's log. */
 PARAMS(new_pupil_params, 2, pupil_id, pgn);
 static const char SQL_NEW_PUPILS[] =
 	"WITH ins AS (INSERT INTO pupil (id, pgn) SELECT * FROM unnest($1::bigint[], $2::text[]) "
 	"             ON CONFLICT (pgn) DO NOTHING RETURNING 1) "
-	"SELECT overstap_expect($3::int, (SELECT count(*) FROM ins)::int)";
+	"SELECT overstap_guess('pupils', $3::int, (SELECT count(*) FROM ins)::int)";
 static const char SQL_NEW_EVENTS[] =
 	"WITH ins AS ("
 	"INSERT INTO event (org, event_id, pupil_id, cohort, kind, occurred_at, received_at, school, "
@@ -100,7 +100,7 @@ static const char SQL_NEW_EVENTS[] =
 	"  AS u(org, event_id, pgn, cohort, kind, occurred_at, school, woongemeente, vo_soort, "
 	"       bestemming, crebo, mbo_instelling, niveau, leerweg, reason, pid) "
 	"ON CONFLICT (org, event_id) DO NOTHING RETURNING 1) "
-	"SELECT overstap_expect($18::int, (SELECT count(*) FROM ins)::int)";
+	"SELECT overstap_guess('events', $18::int, (SELECT count(*) FROM ins)::int)";
 
 /* A block of pupil ids for the pool (idpool.h): $1 how many. */
 static const char SQL_RESERVE_IDS[] = "SELECT nextval('pupil_id_seq') FROM generate_series(1, $1::int)";
@@ -166,6 +166,28 @@ static const char SQL_PERSONAL[] =
 	"  (coalesce(EXCLUDED.name, '') COLLATE \"C\", coalesce(EXCLUDED.birth_date::text, '') COLLATE \"C\") > "
 	"  (coalesce(pp.name, '') COLLATE \"C\", coalesce(pp.birth_date::text, '') COLLATE \"C\"))";
 
+/* The states and personal data of the pupils a speculative group creates:
+ * none can exist (their ids are new), so plain inserts, without the
+ * conflict checks of the upserts above. Same parameters. */
+static const char SQL_INSERT_STATES[] =
+	"INSERT INTO pupil_state (pupil_id, cohort, facts, status, registered, left_vo, has_ddd, "
+	"  vo_school, vo_soort, woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, "
+	"  had_niet_gestart, updated_at, crebo, version, competing) "
+	"SELECT u.pupil_id, u.cohort, u.facts, u.status, u.registered, u.left_vo, "
+	"  u.has_ddd, u.vo_school, u.vo_soort, u.woongemeente, u.mbo_instelling, u.first_aangemeld_at, "
+	"  u.had_zomerlek, u.had_niet_gestart, $18::bigint, u.crebo, u.version + 1, u.competing "
+	"FROM unnest($1::bigint[], $2::int[], $3::bytea[], $4::smallint[], $5::bool[], $6::bool[], "
+	"  $7::bool[], $8::text[], $9::smallint[], $10::text[], $11::text[], $12::bigint[], "
+	"  $13::bool[], $14::bool[], $15::text[], $16::bigint[], $17::text[]) "
+	"  AS u(pupil_id, cohort, facts, status, registered, left_vo, has_ddd, vo_school, vo_soort, "
+	"       woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, had_niet_gestart, crebo, "
+	"       version, competing)";
+static const char SQL_INSERT_PERSONAL[] =
+	"INSERT INTO pupil_personal (pupil_id, cohort, source, is_registration, name, birth_date, at) "
+	"SELECT u.pupil_id, u.cohort, u.source, u.is_reg, NULLIF(u.name, ''), NULLIF(u.birth_date, '')::date, u.at "
+	"FROM unnest($1::bigint[], $2::int[], $3::text[], $4::bool[], $5::text[], $6::text[], $7::bigint[]) "
+	"  AS u(pupil_id, cohort, source, is_reg, name, birth_date, at)";
+
 /* OPGELOST, $4 now, $5 reason: resolve every open alert of these pupils and
  * cohorts and tell each recipient, naming the alert it resolves. */
 PARAMS(resolve_params, 3, pupil_id, cohort, status);
@@ -228,6 +250,8 @@ void grouptxn_register(struct store *st)
 	store_register(st, "ingest_new_pupils", SQL_NEW_PUPILS);
 	store_register(st, "ingest_new_events", SQL_NEW_EVENTS);
 	store_register(st, "ingest_reserve_ids", SQL_RESERVE_IDS);
+	store_register(st, "ingest_insert_states", SQL_INSERT_STATES);
+	store_register(st, "ingest_insert_personal", SQL_INSERT_PERSONAL);
 	store_register(st, "ingest_events", SQL_EVENTS);
 	store_register(st, "ingest_delivery", SQL_DELIVERY);
 	store_register(st, "ingest_states", SQL_STATES);
@@ -320,8 +344,8 @@ struct grouptxn {
 	struct pupil_params p_pupils;
 	struct event_params p_events;
 	struct state_read_params p_read;
-	struct state_write_params p_write;
-	struct personal_params p_personal;
+	struct state_write_params p_write, p_write_new; /* upserts; plain inserts for new pupils */
+	struct personal_params p_personal, p_personal_new;
 	struct resolve_params p_resolve;
 	struct raise_params p_raise;
 	struct delivery_params p_delivery;
@@ -362,7 +386,9 @@ static void cols_free(struct pgbin *col, int n)
 		fn((t)->p_events.col, N_COLS((t)->p_events));                                        \
 		fn((t)->p_read.col, N_COLS((t)->p_read));                                            \
 		fn((t)->p_write.col, N_COLS((t)->p_write));                                          \
+		fn((t)->p_write_new.col, N_COLS((t)->p_write_new));                                  \
 		fn((t)->p_personal.col, N_COLS((t)->p_personal));                                    \
+		fn((t)->p_personal_new.col, N_COLS((t)->p_personal_new));                            \
 		fn((t)->p_resolve.col, N_COLS((t)->p_resolve));                                      \
 		fn((t)->p_raise.col, N_COLS((t)->p_raise));                                          \
 		fn((t)->p_delivery.col, N_COLS((t)->p_delivery));                                    \
@@ -830,9 +856,16 @@ static bool merge_new_events(const struct grouptxn *t, const struct pupil_group 
 	return any_new;
 }
 
-static void add_personal(struct grouptxn *t, int64_t pupil_id, const struct overstap_event *ev)
+/* Whether a group's pupil is one this (speculative) attempt creates. */
+static bool is_fresh(const struct grouptxn *t, const struct pupil_group *g)
 {
-	struct personal_params *p = &t->p_personal;
+	return t->speculative && !g->exists;
+}
+
+static void add_personal(struct grouptxn *t, const struct pupil_group *g, const struct overstap_event *ev)
+{
+	struct personal_params *p = is_fresh(t, g) ? &t->p_personal_new : &t->p_personal;
+	int64_t pupil_id = g->pupil_id;
 	pgbin_add_int8(&p->pupil_id, pupil_id);
 	pgbin_add_int4(&p->cohort, (int32_t)ev->cohort);
 	pgbin_add_text(&p->source, ev->school);
@@ -880,7 +913,7 @@ static void add_state_write(struct grouptxn *t, const struct pupil_group *g, con
 	size_t n = overstap_state_encode(cur, enc, sizeof enc);
 	CHECK(n > 0); /* a state always fits its encoding's maximum */
 	const char *instelling = overstap_mbo_instelling(cur);
-	struct state_write_params *w = &t->p_write;
+	struct state_write_params *w = is_fresh(t, g) ? &t->p_write_new : &t->p_write;
 	pgbin_add_int8(&w->pupil_id, g->pupil_id);
 	pgbin_add_int4(&w->cohort, (int32_t)cur->cohort);
 	pgbin_add_bytea(&w->facts, enc, n);
@@ -916,7 +949,7 @@ static void merge_group(struct grouptxn *t, const struct pupil_group *g)
 	if (!merge_new_events(t, g, &cur, &changed, personal, &n_personal))
 		return;
 	for (int i = 0; i < n_personal; i++)
-		add_personal(t, g->pupil_id, &personal[i]->ev);
+		add_personal(t, g, &personal[i]->ev);
 	if (!changed)
 		return;
 	touched_add(t, cur.cohort, cur.vo_school);
@@ -934,7 +967,9 @@ static void merge_group(struct grouptxn *t, const struct pupil_group *g)
 static void merge_all(struct grouptxn *t)
 {
 	cols_reset(t->p_write.col, N_COLS(t->p_write));
+	cols_reset(t->p_write_new.col, N_COLS(t->p_write_new));
 	cols_reset(t->p_personal.col, N_COLS(t->p_personal));
+	cols_reset(t->p_personal_new.col, N_COLS(t->p_personal_new));
 	cols_reset(t->p_resolve.col, N_COLS(t->p_resolve));
 	cols_reset(t->p_raise.col, N_COLS(t->p_raise));
 	cols_reset(t->p_delivery.col, N_COLS(t->p_delivery));
@@ -957,8 +992,19 @@ static bool send_writes(struct grouptxn *t, struct store_job *job, int q)
 		ok = ok && send_cols(job, "ingest_upsert_states", t->p_write.col, N_COLS(t->p_write), scalars, 2, false);
 		q++;
 	}
+	if (t->p_write_new.pupil_id.count > 0) {
+		const char *scalars[1] = { now };
+		ok = ok && send_cols(job, "ingest_insert_states", t->p_write_new.col, N_COLS(t->p_write_new), scalars,
+				     1, false);
+		q++;
+	}
 	if (t->p_personal.pupil_id.count > 0) {
 		ok = ok && send_cols(job, "ingest_personal", t->p_personal.col, N_COLS(t->p_personal), NULL, 0, false);
+		q++;
+	}
+	if (t->p_personal_new.pupil_id.count > 0) {
+		ok = ok && send_cols(job, "ingest_insert_personal", t->p_personal_new.col, N_COLS(t->p_personal_new),
+				     NULL, 0, false);
 		q++;
 	}
 	if (t->n_delivered > 0) {

@@ -6,7 +6,7 @@
  * needs no round trip to learn them. An id is only a proposal: the pupil
  * row's primary key still decides, so an id the sequence handed out again
  * (a crash can lose a sequence's progress) fails that group's attempt,
- * never a pupil. Shared by the ingest shards; used by grouptxn.c.
+ * never a pupil. One per ingest shard; used by grouptxn.c.
  */
 #ifndef OVERSTAP_IDPOOL_H
 #define OVERSTAP_IDPOOL_H

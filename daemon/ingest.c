@@ -66,13 +66,15 @@ struct shard {
 	bool txn_busy;
 	int64_t started_us;
 	struct grouptxn *txn;
+	/* pupil ids reserved for this shard: a block of its own, so the two
+	 * shards' new rows fill index pages of their own, not the same last one */
+	struct idpool ids;
 };
 
 struct ingest {
 	struct server *srv;
 	struct pupilcache pupils;
 	struct statecache states;
-	struct idpool ids; /* reserved pupil ids, for both shards */
 	struct shard shards[INGEST_SHARDS];
 };
 
@@ -386,7 +388,6 @@ struct ingest *ingest_new(struct server *srv)
 		return NULL;
 	top->srv = srv;
 	statecache_init(&top->states, STATE_CACHE_MAX);
-	idpool_init(&top->ids);
 	pupilcache_init(&top->pupils, PUPIL_CACHE_MAX);
 	for (int k = 0; k < INGEST_SHARDS; k++) {
 		struct shard *sh = &top->shards[k];
@@ -396,7 +397,7 @@ struct ingest *ingest_new(struct server *srv)
 		sh->ev_start = evtimer_new(srv->base, ingest_start_cb, sh);
 		char writer[64];
 		snprintf(writer, sizeof writer, "%.40s/%d", srv->cfg->instance, k);
-		sh->txn = grouptxn_new(&srv->cfg->calendar, &top->pupils, &top->states, &top->ids, writer, group_done,
+		sh->txn = grouptxn_new(&srv->cfg->calendar, &top->pupils, &top->states, &sh->ids, writer, group_done,
 					sh);
 		if (!sh->ev_start || !sh->txn) {
 			ingest_free(top);
@@ -436,9 +437,9 @@ void ingest_free(struct ingest *top)
 			event_free(sh->ev_start);
 		free(sh->queued);
 		grouptxn_free(sh->txn);
+		idpool_free(&sh->ids);
 	}
 	pupilcache_free(&top->pupils);
 	statecache_free(&top->states);
-	idpool_free(&top->ids);
 	free(top);
 }
