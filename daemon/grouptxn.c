@@ -64,14 +64,17 @@ PARAMS(event_params, 16, org, event_id, pgn, cohort, kind, occurred_at, school, 
 static const char SQL_EVENTS[] =
 	"INSERT INTO event (org, event_id, pupil_id, cohort, kind, occurred_at, received_at, school, "
 	"  woongemeente, vo_soort, bestemming, crebo, mbo_instelling, niveau, leerweg, reason) "
-	"SELECT u.org, u.event_id, coalesce(u.pid, (SELECT p.id FROM pupil p WHERE p.pgn = u.pgn)), u.cohort, "
-	"  u.kind, u.occurred_at, $17::bigint, u.school, "
-	"  u.woongemeente, u.vo_soort, u.bestemming, u.crebo, u.mbo_instelling, u.niveau, u.leerweg, u.reason "
-	"FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::smallint[], $6::bigint[], "
-	"  $7::text[], $8::text[], $9::smallint[], $10::smallint[], $11::text[], $12::text[], "
-	"  $13::smallint[], $14::smallint[], $15::text[], $16::bigint[]) "
-	"  AS u(org, event_id, pgn, cohort, kind, occurred_at, school, woongemeente, vo_soort, "
-	"       bestemming, crebo, mbo_instelling, niveau, leerweg, reason, pid) "
+	"SELECT u.org, u.event_id, coalesce(u.pid, (SELECT p.id FROM pupil p WHERE p.pgn = u.pgn)), "
+	"  u.cohort, u.kind, u.occurred_at, $17::bigint, u.school, "
+	"  u.woongemeente, u.vo_soort, u.bestemming, u.crebo, u.mbo_instelling, u.niveau, u.leerweg, "
+	"  u.reason "
+	"FROM (SELECT unnest($1::text[]) AS org, unnest($2::text[]) AS event_id, unnest($3::text[]) "
+	"  AS pgn, unnest($4::int[]) AS cohort, unnest($5::smallint[]) AS kind, unnest($6::bigint[]) "
+	"  AS occurred_at, unnest($7::text[]) AS school, unnest($8::text[]) AS woongemeente, "
+	"  unnest($9::smallint[]) AS vo_soort, unnest($10::smallint[]) AS bestemming, "
+	"  unnest($11::text[]) AS crebo, unnest($12::text[]) AS mbo_instelling, "
+	"  unnest($13::smallint[]) AS niveau, unnest($14::smallint[]) AS leerweg, "
+	"  unnest($15::text[]) AS reason, unnest($16::bigint[]) AS pid) AS u "
 	"ON CONFLICT (org, event_id) DO NOTHING "
 	"RETURNING org, event_id";
 
@@ -85,21 +88,25 @@ static const char SQL_EVENTS[] =
  * that error would write the PGN or the event id into the server's log. */
 PARAMS(new_pupil_params, 2, pupil_id, pgn);
 static const char SQL_NEW_PUPILS[] =
-	"WITH ins AS (INSERT INTO pupil (id, pgn) SELECT * FROM unnest($1::bigint[], $2::text[]) "
+	"WITH ins AS (INSERT INTO pupil (id, pgn) SELECT unnest($1::bigint[]), unnest($2::text[]) "
 	"             ON CONFLICT (pgn) DO NOTHING RETURNING 1) "
 	"SELECT overstap_guess('pupils', $3::int, (SELECT count(*) FROM ins)::int)";
 static const char SQL_NEW_EVENTS[] =
-	"WITH ins AS ("
-	"INSERT INTO event (org, event_id, pupil_id, cohort, kind, occurred_at, received_at, school, "
-	"  woongemeente, vo_soort, bestemming, crebo, mbo_instelling, niveau, leerweg, reason) "
+	"WITH ins AS (INSERT INTO event (org, event_id, pupil_id, cohort, kind, occurred_at, "
+	"  received_at, school, woongemeente, vo_soort, bestemming, crebo, mbo_instelling, niveau, "
+	"  leerweg, reason) "
 	"SELECT u.org, u.event_id, u.pid, u.cohort, u.kind, u.occurred_at, $17::bigint, u.school, "
-	"  u.woongemeente, u.vo_soort, u.bestemming, u.crebo, u.mbo_instelling, u.niveau, u.leerweg, u.reason "
-	"FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::smallint[], $6::bigint[], "
-	"  $7::text[], $8::text[], $9::smallint[], $10::smallint[], $11::text[], $12::text[], "
-	"  $13::smallint[], $14::smallint[], $15::text[], $16::bigint[]) "
-	"  AS u(org, event_id, pgn, cohort, kind, occurred_at, school, woongemeente, vo_soort, "
-	"       bestemming, crebo, mbo_instelling, niveau, leerweg, reason, pid) "
-	"ON CONFLICT (org, event_id) DO NOTHING RETURNING 1) "
+	"  u.woongemeente, u.vo_soort, u.bestemming, u.crebo, u.mbo_instelling, u.niveau, u.leerweg, "
+	"  u.reason "
+	"FROM (SELECT unnest($1::text[]) AS org, unnest($2::text[]) AS event_id, unnest($3::text[]) "
+	"  AS pgn, unnest($4::int[]) AS cohort, unnest($5::smallint[]) AS kind, unnest($6::bigint[]) "
+	"  AS occurred_at, unnest($7::text[]) AS school, unnest($8::text[]) AS woongemeente, "
+	"  unnest($9::smallint[]) AS vo_soort, unnest($10::smallint[]) AS bestemming, "
+	"  unnest($11::text[]) AS crebo, unnest($12::text[]) AS mbo_instelling, "
+	"  unnest($13::smallint[]) AS niveau, unnest($14::smallint[]) AS leerweg, "
+	"  unnest($15::text[]) AS reason, unnest($16::bigint[]) AS pid) AS u "
+	"ON CONFLICT (org, event_id) DO NOTHING "
+	"RETURNING 1) "
 	"SELECT overstap_guess('events', $18::int, (SELECT count(*) FROM ins)::int)";
 
 /* A block of pupil ids for the pool (idpool.h): $1 how many. */
@@ -124,26 +131,27 @@ static const char SQL_STATES[] =
 PARAMS(state_write_params, 17, pupil_id, cohort, facts, status, registered, left_vo, has_ddd, vo_school, vo_soort,
        woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, had_niet_gestart, crebo, version, competing);
 static const char SQL_UPSERT_STATES[] =
-	"WITH up AS ("
-	"INSERT INTO pupil_state (pupil_id, cohort, facts, status, registered, left_vo, has_ddd, "
-	"  vo_school, vo_soort, woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, "
-	"  had_niet_gestart, updated_at, crebo, version, competing) "
-	"SELECT u.pupil_id, u.cohort, u.facts, u.status, u.registered, u.left_vo, "
-	"  u.has_ddd, u.vo_school, u.vo_soort, u.woongemeente, u.mbo_instelling, u.first_aangemeld_at, "
+	"WITH up AS (INSERT INTO pupil_state (pupil_id, cohort, facts, status, registered, left_vo, "
+	"  has_ddd, vo_school, vo_soort, woongemeente, mbo_instelling, first_aangemeld_at, "
+	"  had_zomerlek, had_niet_gestart, updated_at, crebo, version, competing) "
+	"SELECT u.pupil_id, u.cohort, u.facts, u.status, u.registered, u.left_vo, u.has_ddd, "
+	"  u.vo_school, u.vo_soort, u.woongemeente, u.mbo_instelling, u.first_aangemeld_at, "
 	"  u.had_zomerlek, u.had_niet_gestart, $18::bigint, u.crebo, u.version + 1, u.competing "
-	"FROM unnest($1::bigint[], $2::int[], $3::bytea[], $4::smallint[], $5::bool[], $6::bool[], "
-	"  $7::bool[], $8::text[], $9::smallint[], $10::text[], $11::text[], $12::bigint[], "
-	"  $13::bool[], $14::bool[], $15::text[], $16::bigint[], $17::text[]) "
-	"  AS u(pupil_id, cohort, facts, status, registered, left_vo, has_ddd, vo_school, vo_soort, "
-	"       woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, had_niet_gestart, crebo, "
-	"       version, competing) "
-	"ON CONFLICT (pupil_id, cohort) DO UPDATE SET facts = EXCLUDED.facts, status = EXCLUDED.status, "
-	"  registered = EXCLUDED.registered, left_vo = EXCLUDED.left_vo, has_ddd = EXCLUDED.has_ddd, "
-	"  vo_school = EXCLUDED.vo_school, vo_soort = EXCLUDED.vo_soort, crebo = EXCLUDED.crebo, "
-	"  woongemeente = EXCLUDED.woongemeente, mbo_instelling = EXCLUDED.mbo_instelling, "
-	"  first_aangemeld_at = EXCLUDED.first_aangemeld_at, had_zomerlek = EXCLUDED.had_zomerlek, "
-	"  had_niet_gestart = EXCLUDED.had_niet_gestart, updated_at = EXCLUDED.updated_at, "
-	"  version = EXCLUDED.version, competing = EXCLUDED.competing "
+	"FROM (SELECT unnest($1::bigint[]) AS pupil_id, unnest($2::int[]) AS cohort, "
+	"  unnest($3::bytea[]) AS facts, unnest($4::smallint[]) AS status, unnest($5::bool[]) AS "
+	"  registered, unnest($6::bool[]) AS left_vo, unnest($7::bool[]) AS has_ddd, "
+	"  unnest($8::text[]) AS vo_school, unnest($9::smallint[]) AS vo_soort, unnest($10::text[]) "
+	"  AS woongemeente, unnest($11::text[]) AS mbo_instelling, unnest($12::bigint[]) AS "
+	"  first_aangemeld_at, unnest($13::bool[]) AS had_zomerlek, unnest($14::bool[]) AS "
+	"  had_niet_gestart, unnest($15::text[]) AS crebo, unnest($16::bigint[]) AS version, "
+	"  unnest($17::text[]) AS competing) AS u "
+	"ON CONFLICT (pupil_id, cohort) DO UPDATE SET facts = EXCLUDED.facts, status = "
+	"  EXCLUDED.status, registered = EXCLUDED.registered, left_vo = EXCLUDED.left_vo, has_ddd = "
+	"  EXCLUDED.has_ddd, vo_school = EXCLUDED.vo_school, vo_soort = EXCLUDED.vo_soort, crebo = "
+	"  EXCLUDED.crebo, woongemeente = EXCLUDED.woongemeente, mbo_instelling = "
+	"  EXCLUDED.mbo_instelling, first_aangemeld_at = EXCLUDED.first_aangemeld_at, had_zomerlek = "
+	"  EXCLUDED.had_zomerlek, had_niet_gestart = EXCLUDED.had_niet_gestart, updated_at = "
+	"  EXCLUDED.updated_at, version = EXCLUDED.version, competing = EXCLUDED.competing "
 	"WHERE pupil_state.version = EXCLUDED.version - 1 "
 	"RETURNING 1) "
 	"SELECT overstap_expect($19::int, (SELECT count(*) FROM up)::int)";
@@ -156,15 +164,18 @@ static const char SQL_UPSERT_STATES[] =
  * not matter. Whose data a pupil shows is overstap_personal()'s to say. */
 PARAMS(personal_params, 7, pupil_id, cohort, source, is_reg, name, birth_date, at);
 static const char SQL_PERSONAL[] =
-	"INSERT INTO pupil_personal AS pp (pupil_id, cohort, source, is_registration, name, birth_date, at) "
-	"SELECT u.pupil_id, u.cohort, u.source, u.is_reg, NULLIF(u.name, ''), NULLIF(u.birth_date, '')::date, u.at "
-	"FROM unnest($1::bigint[], $2::int[], $3::text[], $4::bool[], $5::text[], $6::text[], $7::bigint[]) "
-	"  AS u(pupil_id, cohort, source, is_reg, name, birth_date, at) "
-	"ON CONFLICT (pupil_id, cohort, source) DO UPDATE SET name = EXCLUDED.name, "
-	"  birth_date = EXCLUDED.birth_date, at = EXCLUDED.at, is_registration = EXCLUDED.is_registration "
-	"WHERE EXCLUDED.at > pp.at OR (EXCLUDED.at = pp.at AND "
-	"  (coalesce(EXCLUDED.name, '') COLLATE \"C\", coalesce(EXCLUDED.birth_date::text, '') COLLATE \"C\") > "
-	"  (coalesce(pp.name, '') COLLATE \"C\", coalesce(pp.birth_date::text, '') COLLATE \"C\"))";
+	"INSERT INTO pupil_personal AS pp (pupil_id, cohort, source, is_registration, name, "
+	"  birth_date, at) "
+	"SELECT u.pupil_id, u.cohort, u.source, u.is_reg, NULLIF(u.name, ''), "
+	"  NULLIF(u.birth_date, '')::date, u.at "
+	"FROM (SELECT unnest($1::bigint[]) AS pupil_id, unnest($2::int[]) AS cohort, "
+	"  unnest($3::text[]) AS source, unnest($4::bool[]) AS is_reg, unnest($5::text[]) AS name, "
+	"  unnest($6::text[]) AS birth_date, unnest($7::bigint[]) AS at) AS u "
+	"ON CONFLICT (pupil_id, cohort, source) DO UPDATE SET name = EXCLUDED.name, birth_date = "
+	"  EXCLUDED.birth_date, at = EXCLUDED.at, is_registration = EXCLUDED.is_registration "
+	"WHERE EXCLUDED.at > pp.at OR (EXCLUDED.at = pp.at AND (coalesce(EXCLUDED.name, '') COLLATE "
+	"  \"C\", coalesce(EXCLUDED.birth_date::text, '') COLLATE \"C\") > (coalesce(pp.name, '') "
+	"  COLLATE \"C\", coalesce(pp.birth_date::text, '') COLLATE \"C\"))";
 
 /* The states and personal data of the pupils a speculative group creates:
  * none can exist (their ids are new), so plain inserts, without the
@@ -173,20 +184,24 @@ static const char SQL_INSERT_STATES[] =
 	"INSERT INTO pupil_state (pupil_id, cohort, facts, status, registered, left_vo, has_ddd, "
 	"  vo_school, vo_soort, woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, "
 	"  had_niet_gestart, updated_at, crebo, version, competing) "
-	"SELECT u.pupil_id, u.cohort, u.facts, u.status, u.registered, u.left_vo, "
-	"  u.has_ddd, u.vo_school, u.vo_soort, u.woongemeente, u.mbo_instelling, u.first_aangemeld_at, "
+	"SELECT u.pupil_id, u.cohort, u.facts, u.status, u.registered, u.left_vo, u.has_ddd, "
+	"  u.vo_school, u.vo_soort, u.woongemeente, u.mbo_instelling, u.first_aangemeld_at, "
 	"  u.had_zomerlek, u.had_niet_gestart, $18::bigint, u.crebo, u.version + 1, u.competing "
-	"FROM unnest($1::bigint[], $2::int[], $3::bytea[], $4::smallint[], $5::bool[], $6::bool[], "
-	"  $7::bool[], $8::text[], $9::smallint[], $10::text[], $11::text[], $12::bigint[], "
-	"  $13::bool[], $14::bool[], $15::text[], $16::bigint[], $17::text[]) "
-	"  AS u(pupil_id, cohort, facts, status, registered, left_vo, has_ddd, vo_school, vo_soort, "
-	"       woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, had_niet_gestart, crebo, "
-	"       version, competing)";
+	"FROM (SELECT unnest($1::bigint[]) AS pupil_id, unnest($2::int[]) AS cohort, "
+	"  unnest($3::bytea[]) AS facts, unnest($4::smallint[]) AS status, unnest($5::bool[]) AS "
+	"  registered, unnest($6::bool[]) AS left_vo, unnest($7::bool[]) AS has_ddd, "
+	"  unnest($8::text[]) AS vo_school, unnest($9::smallint[]) AS vo_soort, unnest($10::text[]) "
+	"  AS woongemeente, unnest($11::text[]) AS mbo_instelling, unnest($12::bigint[]) AS "
+	"  first_aangemeld_at, unnest($13::bool[]) AS had_zomerlek, unnest($14::bool[]) AS "
+	"  had_niet_gestart, unnest($15::text[]) AS crebo, unnest($16::bigint[]) AS version, "
+	"  unnest($17::text[]) AS competing) AS u";
 static const char SQL_INSERT_PERSONAL[] =
 	"INSERT INTO pupil_personal (pupil_id, cohort, source, is_registration, name, birth_date, at) "
-	"SELECT u.pupil_id, u.cohort, u.source, u.is_reg, NULLIF(u.name, ''), NULLIF(u.birth_date, '')::date, u.at "
-	"FROM unnest($1::bigint[], $2::int[], $3::text[], $4::bool[], $5::text[], $6::text[], $7::bigint[]) "
-	"  AS u(pupil_id, cohort, source, is_reg, name, birth_date, at)";
+	"SELECT u.pupil_id, u.cohort, u.source, u.is_reg, NULLIF(u.name, ''), "
+	"  NULLIF(u.birth_date, '')::date, u.at "
+	"FROM (SELECT unnest($1::bigint[]) AS pupil_id, unnest($2::int[]) AS cohort, "
+	"  unnest($3::text[]) AS source, unnest($4::bool[]) AS is_reg, unnest($5::text[]) AS name, "
+	"  unnest($6::text[]) AS birth_date, unnest($7::bigint[]) AS at) AS u";
 
 /* OPGELOST, $4 now, $5 reason: resolve every open alert of these pupils and
  * cohorts and tell each recipient, naming the alert it resolves. */
@@ -215,18 +230,20 @@ static const char SQL_RESOLVE[] =
 PARAMS(raise_params, 10, pupil_id, cohort, kind, rcpt, status, woongemeente, vo_school, mbo_instelling, crebo,
        reason);
 static const char SQL_RAISE[] =
-	"INSERT INTO alert (recipient, kind, pupil_id, cohort, region, vo_school, woongemeente, status, "
-	"  mbo_instelling, crebo, reason, raised_at) "
-	"SELECT r.recipient, u.kind, u.pupil_id, u.cohort, r.alert_region, "
-	"  u.vo_school, u.woongemeente, u.status, u.mbo_instelling, u.crebo, u.reason, $11::bigint "
-	"FROM unnest($1::bigint[], $2::int[], $3::smallint[], $4::int[], $5::smallint[], $6::text[], "
-	"  $7::text[], $8::text[], $9::text[], $10::text[]) "
-	"  AS u(pupil_id, cohort, kind, rcpt, status, woongemeente, vo_school, mbo_instelling, crebo, reason) "
+	"INSERT INTO alert (recipient, kind, pupil_id, cohort, region, vo_school, woongemeente, "
+	"  status, mbo_instelling, crebo, reason, raised_at) "
+	"SELECT r.recipient, u.kind, u.pupil_id, u.cohort, r.alert_region, u.vo_school, "
+	"  u.woongemeente, u.status, u.mbo_instelling, u.crebo, u.reason, $11::bigint "
+	"FROM (SELECT unnest($1::bigint[]) AS pupil_id, unnest($2::int[]) AS cohort, "
+	"  unnest($3::smallint[]) AS kind, unnest($4::int[]) AS rcpt, unnest($5::smallint[]) AS "
+	"  status, unnest($6::text[]) AS woongemeente, unnest($7::text[]) AS vo_school, "
+	"  unnest($8::text[]) AS mbo_instelling, unnest($9::text[]) AS crebo, unnest($10::text[]) AS "
+	"  reason) AS u "
 	"CROSS JOIN LATERAL overstap_alert_recipients(u.rcpt, u.woongemeente, u.vo_school) AS r "
 	"WHERE (SELECT overstap_alert_order(1)) "
 	"ON CONFLICT (pupil_id, cohort, kind, recipient) "
-	"  WHERE resolved_at IS NULL AND kind IN (@ALERT_ZOMERLEK@, @ALERT_NIET_GESTART@, @ALERT_GEEN_AANMELDING@) "
-	"DO NOTHING "
+	"WHERE resolved_at IS NULL AND kind IN (@ALERT_ZOMERLEK@, @ALERT_NIET_GESTART@, "
+	"  @ALERT_GEEN_AANMELDING@) DO NOTHING "
 	"RETURNING id, recipient, kind";
 
 /* What the vo schools delivered (DESIGN §5.1 SCHOOL_STIL, §6.2 freshness):
@@ -240,9 +257,10 @@ PARAMS(delivery_params, 3, school, cohort, events);
 static const char SQL_DELIVERY[] =
 	"INSERT INTO school_day AS d (school, cohort, day, writer, events, last_at) "
 	"SELECT u.school, u.cohort, $4::int, $6::text, u.events, $5::bigint "
-	"FROM unnest($1::text[], $2::int[], $3::int[]) AS u(school, cohort, events) "
-	"ON CONFLICT (school, cohort, day, writer) DO UPDATE SET events = d.events + EXCLUDED.events, "
-	"  last_at = GREATEST(d.last_at, EXCLUDED.last_at)";
+	"FROM (SELECT unnest($1::text[]) AS school, unnest($2::int[]) AS cohort, unnest($3::int[]) "
+	"  AS events) AS u "
+	"ON CONFLICT (school, cohort, day, writer) DO UPDATE SET events = d.events + "
+	"  EXCLUDED.events, last_at = GREATEST(d.last_at, EXCLUDED.last_at)";
 
 void grouptxn_register(struct store *st)
 {
