@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -59,6 +60,8 @@ struct opts {
 	double duration;
 	long long events;
 	int pupils;
+	bool new_pupils;    /* --new-pupils: every event the registration of a pupil never sent before */
+	long long pgn_from; /* --pgn-from: the first of those pupils */
 	int cohort;
 	int idle;
 	double idle_secs;
@@ -139,6 +142,10 @@ static void usage(FILE *f)
 		"  --duration S             seconds to run (10), or\n"
 		"  --events N               stop after N events\n"
 		"  --pupils N               size of the pupil pool (100000)\n"
+		"  --new-pupils             every event an OVERSTAPPER_GEREGISTREERD of a pupil not sent\n"
+		"                           before (the cold path; vo identities only)\n"
+		"  --pgn-from N             the first new pupil (0; runs against one database take\n"
+		"                           ranges of their own, up to 40,000,000 in all)\n"
 		"  --cohort C               cohort (next year)\n"
 		"  --run-id S               prefix of event ids (random)\n"
 		"  --acked FILE             write the event_id of every acknowledged update to FILE\n"
@@ -177,6 +184,28 @@ static void pgn_of(int i, char out[10])
 	}
 }
 
+/* The i-th new pupil (--new-pupils), 0 <= i < 40,000,000: digits 1..7 from
+ * 2,000,000 + i % 8,000,000 (never a pool PGN, which begin with 10), digit 8
+ * from a pair {2a, 2a+1} for a = i / 8,000,000 (of the two, the one whose
+ * 11-test leaves a ninth digit), digit 9 the check: one BSN per i. */
+static void new_pgn_of(long long i, char out[10])
+{
+	long long seven = 2000000 + i % 8000000;
+	int a = (int)(i / 8000000);
+	char d[16];
+	snprintf(d, sizeof d, "%07lld", seven);
+	int sum = 0;
+	for (int k = 0; k < 7; k++)
+		sum += (9 - k) * (d[k] - '0');
+	int d8 = 2 * a;
+	if ((sum + 2 * d8) % 11 == 10)
+		d8++;
+	memcpy(out, d, 7);
+	out[7] = (char)('0' + d8);
+	out[8] = (char)('0' + (sum + 2 * d8) % 11);
+	out[9] = '\0';
+}
+
 static const char *const gemeenten[] = { "GM0935", "GM0917", "GM0928", "GM0971", "GM0882", "GM0888" };
 static const char *const crebos[] = { "25180", "25604", "25491", "23153", "25257", "25655" };
 
@@ -192,8 +221,15 @@ static struct batch_buf bb;
 static void fill_update(struct conn *c, int i, Overstap__V1__StatusUpdate *u, int64_t now)
 {
 	overstap__v1__status_update__init(u);
-	int pupil = (int)(next_rand(&c->rng) * 32768u + next_rand(&c->rng)) % o.pupils;
-	pgn_of(pupil, bb.pgns[i]);
+	int pupil;
+	if (o.new_pupils) {
+		long long k = o.pgn_from + (long long)c->counter * o.connections + c->index;
+		new_pgn_of(k % 40000000, bb.pgns[i]);
+		pupil = (int)(k % 6);
+	} else {
+		pupil = (int)(next_rand(&c->rng) * 32768u + next_rand(&c->rng)) % o.pupils;
+		pgn_of(pupil, bb.pgns[i]);
+	}
 	snprintf(bb.ids[i], sizeof bb.ids[i], "%s-%d-%llu", o.run_id, c->index, (unsigned long long)c->counter++);
 	u->event_id = bb.ids[i];
 	u->pgn = bb.pgns[i];
@@ -204,7 +240,7 @@ static void fill_update(struct conn *c, int i, Overstap__V1__StatusUpdate *u, in
 	static char birth[24];
 	snprintf(birth, sizeof birth, "%04d-05-15", o.cohort - 16);
 	if (strcmp(c->id->role, "vo") == 0) {
-		if (pick < 35) {
+		if (pick < 35 || o.new_pupils) {
 			u->kind = OVERSTAP__V1__EVENT_KIND__EVENT_KIND_OVERSTAPPER_GEREGISTREERD;
 			u->name = "Bench Leerling";
 			u->birth_date = birth;
@@ -427,6 +463,31 @@ static void idle_done_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(base, NULL);
 }
 
+/* --idle opens its connections IDLE_HANDSHAKES at a time, as a population
+ * of clients would arrive, and within the daemon's handshake limits (16 per
+ * address by default): a newcomer beyond them makes the oldest give way. */
+#define IDLE_HANDSHAKES 8
+static const struct sockaddr *idle_sa;
+static socklen_t idle_salen;
+static int idle_opened;
+static bool open_conn(struct conn *c, const struct sockaddr *sa, socklen_t salen);
+
+static void idle_open_next(void)
+{
+	while (idle_opened < o.idle && idle_opened - conns_ready - (int)connect_failures < IDLE_HANDSHAKES) {
+		struct conn *c = &conns[idle_opened++];
+		if (!open_conn(c, idle_sa, idle_salen))
+			exit(2);
+	}
+	if (conns_ready + connect_failures == o.idle) {
+		start_us = now_us();
+		struct timeval tv = { (time_t)o.idle_secs, (suseconds_t)((o.idle_secs - (time_t)o.idle_secs) * 1e6) };
+		if (conns_ready == 0)
+			tv = (struct timeval){ 0, 0 };
+		event_base_once(base, -1, EV_TIMEOUT, idle_done_cb, NULL, &tv);
+	}
+}
+
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
@@ -435,11 +496,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		c->ready = true;
 		conns_ready++;
 		if (o.idle) {
-			if (conns_ready == o.idle) {
-				start_us = now_us();
-				struct timeval tv = { (time_t)o.idle_secs, (suseconds_t)((o.idle_secs - (time_t)o.idle_secs) * 1e6) };
-				event_base_once(base, -1, EV_TIMEOUT, idle_done_cb, NULL, &tv);
-			}
+			idle_open_next();
 			return;
 		}
 		if (conns_ready == 1)
@@ -467,12 +524,19 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		ERR_error_string_n(e, buf, sizeof buf);
 	else if (what & BEV_EVENT_EOF)
 		snprintf(buf, sizeof buf, "closed by the server");
+	bool was_ready = c->ready;
 	if (!c->ready)
 		connect_failures++;
 	else
 		errors++;
 	fprintf(stderr, "overstap-bench: connection %d to %s:%d %s%s%s\n", c->index, o.conn.host, o.conn.port,
 		c->ready ? "lost" : "failed", buf[0] ? ": " : "", buf);
+	if (o.idle && !was_ready && !c->done) {
+		c->done = true;
+		conns_done++;
+		idle_open_next();
+		return;
+	}
 	if (!c->done) {
 		c->done = true;
 		conns_done++;
@@ -605,6 +669,7 @@ int main(int argc, char **argv)
 		{ "batch", required_argument, NULL, 'b' },	 { "pipeline", required_argument, NULL, 'p' },
 		{ "rate", required_argument, NULL, 'r' },	 { "duration", required_argument, NULL, 'd' },
 		{ "events", required_argument, NULL, 'e' },	 { "pupils", required_argument, NULL, 'u' },
+		{ "new-pupils", no_argument, NULL, 'N' },	 { "pgn-from", required_argument, NULL, 'F' },
 		{ "cohort", required_argument, NULL, 'C' },	 { "idle", required_argument, NULL, 'I' },
 		{ "idle-secs", required_argument, NULL, 'S' }, { "json", no_argument, NULL, 'j' },
 		{ "run-id", required_argument, NULL, 'R' },	 { "help", no_argument, NULL, 'h' },
@@ -636,6 +701,16 @@ int main(int argc, char **argv)
 		case 'e': o.events = atoll(optarg); o.duration = 0; break;
 		case 'u': if (!bounded("--pupils", optarg, 1, 10000000, &o.pupils)) return 2; break;
 		case 'C': o.cohort = atoi(optarg); break;
+		case 'N': o.new_pupils = true; break;
+		case 'F': {
+			long v;
+			if (!client_parse_long(optarg, 0, 39999999, &v)) {
+				fprintf(stderr, "overstap-bench: --pgn-from must be a whole number from 0 to 39999999\n");
+				return 2;
+			}
+			o.pgn_from = v;
+			break;
+		}
 		case 'I': if (!bounded("--idle", optarg, 1, 1000000, &o.idle)) return 2; break;
 		case 'S': o.idle_secs = atof(optarg); break;
 		case 'j': o.json = true; break;
@@ -695,6 +770,13 @@ int main(int argc, char **argv)
 		if (ca_given)
 			snprintf(cafile, sizeof cafile, "%s", o.conn.ca);
 	}
+	for (int i = 0; o.new_pupils && i < o.n_ids; i++) {
+		if (strcmp(o.ids[i].role, "vo") != 0) {
+			fprintf(stderr, "overstap-bench: --new-pupils registers pupils: every identity must be vo, not %s:%s\n",
+				o.ids[i].role, o.ids[i].org);
+			return 2;
+		}
+	}
 	static char runid[32];
 	if (!o.run_id) {
 		snprintf(runid, sizeof runid, "b%lx%x", (unsigned long)time(NULL), o.seed & 0xffff);
@@ -740,6 +822,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "overstap-bench: --acked %s: %s\n", o.acked, strerror(errno));
 		return 2;
 	}
+	/* a connection the server closes is counted, not a reason to die */
+	signal(SIGPIPE, SIG_IGN);
 	base = event_base_new();
 	int n = o.idle ? o.idle : o.connections;
 	conns = calloc((size_t)n, sizeof *conns);
@@ -754,8 +838,13 @@ int main(int argc, char **argv)
 		conns[i].index = i;
 		conns[i].id = &o.ids[i % o.n_ids];
 		conns[i].rng = o.seed + (unsigned)i * 7919u;
-		if (!open_conn(&conns[i], (const struct sockaddr *)&addr, addrlen))
+		if (!o.idle && !open_conn(&conns[i], (const struct sockaddr *)&addr, addrlen))
 			return 2;
+	}
+	if (o.idle) {
+		idle_sa = (const struct sockaddr *)&addr;
+		idle_salen = addrlen;
+		idle_open_next();
 	}
 	if (o.rate > 0) {
 		tokens_at_us = now_us();

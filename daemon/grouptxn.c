@@ -18,6 +18,7 @@
 #include "check.h"
 #include "clock.h"
 #include "grow.h"
+#include "idpool.h"
 #include "keymap.h"
 #include "log.h"
 #include "metrics.h"
@@ -32,14 +33,14 @@
 	struct name {                                                                                \
 		union {                                                                              \
 			struct {                                                                     \
-				struct pgarray __VA_ARGS__;                                          \
+				struct pgbin __VA_ARGS__;                                              \
 			};                                                                           \
-			struct pgarray col[n];                                                       \
+			struct pgbin col[n];                                                         \
 		};                                                                                   \
 	};                                                                                           \
-	_Static_assert(sizeof(struct name) == (n) * sizeof(struct pgarray), #name " has " #n " columns")
+	_Static_assert(sizeof(struct name) == (n) * sizeof(struct pgbin), #name " has " #n " columns")
 
-#define N_COLS(p) ((int)(sizeof(p) / sizeof(struct pgarray)))
+#define N_COLS(p) ((int)(sizeof(p) / sizeof(struct pgbin)))
 
 /* $1 pgn: the pupils the PGN cache does not know (inserted when new). */
 PARAMS(pupil_params, 1, pgn);
@@ -47,7 +48,11 @@ static const char SQL_PUPILS[] =
 	"WITH input AS (SELECT DISTINCT unnest($1::text[]) AS pgn), "
 	"ins AS (INSERT INTO pupil (pgn) SELECT pgn FROM input ORDER BY pgn "
 	"        ON CONFLICT (pgn) DO NOTHING RETURNING id, pgn) "
-	"SELECT id, pgn FROM ins UNION ALL SELECT p.id, p.pgn FROM pupil p JOIN input USING (pgn)";
+	"SELECT id, pgn, true FROM ins UNION ALL "
+	/* one index probe per PGN, whatever the planner thinks of the tables'
+	 * sizes (LIMIT keeps the subquery from being flattened into a join) */
+	"SELECT p.id, p.pgn, false FROM input i CROSS JOIN LATERAL "
+	"  (SELECT p.id, p.pgn FROM pupil p WHERE p.pgn = i.pgn LIMIT 1) p";
 
 /* Every first occurrence of an (org, event_id); $17 received_at. The pupil
  * id comes along when known (NULL otherwise): only unknown pupils are looked
@@ -59,16 +64,53 @@ PARAMS(event_params, 16, org, event_id, pgn, cohort, kind, occurred_at, school, 
 static const char SQL_EVENTS[] =
 	"INSERT INTO event (org, event_id, pupil_id, cohort, kind, occurred_at, received_at, school, "
 	"  woongemeente, vo_soort, bestemming, crebo, mbo_instelling, niveau, leerweg, reason) "
-	"SELECT u.org, u.event_id, coalesce(u.pid, (SELECT p.id FROM pupil p WHERE p.pgn = u.pgn)), u.cohort, "
-	"  u.kind, u.occurred_at, $17::bigint, u.school, "
-	"  u.woongemeente, u.vo_soort, u.bestemming, u.crebo, u.mbo_instelling, u.niveau, u.leerweg, u.reason "
-	"FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::smallint[], $6::bigint[], "
-	"  $7::text[], $8::text[], $9::smallint[], $10::smallint[], $11::text[], $12::text[], "
-	"  $13::smallint[], $14::smallint[], $15::text[], $16::bigint[]) "
-	"  AS u(org, event_id, pgn, cohort, kind, occurred_at, school, woongemeente, vo_soort, "
-	"       bestemming, crebo, mbo_instelling, niveau, leerweg, reason, pid) "
+	"SELECT u.org, u.event_id, coalesce(u.pid, (SELECT p.id FROM pupil p WHERE p.pgn = u.pgn)), "
+	"  u.cohort, u.kind, u.occurred_at, $17::bigint, u.school, "
+	"  u.woongemeente, u.vo_soort, u.bestemming, u.crebo, u.mbo_instelling, u.niveau, u.leerweg, "
+	"  u.reason "
+	"FROM (SELECT unnest($1::text[]) AS org, unnest($2::text[]) AS event_id, unnest($3::text[]) "
+	"  AS pgn, unnest($4::int[]) AS cohort, unnest($5::smallint[]) AS kind, unnest($6::bigint[]) "
+	"  AS occurred_at, unnest($7::text[]) AS school, unnest($8::text[]) AS woongemeente, "
+	"  unnest($9::smallint[]) AS vo_soort, unnest($10::smallint[]) AS bestemming, "
+	"  unnest($11::text[]) AS crebo, unnest($12::text[]) AS mbo_instelling, "
+	"  unnest($13::smallint[]) AS niveau, unnest($14::smallint[]) AS leerweg, "
+	"  unnest($15::text[]) AS reason, unnest($16::bigint[]) AS pid) AS u "
 	"ON CONFLICT (org, event_id) DO NOTHING "
 	"RETURNING org, event_id";
+
+/* The speculative group (one round trip; see send_speculative): the new
+ * pupils with the ids reserved for them ($3 how many), and every first
+ * occurrence with its pupil id ($16 received_at, $17 how many; the PGN
+ * column is sent for the layout's sake and not read). Each fails the
+ * transaction with a serialization failure when the database knew better
+ * (a pupil it had, an event it had: overstap_guess(), sql/007), and the
+ * group runs again in two steps. ON CONFLICT rather than a unique violation:
+ * that error would write the PGN or the event id into the server's log. */
+PARAMS(new_pupil_params, 2, pupil_id, pgn);
+static const char SQL_NEW_PUPILS[] =
+	"WITH ins AS (INSERT INTO pupil (id, pgn) SELECT unnest($1::bigint[]), unnest($2::text[]) "
+	"             ON CONFLICT (pgn) DO NOTHING RETURNING 1) "
+	"SELECT overstap_guess('pupils', $3::int, (SELECT count(*) FROM ins)::int)";
+static const char SQL_NEW_EVENTS[] =
+	"WITH ins AS (INSERT INTO event (org, event_id, pupil_id, cohort, kind, occurred_at, "
+	"  received_at, school, woongemeente, vo_soort, bestemming, crebo, mbo_instelling, niveau, "
+	"  leerweg, reason) "
+	"SELECT u.org, u.event_id, u.pid, u.cohort, u.kind, u.occurred_at, $17::bigint, u.school, "
+	"  u.woongemeente, u.vo_soort, u.bestemming, u.crebo, u.mbo_instelling, u.niveau, u.leerweg, "
+	"  u.reason "
+	"FROM (SELECT unnest($1::text[]) AS org, unnest($2::text[]) AS event_id, unnest($3::text[]) "
+	"  AS pgn, unnest($4::int[]) AS cohort, unnest($5::smallint[]) AS kind, unnest($6::bigint[]) "
+	"  AS occurred_at, unnest($7::text[]) AS school, unnest($8::text[]) AS woongemeente, "
+	"  unnest($9::smallint[]) AS vo_soort, unnest($10::smallint[]) AS bestemming, "
+	"  unnest($11::text[]) AS crebo, unnest($12::text[]) AS mbo_instelling, "
+	"  unnest($13::smallint[]) AS niveau, unnest($14::smallint[]) AS leerweg, "
+	"  unnest($15::text[]) AS reason, unnest($16::bigint[]) AS pid) AS u "
+	"ON CONFLICT (org, event_id) DO NOTHING "
+	"RETURNING 1) "
+	"SELECT overstap_guess('events', $18::int, (SELECT count(*) FROM ins)::int)";
+
+/* A block of pupil ids for the pool (idpool.h): $1 how many. */
+static const char SQL_RESERVE_IDS[] = "SELECT nextval('pupil_id_seq') FROM generate_series(1, $1::int)";
 
 /* The states of the pupil groups the state cache does not hold, with their
  * version (binary results). */
@@ -76,8 +118,12 @@ PARAMS(state_read_params, 3, pgn, cohort, pupil_id);
 static const char SQL_STATES[] =
 	"SELECT x.pid, x.pgn, s.cohort, s.facts, s.had_zomerlek, s.had_niet_gestart, s.version "
 	"FROM (SELECT coalesce(u.pid, (SELECT p.id FROM pupil p WHERE p.pgn = u.pgn)) AS pid, u.pgn, u.cohort "
-	"      FROM unnest($1::text[], $2::int[], $3::bigint[]) AS u(pgn, cohort, pid)) x "
-	"JOIN pupil_state s ON s.pupil_id = x.pid AND s.cohort = x.cohort";
+	"      FROM unnest($1::text[], $2::int[], $3::bigint[]) AS u(pgn, cohort, pid) OFFSET 0) x "
+	/* an index probe per pupil group (OFFSET and LIMIT keep the planner
+	 * from flattening them into a join): a generic plan once hashed the
+	 * whole state table for every group, a scan that grows with the table */
+	"CROSS JOIN LATERAL (SELECT s.cohort, s.facts, s.had_zomerlek, s.had_niet_gestart, s.version "
+	"  FROM pupil_state s WHERE s.pupil_id = x.pid AND s.cohort = x.cohort LIMIT 1) s";
 
 /* The merged states, $18 now, $19 how many; each row only if its version is
  * still the one read (0: none was), else overstap_expect() fails the
@@ -85,26 +131,27 @@ static const char SQL_STATES[] =
 PARAMS(state_write_params, 17, pupil_id, cohort, facts, status, registered, left_vo, has_ddd, vo_school, vo_soort,
        woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, had_niet_gestart, crebo, version, competing);
 static const char SQL_UPSERT_STATES[] =
-	"WITH up AS ("
-	"INSERT INTO pupil_state (pupil_id, cohort, facts, status, registered, left_vo, has_ddd, "
-	"  vo_school, vo_soort, woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, "
-	"  had_niet_gestart, updated_at, crebo, version, competing) "
-	"SELECT u.pupil_id, u.cohort, decode(u.facts, 'hex'), u.status, u.registered, u.left_vo, "
-	"  u.has_ddd, u.vo_school, u.vo_soort, u.woongemeente, u.mbo_instelling, u.first_aangemeld_at, "
+	"WITH up AS (INSERT INTO pupil_state (pupil_id, cohort, facts, status, registered, left_vo, "
+	"  has_ddd, vo_school, vo_soort, woongemeente, mbo_instelling, first_aangemeld_at, "
+	"  had_zomerlek, had_niet_gestart, updated_at, crebo, version, competing) "
+	"SELECT u.pupil_id, u.cohort, u.facts, u.status, u.registered, u.left_vo, u.has_ddd, "
+	"  u.vo_school, u.vo_soort, u.woongemeente, u.mbo_instelling, u.first_aangemeld_at, "
 	"  u.had_zomerlek, u.had_niet_gestart, $18::bigint, u.crebo, u.version + 1, u.competing "
-	"FROM unnest($1::bigint[], $2::int[], $3::text[], $4::smallint[], $5::bool[], $6::bool[], "
-	"  $7::bool[], $8::text[], $9::smallint[], $10::text[], $11::text[], $12::bigint[], "
-	"  $13::bool[], $14::bool[], $15::text[], $16::bigint[], $17::text[]) "
-	"  AS u(pupil_id, cohort, facts, status, registered, left_vo, has_ddd, vo_school, vo_soort, "
-	"       woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, had_niet_gestart, crebo, "
-	"       version, competing) "
-	"ON CONFLICT (pupil_id, cohort) DO UPDATE SET facts = EXCLUDED.facts, status = EXCLUDED.status, "
-	"  registered = EXCLUDED.registered, left_vo = EXCLUDED.left_vo, has_ddd = EXCLUDED.has_ddd, "
-	"  vo_school = EXCLUDED.vo_school, vo_soort = EXCLUDED.vo_soort, crebo = EXCLUDED.crebo, "
-	"  woongemeente = EXCLUDED.woongemeente, mbo_instelling = EXCLUDED.mbo_instelling, "
-	"  first_aangemeld_at = EXCLUDED.first_aangemeld_at, had_zomerlek = EXCLUDED.had_zomerlek, "
-	"  had_niet_gestart = EXCLUDED.had_niet_gestart, updated_at = EXCLUDED.updated_at, "
-	"  version = EXCLUDED.version, competing = EXCLUDED.competing "
+	"FROM (SELECT unnest($1::bigint[]) AS pupil_id, unnest($2::int[]) AS cohort, "
+	"  unnest($3::bytea[]) AS facts, unnest($4::smallint[]) AS status, unnest($5::bool[]) AS "
+	"  registered, unnest($6::bool[]) AS left_vo, unnest($7::bool[]) AS has_ddd, "
+	"  unnest($8::text[]) AS vo_school, unnest($9::smallint[]) AS vo_soort, unnest($10::text[]) "
+	"  AS woongemeente, unnest($11::text[]) AS mbo_instelling, unnest($12::bigint[]) AS "
+	"  first_aangemeld_at, unnest($13::bool[]) AS had_zomerlek, unnest($14::bool[]) AS "
+	"  had_niet_gestart, unnest($15::text[]) AS crebo, unnest($16::bigint[]) AS version, "
+	"  unnest($17::text[]) AS competing) AS u "
+	"ON CONFLICT (pupil_id, cohort) DO UPDATE SET facts = EXCLUDED.facts, status = "
+	"  EXCLUDED.status, registered = EXCLUDED.registered, left_vo = EXCLUDED.left_vo, has_ddd = "
+	"  EXCLUDED.has_ddd, vo_school = EXCLUDED.vo_school, vo_soort = EXCLUDED.vo_soort, crebo = "
+	"  EXCLUDED.crebo, woongemeente = EXCLUDED.woongemeente, mbo_instelling = "
+	"  EXCLUDED.mbo_instelling, first_aangemeld_at = EXCLUDED.first_aangemeld_at, had_zomerlek = "
+	"  EXCLUDED.had_zomerlek, had_niet_gestart = EXCLUDED.had_niet_gestart, updated_at = "
+	"  EXCLUDED.updated_at, version = EXCLUDED.version, competing = EXCLUDED.competing "
 	"WHERE pupil_state.version = EXCLUDED.version - 1 "
 	"RETURNING 1) "
 	"SELECT overstap_expect($19::int, (SELECT count(*) FROM up)::int)";
@@ -117,15 +164,44 @@ static const char SQL_UPSERT_STATES[] =
  * not matter. Whose data a pupil shows is overstap_personal()'s to say. */
 PARAMS(personal_params, 7, pupil_id, cohort, source, is_reg, name, birth_date, at);
 static const char SQL_PERSONAL[] =
-	"INSERT INTO pupil_personal AS pp (pupil_id, cohort, source, is_registration, name, birth_date, at) "
-	"SELECT u.pupil_id, u.cohort, u.source, u.is_reg, NULLIF(u.name, ''), NULLIF(u.birth_date, '')::date, u.at "
-	"FROM unnest($1::bigint[], $2::int[], $3::text[], $4::bool[], $5::text[], $6::text[], $7::bigint[]) "
-	"  AS u(pupil_id, cohort, source, is_reg, name, birth_date, at) "
-	"ON CONFLICT (pupil_id, cohort, source) DO UPDATE SET name = EXCLUDED.name, "
-	"  birth_date = EXCLUDED.birth_date, at = EXCLUDED.at, is_registration = EXCLUDED.is_registration "
-	"WHERE EXCLUDED.at > pp.at OR (EXCLUDED.at = pp.at AND "
-	"  (coalesce(EXCLUDED.name, '') COLLATE \"C\", coalesce(EXCLUDED.birth_date::text, '') COLLATE \"C\") > "
-	"  (coalesce(pp.name, '') COLLATE \"C\", coalesce(pp.birth_date::text, '') COLLATE \"C\"))";
+	"INSERT INTO pupil_personal AS pp (pupil_id, cohort, source, is_registration, name, "
+	"  birth_date, at) "
+	"SELECT u.pupil_id, u.cohort, u.source, u.is_reg, NULLIF(u.name, ''), "
+	"  NULLIF(u.birth_date, '')::date, u.at "
+	"FROM (SELECT unnest($1::bigint[]) AS pupil_id, unnest($2::int[]) AS cohort, "
+	"  unnest($3::text[]) AS source, unnest($4::bool[]) AS is_reg, unnest($5::text[]) AS name, "
+	"  unnest($6::text[]) AS birth_date, unnest($7::bigint[]) AS at) AS u "
+	"ON CONFLICT (pupil_id, cohort, source) DO UPDATE SET name = EXCLUDED.name, birth_date = "
+	"  EXCLUDED.birth_date, at = EXCLUDED.at, is_registration = EXCLUDED.is_registration "
+	"WHERE EXCLUDED.at > pp.at OR (EXCLUDED.at = pp.at AND (coalesce(EXCLUDED.name, '') COLLATE "
+	"  \"C\", coalesce(EXCLUDED.birth_date::text, '') COLLATE \"C\") > (coalesce(pp.name, '') "
+	"  COLLATE \"C\", coalesce(pp.birth_date::text, '') COLLATE \"C\"))";
+
+/* The states and personal data of the pupils a speculative group creates:
+ * none can exist (their ids are new), so plain inserts, without the
+ * conflict checks of the upserts above. Same parameters. */
+static const char SQL_INSERT_STATES[] =
+	"INSERT INTO pupil_state (pupil_id, cohort, facts, status, registered, left_vo, has_ddd, "
+	"  vo_school, vo_soort, woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, "
+	"  had_niet_gestart, updated_at, crebo, version, competing) "
+	"SELECT u.pupil_id, u.cohort, u.facts, u.status, u.registered, u.left_vo, u.has_ddd, "
+	"  u.vo_school, u.vo_soort, u.woongemeente, u.mbo_instelling, u.first_aangemeld_at, "
+	"  u.had_zomerlek, u.had_niet_gestart, $18::bigint, u.crebo, u.version + 1, u.competing "
+	"FROM (SELECT unnest($1::bigint[]) AS pupil_id, unnest($2::int[]) AS cohort, "
+	"  unnest($3::bytea[]) AS facts, unnest($4::smallint[]) AS status, unnest($5::bool[]) AS "
+	"  registered, unnest($6::bool[]) AS left_vo, unnest($7::bool[]) AS has_ddd, "
+	"  unnest($8::text[]) AS vo_school, unnest($9::smallint[]) AS vo_soort, unnest($10::text[]) "
+	"  AS woongemeente, unnest($11::text[]) AS mbo_instelling, unnest($12::bigint[]) AS "
+	"  first_aangemeld_at, unnest($13::bool[]) AS had_zomerlek, unnest($14::bool[]) AS "
+	"  had_niet_gestart, unnest($15::text[]) AS crebo, unnest($16::bigint[]) AS version, "
+	"  unnest($17::text[]) AS competing) AS u";
+static const char SQL_INSERT_PERSONAL[] =
+	"INSERT INTO pupil_personal (pupil_id, cohort, source, is_registration, name, birth_date, at) "
+	"SELECT u.pupil_id, u.cohort, u.source, u.is_reg, NULLIF(u.name, ''), "
+	"  NULLIF(u.birth_date, '')::date, u.at "
+	"FROM (SELECT unnest($1::bigint[]) AS pupil_id, unnest($2::int[]) AS cohort, "
+	"  unnest($3::text[]) AS source, unnest($4::bool[]) AS is_reg, unnest($5::text[]) AS name, "
+	"  unnest($6::text[]) AS birth_date, unnest($7::bigint[]) AS at) AS u";
 
 /* OPGELOST, $4 now, $5 reason: resolve every open alert of these pupils and
  * cohorts and tell each recipient, naming the alert it resolves. */
@@ -154,18 +230,20 @@ static const char SQL_RESOLVE[] =
 PARAMS(raise_params, 10, pupil_id, cohort, kind, rcpt, status, woongemeente, vo_school, mbo_instelling, crebo,
        reason);
 static const char SQL_RAISE[] =
-	"INSERT INTO alert (recipient, kind, pupil_id, cohort, region, vo_school, woongemeente, status, "
-	"  mbo_instelling, crebo, reason, raised_at) "
-	"SELECT r.recipient, u.kind, u.pupil_id, u.cohort, r.alert_region, "
-	"  u.vo_school, u.woongemeente, u.status, u.mbo_instelling, u.crebo, u.reason, $11::bigint "
-	"FROM unnest($1::bigint[], $2::int[], $3::smallint[], $4::int[], $5::smallint[], $6::text[], "
-	"  $7::text[], $8::text[], $9::text[], $10::text[]) "
-	"  AS u(pupil_id, cohort, kind, rcpt, status, woongemeente, vo_school, mbo_instelling, crebo, reason) "
+	"INSERT INTO alert (recipient, kind, pupil_id, cohort, region, vo_school, woongemeente, "
+	"  status, mbo_instelling, crebo, reason, raised_at) "
+	"SELECT r.recipient, u.kind, u.pupil_id, u.cohort, r.alert_region, u.vo_school, "
+	"  u.woongemeente, u.status, u.mbo_instelling, u.crebo, u.reason, $11::bigint "
+	"FROM (SELECT unnest($1::bigint[]) AS pupil_id, unnest($2::int[]) AS cohort, "
+	"  unnest($3::smallint[]) AS kind, unnest($4::int[]) AS rcpt, unnest($5::smallint[]) AS "
+	"  status, unnest($6::text[]) AS woongemeente, unnest($7::text[]) AS vo_school, "
+	"  unnest($8::text[]) AS mbo_instelling, unnest($9::text[]) AS crebo, unnest($10::text[]) AS "
+	"  reason) AS u "
 	"CROSS JOIN LATERAL overstap_alert_recipients(u.rcpt, u.woongemeente, u.vo_school) AS r "
 	"WHERE (SELECT overstap_alert_order(1)) "
 	"ON CONFLICT (pupil_id, cohort, kind, recipient) "
-	"  WHERE resolved_at IS NULL AND kind IN (@ALERT_ZOMERLEK@, @ALERT_NIET_GESTART@, @ALERT_GEEN_AANMELDING@) "
-	"DO NOTHING "
+	"WHERE resolved_at IS NULL AND kind IN (@ALERT_ZOMERLEK@, @ALERT_NIET_GESTART@, "
+	"  @ALERT_GEEN_AANMELDING@) DO NOTHING "
 	"RETURNING id, recipient, kind";
 
 /* What the vo schools delivered (DESIGN §5.1 SCHOOL_STIL, §6.2 freshness):
@@ -179,13 +257,19 @@ PARAMS(delivery_params, 3, school, cohort, events);
 static const char SQL_DELIVERY[] =
 	"INSERT INTO school_day AS d (school, cohort, day, writer, events, last_at) "
 	"SELECT u.school, u.cohort, $4::int, $6::text, u.events, $5::bigint "
-	"FROM unnest($1::text[], $2::int[], $3::int[]) AS u(school, cohort, events) "
-	"ON CONFLICT (school, cohort, day, writer) DO UPDATE SET events = d.events + EXCLUDED.events, "
-	"  last_at = GREATEST(d.last_at, EXCLUDED.last_at)";
+	"FROM (SELECT unnest($1::text[]) AS school, unnest($2::int[]) AS cohort, unnest($3::int[]) "
+	"  AS events) AS u "
+	"ON CONFLICT (school, cohort, day, writer) DO UPDATE SET events = d.events + "
+	"  EXCLUDED.events, last_at = GREATEST(d.last_at, EXCLUDED.last_at)";
 
 void grouptxn_register(struct store *st)
 {
 	store_register(st, "ingest_pupils", SQL_PUPILS);
+	store_register(st, "ingest_new_pupils", SQL_NEW_PUPILS);
+	store_register(st, "ingest_new_events", SQL_NEW_EVENTS);
+	store_register(st, "ingest_reserve_ids", SQL_RESERVE_IDS);
+	store_register(st, "ingest_insert_states", SQL_INSERT_STATES);
+	store_register(st, "ingest_insert_personal", SQL_INSERT_PERSONAL);
 	store_register(st, "ingest_events", SQL_EVENTS);
 	store_register(st, "ingest_delivery", SQL_DELIVERY);
 	store_register(st, "ingest_states", SQL_STATES);
@@ -240,6 +324,7 @@ struct grouptxn {
 	const struct rules_calendar *cal;
 	struct pupilcache *pupils;
 	struct statecache *states;
+	struct idpool *ids;
 	grouptxn_done_fn done;
 	void *done_arg;
 	int64_t now; /* the daemon's time when the step was sent */
@@ -277,31 +362,40 @@ struct grouptxn {
 	struct pupil_params p_pupils;
 	struct event_params p_events;
 	struct state_read_params p_read;
-	struct state_write_params p_write;
-	struct personal_params p_personal;
+	struct state_write_params p_write, p_write_new; /* upserts; plain inserts for new pupils */
+	struct personal_params p_personal, p_personal_new;
 	struct resolve_params p_resolve;
 	struct raise_params p_raise;
 	struct delivery_params p_delivery;
-	int q_pupils, q_events, q_states, q_resolve, q_raise;
+	struct new_pupil_params p_new;
+	int q_reserve, q_pupils, q_events, q_states, q_resolve, q_raise;
+	/* the attempt in flight: one round trip on what the caches know (the
+	 * pupils they do not know are new, the events are new), or two steps */
+	bool speculative;
+	bool may_speculate;    /* no speculative attempt failed since the last group that would have passed */
+	bool misses_were_new;  /* a two-step attempt: every pupil the caches did not know was new */
+	bool reserving;        /* this attempt fetches a block of ids */
+	size_t n_unknown;      /* distinct PGNs the PGN cache does not know */
+	size_t n_uncached;     /* groups of known pupils whose state is not cached */
 	bool oom; /* out of memory building a step: the group fails, clients resend */
 };
 
-static void cols_init(struct pgarray *col, int n)
+static void cols_init(struct pgbin *col, int n)
 {
 	for (int i = 0; i < n; i++)
-		pgarray_init(&col[i]);
+		pgbin_init(&col[i]);
 }
 
-static void cols_reset(struct pgarray *col, int n)
+static void cols_reset(struct pgbin *col, int n)
 {
 	for (int i = 0; i < n; i++)
-		pgarray_reset(&col[i]);
+		pgbin_reset(&col[i]);
 }
 
-static void cols_free(struct pgarray *col, int n)
+static void cols_free(struct pgbin *col, int n)
 {
 	for (int i = 0; i < n; i++)
-		pgarray_free(&col[i]);
+		pgbin_free(&col[i]);
 }
 
 #define EACH_PARAMS(t, fn)                                                                           \
@@ -310,23 +404,34 @@ static void cols_free(struct pgarray *col, int n)
 		fn((t)->p_events.col, N_COLS((t)->p_events));                                        \
 		fn((t)->p_read.col, N_COLS((t)->p_read));                                            \
 		fn((t)->p_write.col, N_COLS((t)->p_write));                                          \
+		fn((t)->p_write_new.col, N_COLS((t)->p_write_new));                                  \
 		fn((t)->p_personal.col, N_COLS((t)->p_personal));                                    \
+		fn((t)->p_personal_new.col, N_COLS((t)->p_personal_new));                            \
 		fn((t)->p_resolve.col, N_COLS((t)->p_resolve));                                      \
 		fn((t)->p_raise.col, N_COLS((t)->p_raise));                                          \
 		fn((t)->p_delivery.col, N_COLS((t)->p_delivery));                                    \
+		fn((t)->p_new.col, N_COLS((t)->p_new));                                              \
 	} while (0)
 
-/* Sends a prepared statement: its array columns in $n order, then scalars. */
-static bool send_cols(struct store_job *job, const char *stmt, struct pgarray *col, int n_cols,
+/* Sends a prepared statement: its array columns in $n order (binary, every
+ * one with the same number of values), then scalars (text). */
+static bool send_cols(struct store_job *job, const char *stmt, struct pgbin *col, int n_cols,
 		      const char *const *scalars, int n_scalars, bool binary_result)
 {
 	const char *params[24];
+	int lengths[24], formats[24];
 	CHECK(n_cols + n_scalars <= (int)(sizeof params / sizeof params[0]));
-	for (int i = 0; i < n_cols; i++)
-		params[i] = pgarray_literal(&col[i]);
-	for (int i = 0; i < n_scalars; i++)
+	for (int i = 0; i < n_cols; i++) {
+		CHECK(col[i].count == col[0].count); /* one row per index: our own bookkeeping */
+		params[i] = pgbin_value(&col[i], &lengths[i]);
+		formats[i] = 1;
+	}
+	for (int i = 0; i < n_scalars; i++) {
 		params[n_cols + i] = scalars[i];
-	return store_send(job, stmt, n_cols + n_scalars, params, binary_result);
+		lengths[n_cols + i] = 0;
+		formats[n_cols + i] = 0;
+	}
+	return store_send_formats(job, stmt, n_cols + n_scalars, params, lengths, formats, binary_result);
 }
 
 static struct grouptxn *txn_of(struct store_job *job)
@@ -441,11 +546,13 @@ static uint32_t facts_append(struct grouptxn *t, const void *bytes, size_t len)
 	return off;
 }
 
-/* Per pupil group: its id from the PGN cache, its state from the state cache
- * (no SELECT: the write checks its version), or a row to read. */
-static void build_state_reads(struct grouptxn *t)
+/* Per pupil group: its id from the PGN cache and its state from the state
+ * cache (no SELECT: the write checks its version); counts what they do not
+ * know: PGNs (n_unknown) and states of known pupils (n_uncached). */
+static void lookup_groups(struct grouptxn *t)
 {
 	const char *prev_pgn = "";
+	t->n_unknown = t->n_uncached = 0;
 	for (size_t gi = 0; gi < t->n_groups; gi++) {
 		struct pupil_group *g = &t->groups[gi];
 		const struct item *it = group_item(t, g, 0);
@@ -459,16 +566,33 @@ static void build_state_reads(struct grouptxn *t)
 			g->had_niet_gestart = known->had_niet_gestart;
 			g->facts_len = known->facts_len;
 			g->facts_off = facts_append(t, known->facts, known->facts_len);
-		} else {
-			pgarray_add_text(&t->p_read.pgn, it->ev.pgn);
-			pgarray_add_int(&t->p_read.cohort, it->ev.cohort);
-			if (id)
-				pgarray_add_int(&t->p_read.pupil_id, id);
-			else
-				pgarray_add_null(&t->p_read.pupil_id);
+		} else if (id) {
+			t->n_uncached++;
 		}
 		if (!id && strcmp(prev_pgn, it->ev.pgn) != 0)
-			pgarray_add_text(&t->p_pupils.pgn, it->ev.pgn);
+			t->n_unknown++;
+		prev_pgn = it->ev.pgn;
+	}
+}
+
+/* The two-step attempt: a row to read per group the caches do not know, a
+ * PGN to look up or insert per unknown pupil. */
+static void build_state_reads(struct grouptxn *t)
+{
+	const char *prev_pgn = "";
+	for (size_t gi = 0; gi < t->n_groups; gi++) {
+		struct pupil_group *g = &t->groups[gi];
+		const struct item *it = group_item(t, g, 0);
+		if (!g->exists) {
+			pgbin_add_text(&t->p_read.pgn, it->ev.pgn);
+			pgbin_add_int4(&t->p_read.cohort, (int32_t)it->ev.cohort);
+			if (g->pupil_id)
+				pgbin_add_int8(&t->p_read.pupil_id, g->pupil_id);
+			else
+				pgbin_add_null(&t->p_read.pupil_id, PGBIN_INT8);
+		}
+		if (!g->pupil_id && strcmp(prev_pgn, it->ev.pgn) != 0)
+			pgbin_add_text(&t->p_pupils.pgn, it->ev.pgn);
 		prev_pgn = it->ev.pgn;
 	}
 }
@@ -483,27 +607,42 @@ static void build_events(struct grouptxn *t)
 		for (uint32_t k = 0; k < g->count; k++) {
 			const struct item *it = group_item(t, g, k);
 			const struct overstap_event *ev = &it->ev;
-			pgarray_add_text(&e->org, it->org);
-			pgarray_add_text(&e->event_id, ev->event_id);
-			pgarray_add_text(&e->pgn, ev->pgn);
-			pgarray_add_int(&e->cohort, ev->cohort);
-			pgarray_add_int(&e->kind, ev->kind);
-			pgarray_add_int(&e->occurred_at, ev->occurred_at);
-			pgarray_add_text(&e->school, ev->school);
-			pgarray_add_text(&e->woongemeente, ev->woongemeente);
-			pgarray_add_int(&e->vo_soort, ev->vo_soort);
-			pgarray_add_int(&e->bestemming, ev->bestemming);
-			pgarray_add_text(&e->crebo, ev->crebo);
-			pgarray_add_text(&e->mbo_instelling, ev->mbo_instelling);
-			pgarray_add_int(&e->niveau, ev->niveau);
-			pgarray_add_int(&e->leerweg, ev->leerweg);
-			pgarray_add_text(&e->reason, ev->reason);
+			pgbin_add_text(&e->org, it->org);
+			pgbin_add_text(&e->event_id, ev->event_id);
+			pgbin_add_text(&e->pgn, ev->pgn);
+			pgbin_add_int4(&e->cohort, (int32_t)ev->cohort);
+			pgbin_add_int2(&e->kind, (int16_t)ev->kind);
+			pgbin_add_int8(&e->occurred_at, ev->occurred_at);
+			pgbin_add_text(&e->school, ev->school);
+			pgbin_add_text(&e->woongemeente, ev->woongemeente);
+			pgbin_add_int2(&e->vo_soort, (int16_t)ev->vo_soort);
+			pgbin_add_int2(&e->bestemming, (int16_t)ev->bestemming);
+			pgbin_add_text(&e->crebo, ev->crebo);
+			pgbin_add_text(&e->mbo_instelling, ev->mbo_instelling);
+			pgbin_add_int2(&e->niveau, (int16_t)ev->niveau);
+			pgbin_add_int2(&e->leerweg, (int16_t)ev->leerweg);
+			pgbin_add_text(&e->reason, ev->reason);
 			if (g->pupil_id)
-				pgarray_add_int(&e->pupil_id, g->pupil_id);
+				pgbin_add_int8(&e->pupil_id, g->pupil_id);
 			else
-				pgarray_add_null(&e->pupil_id);
+				pgbin_add_null(&e->pupil_id, PGBIN_INT8);
 		}
 	}
+}
+
+/* A block of ids for the pool, first in the step (before anything can fail
+ * it) when the pool runs low; query index q. */
+static bool send_reserve(struct grouptxn *t, struct store_job *job, int *q)
+{
+	t->q_reserve = -1;
+	t->reserving = idpool_wants_block(t->ids);
+	if (!t->reserving)
+		return true;
+	char n[16];
+	snprintf(n, sizeof n, "%d", IDPOOL_BLOCK);
+	const char *p[1] = { n };
+	t->q_reserve = (*q)++;
+	return store_send(job, "ingest_reserve_ids", 1, p, true);
 }
 
 static bool send_step0(struct grouptxn *t, struct store_job *job)
@@ -517,8 +656,9 @@ static bool send_step0(struct grouptxn *t, struct store_job *job)
 	snprintf(received, sizeof received, "%lld", (long long)t->now);
 	const char *events_scalars[1] = { received };
 	int q = 1;
-	bool ok = store_send_sql(job, "BEGIN");
+	bool ok = store_send_sql(job, "BEGIN") && send_reserve(t, job, &q);
 	t->q_pupils = t->q_states = -1;
+	t->misses_were_new = true;
 	if (t->p_pupils.pgn.count > 0) {
 		ok = ok && send_cols(job, "ingest_pupils", t->p_pupils.col, N_COLS(t->p_pupils), NULL, 0, false);
 		t->q_pupils = q++;
@@ -545,6 +685,8 @@ static void on_pupils(struct grouptxn *t, const PGresult *res)
 	for (int r = 0; r < PQntuples(res); r++) {
 		int64_t id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
 		const char *pgn = PQgetvalue(res, r, 1);
+		if (PQgetvalue(res, r, 2)[0] != 't')
+			t->misses_were_new = false; /* a pupil the database had */
 		uint32_t key = pupilcache_key(pgn);
 		if (key)
 			learned_add(t, key, id);
@@ -670,9 +812,9 @@ static void collect_deliveries(struct grouptxn *t)
 	if (t->n_delivered > 1)
 		qsort(t->delivered, t->n_delivered, sizeof *t->delivered, delivered_cmp);
 	for (size_t k = 0; k < t->n_delivered; k++) {
-		pgarray_add_text(&t->p_delivery.school, t->delivered[k].school);
-		pgarray_add_int(&t->p_delivery.cohort, t->delivered[k].cohort);
-		pgarray_add_int(&t->p_delivery.events, t->delivered[k].events);
+		pgbin_add_text(&t->p_delivery.school, t->delivered[k].school);
+		pgbin_add_int4(&t->p_delivery.cohort, (int32_t)t->delivered[k].cohort);
+		pgbin_add_int4(&t->p_delivery.events, (int32_t)t->delivered[k].events);
 	}
 }
 
@@ -733,16 +875,23 @@ static bool merge_new_events(const struct grouptxn *t, const struct pupil_group 
 	return any_new;
 }
 
-static void add_personal(struct grouptxn *t, int64_t pupil_id, const struct overstap_event *ev)
+/* Whether a group's pupil is one this (speculative) attempt creates. */
+static bool is_fresh(const struct grouptxn *t, const struct pupil_group *g)
 {
-	struct personal_params *p = &t->p_personal;
-	pgarray_add_int(&p->pupil_id, pupil_id);
-	pgarray_add_int(&p->cohort, ev->cohort);
-	pgarray_add_text(&p->source, ev->school);
-	pgarray_add_bool(&p->is_reg, ev->kind == EVENT_OVERSTAPPER_GEREGISTREERD);
-	pgarray_add_text(&p->name, ev->name);
-	pgarray_add_text(&p->birth_date, ev->birth_date);
-	pgarray_add_int(&p->at, ev->occurred_at);
+	return t->speculative && !g->exists;
+}
+
+static void add_personal(struct grouptxn *t, const struct pupil_group *g, const struct overstap_event *ev)
+{
+	struct personal_params *p = is_fresh(t, g) ? &t->p_personal_new : &t->p_personal;
+	int64_t pupil_id = g->pupil_id;
+	pgbin_add_int8(&p->pupil_id, pupil_id);
+	pgbin_add_int4(&p->cohort, (int32_t)ev->cohort);
+	pgbin_add_text(&p->source, ev->school);
+	pgbin_add_bool(&p->is_reg, ev->kind == EVENT_OVERSTAPPER_GEREGISTREERD);
+	pgbin_add_text(&p->name, ev->name);
+	pgbin_add_text(&p->birth_date, ev->birth_date);
+	pgbin_add_int8(&p->at, ev->occurred_at);
 }
 
 /* The alerts rules_evaluate() decided for this pupil; updates the "had"
@@ -757,21 +906,21 @@ static void add_alerts(struct grouptxn *t, int64_t pupil_id, const struct pupil_
 		enum alert_kind kind = out->alerts[i].kind;
 		*zomerlek |= kind == ALERT_ZOMERLEK;
 		*niet_gestart |= kind == ALERT_NIET_GESTART;
-		pgarray_add_int(&r->pupil_id, pupil_id);
-		pgarray_add_int(&r->cohort, cur->cohort);
-		pgarray_add_int(&r->kind, kind);
-		pgarray_add_int(&r->rcpt, out->alerts[i].recipients);
-		pgarray_add_int(&r->status, st);
-		pgarray_add_text(&r->woongemeente, overstap_woongemeente(cur));
-		pgarray_add_text(&r->vo_school, cur->vo_school);
-		pgarray_add_text(&r->mbo_instelling, instelling);
-		pgarray_add_text(&r->crebo, crebo);
-		pgarray_add_text(&r->reason, rules_alert_reason(kind, st));
+		pgbin_add_int8(&r->pupil_id, pupil_id);
+		pgbin_add_int4(&r->cohort, (int32_t)cur->cohort);
+		pgbin_add_int2(&r->kind, (int16_t)kind);
+		pgbin_add_int4(&r->rcpt, (int32_t)out->alerts[i].recipients);
+		pgbin_add_int2(&r->status, (int16_t)st);
+		pgbin_add_text(&r->woongemeente, overstap_woongemeente(cur));
+		pgbin_add_text(&r->vo_school, cur->vo_school);
+		pgbin_add_text(&r->mbo_instelling, instelling);
+		pgbin_add_text(&r->crebo, crebo);
+		pgbin_add_text(&r->reason, rules_alert_reason(kind, st));
 	}
 	if (out->resolves_open) {
-		pgarray_add_int(&t->p_resolve.pupil_id, pupil_id);
-		pgarray_add_int(&t->p_resolve.cohort, cur->cohort);
-		pgarray_add_int(&t->p_resolve.status, st);
+		pgbin_add_int8(&t->p_resolve.pupil_id, pupil_id);
+		pgbin_add_int4(&t->p_resolve.cohort, (int32_t)cur->cohort);
+		pgbin_add_int2(&t->p_resolve.status, (int16_t)st);
 	}
 }
 
@@ -780,36 +929,29 @@ static void add_state_write(struct grouptxn *t, const struct pupil_group *g, con
 			    enum status st, bool zomerlek, bool niet_gestart)
 {
 	uint8_t enc[OVERSTAP_STATE_ENCODED_MAX];
-	char hex[OVERSTAP_STATE_ENCODED_MAX * 2 + 1];
 	size_t n = overstap_state_encode(cur, enc, sizeof enc);
 	CHECK(n > 0); /* a state always fits its encoding's maximum */
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		hex[2 * i] = digits[enc[i] >> 4];
-		hex[2 * i + 1] = digits[enc[i] & 15];
-	}
-	hex[2 * n] = '\0';
 	const char *instelling = overstap_mbo_instelling(cur);
-	struct state_write_params *w = &t->p_write;
-	pgarray_add_int(&w->pupil_id, g->pupil_id);
-	pgarray_add_int(&w->cohort, cur->cohort);
-	pgarray_add_text(&w->facts, hex);
-	pgarray_add_int(&w->status, st);
-	pgarray_add_bool(&w->registered, overstap_is_registered(cur));
-	pgarray_add_bool(&w->left_vo, overstap_has_left_vo(cur));
-	pgarray_add_bool(&w->has_ddd, overstap_has_ddd(cur));
-	pgarray_add_text(&w->vo_school, cur->vo_school);
-	pgarray_add_int(&w->vo_soort, cur->vo_soort);
-	pgarray_add_text(&w->woongemeente, overstap_woongemeente(cur));
-	pgarray_add_text(&w->mbo_instelling, instelling);
-	pgarray_add_int(&w->first_aangemeld_at, cur->first_aangemeld_at);
-	pgarray_add_bool(&w->had_zomerlek, zomerlek);
-	pgarray_add_bool(&w->had_niet_gestart, niet_gestart);
-	pgarray_add_text(&w->crebo, overstap_crebo(cur, instelling));
-	pgarray_add_int(&w->version, g->exists ? g->version : 0);
+	struct state_write_params *w = is_fresh(t, g) ? &t->p_write_new : &t->p_write;
+	pgbin_add_int8(&w->pupil_id, g->pupil_id);
+	pgbin_add_int4(&w->cohort, (int32_t)cur->cohort);
+	pgbin_add_bytea(&w->facts, enc, n);
+	pgbin_add_int2(&w->status, (int16_t)st);
+	pgbin_add_bool(&w->registered, overstap_is_registered(cur));
+	pgbin_add_bool(&w->left_vo, overstap_has_left_vo(cur));
+	pgbin_add_bool(&w->has_ddd, overstap_has_ddd(cur));
+	pgbin_add_text(&w->vo_school, cur->vo_school);
+	pgbin_add_int2(&w->vo_soort, (int16_t)cur->vo_soort);
+	pgbin_add_text(&w->woongemeente, overstap_woongemeente(cur));
+	pgbin_add_text(&w->mbo_instelling, instelling);
+	pgbin_add_int8(&w->first_aangemeld_at, cur->first_aangemeld_at);
+	pgbin_add_bool(&w->had_zomerlek, zomerlek);
+	pgbin_add_bool(&w->had_niet_gestart, niet_gestart);
+	pgbin_add_text(&w->crebo, overstap_crebo(cur, instelling));
+	pgbin_add_int8(&w->version, g->exists ? g->version : 0);
 	char competing[OVERSTAP_MAX_VO_SCHOOLS * 7 + 1];
 	overstap_competing_claims(cur, competing, sizeof competing);
-	pgarray_add_text(&w->competing, competing);
+	pgbin_add_text(&w->competing, competing);
 	written_add(t, g->pupil_id, cur->cohort, (g->exists ? g->version : 0) + 1, zomerlek, niet_gestart, enc, n);
 }
 
@@ -826,7 +968,7 @@ static void merge_group(struct grouptxn *t, const struct pupil_group *g)
 	if (!merge_new_events(t, g, &cur, &changed, personal, &n_personal))
 		return;
 	for (int i = 0; i < n_personal; i++)
-		add_personal(t, g->pupil_id, &personal[i]->ev);
+		add_personal(t, g, &personal[i]->ev);
 	if (!changed)
 		return;
 	touched_add(t, cur.cohort, cur.vo_school);
@@ -840,19 +982,28 @@ static void merge_group(struct grouptxn *t, const struct pupil_group *g)
 	add_state_write(t, g, &cur, st, zomerlek, niet_gestart);
 }
 
-static bool send_step1(struct grouptxn *t, struct store_job *job)
+/* Merges every pupil group into the write statements' parameters. */
+static void merge_all(struct grouptxn *t)
 {
-	EACH_PARAMS(t, cols_reset);
+	cols_reset(t->p_write.col, N_COLS(t->p_write));
+	cols_reset(t->p_write_new.col, N_COLS(t->p_write_new));
+	cols_reset(t->p_personal.col, N_COLS(t->p_personal));
+	cols_reset(t->p_personal_new.col, N_COLS(t->p_personal_new));
+	cols_reset(t->p_resolve.col, N_COLS(t->p_resolve));
+	cols_reset(t->p_raise.col, N_COLS(t->p_raise));
+	cols_reset(t->p_delivery.col, N_COLS(t->p_delivery));
 	t->n_touched = t->n_written = t->wbytes_len = 0;
 	for (size_t gi = 0; gi < t->n_groups; gi++)
 		merge_group(t, &t->groups[gi]);
 	collect_deliveries(t);
-	if (t->oom)
-		return false;
+}
+
+/* The writes and COMMIT; their results are queries q, q+1, ... of the step. */
+static bool send_writes(struct grouptxn *t, struct store_job *job, int q)
+{
 	char now[24], expected[16];
 	snprintf(now, sizeof now, "%lld", (long long)t->now);
 	snprintf(expected, sizeof expected, "%d", t->p_write.pupil_id.count);
-	int q = 0;
 	bool ok = true;
 	t->q_resolve = t->q_raise = -1;
 	if (t->p_write.pupil_id.count > 0) {
@@ -860,8 +1011,19 @@ static bool send_step1(struct grouptxn *t, struct store_job *job)
 		ok = ok && send_cols(job, "ingest_upsert_states", t->p_write.col, N_COLS(t->p_write), scalars, 2, false);
 		q++;
 	}
+	if (t->p_write_new.pupil_id.count > 0) {
+		const char *scalars[1] = { now };
+		ok = ok && send_cols(job, "ingest_insert_states", t->p_write_new.col, N_COLS(t->p_write_new), scalars,
+				     1, false);
+		q++;
+	}
 	if (t->p_personal.pupil_id.count > 0) {
 		ok = ok && send_cols(job, "ingest_personal", t->p_personal.col, N_COLS(t->p_personal), NULL, 0, false);
+		q++;
+	}
+	if (t->p_personal_new.pupil_id.count > 0) {
+		ok = ok && send_cols(job, "ingest_insert_personal", t->p_personal_new.col, N_COLS(t->p_personal_new),
+				     NULL, 0, false);
 		q++;
 	}
 	if (t->n_delivered > 0) {
@@ -884,19 +1046,113 @@ static bool send_step1(struct grouptxn *t, struct store_job *job)
 	return ok && store_send_sql(job, "COMMIT");
 }
 
+static bool send_step1(struct grouptxn *t, struct store_job *job)
+{
+	merge_all(t);
+	return !t->oom && send_writes(t, job, 0);
+}
+
+/* ---- the speculative group: one round trip ------------------------------------
+ *
+ * When every pupil of the group is either one the caches know with its state
+ * (the write checks the version) or one the PGN cache has never seen, the
+ * group guesses: the unknown pupils are new (ids from the pool, no state to
+ * read) and every event is new. It merges before it sends anything and sends
+ * it all at once, ending in COMMIT. The pupil and event inserts check the
+ * guess (overstap_expect): a pupil or an event the database already had
+ * fails the transaction, nothing of it stays, and the group runs again in two
+ * steps as if it had never guessed. A guess that held gives exactly what the
+ * two steps give: the same stored states (no pupil the database did not
+ * have can have a state), every event inserted. */
+
+static bool can_speculate(const struct grouptxn *t, const struct store_job *job)
+{
+	return job->attempts == 0 && t->may_speculate && t->n_uncached == 0 &&
+	       t->n_unknown <= idpool_available(t->ids);
+}
+
+/* The pupils the PGN cache does not know get ids from the pool; the cohort
+ * groups of one PGN (adjacent: groups sort by PGN) share one. */
+static void assign_new_ids(struct grouptxn *t)
+{
+	const char *last_pgn = "";
+	int64_t last_id = 0;
+	for (size_t gi = 0; gi < t->n_groups; gi++) {
+		struct pupil_group *g = &t->groups[gi];
+		if (g->pupil_id)
+			continue;
+		const char *pgn = group_item(t, g, 0)->ev.pgn;
+		if (!last_id || strcmp(last_pgn, pgn) != 0) {
+			last_id = idpool_take(t->ids);
+			last_pgn = pgn;
+			pgbin_add_int8(&t->p_new.pupil_id, last_id);
+			pgbin_add_text(&t->p_new.pgn, pgn);
+			uint32_t key = pupilcache_key(pgn);
+			if (key)
+				learned_add(t, key, last_id);
+		}
+		g->pupil_id = last_id;
+	}
+}
+
+static bool send_speculative(struct grouptxn *t, struct store_job *job)
+{
+	EACH_PARAMS(t, cols_reset);
+	assign_new_ids(t);
+	for (size_t i = 0; i < t->n_items; i++)
+		if (t->items[i].first == i)
+			t->items[i].outcome = ITEM_INSERTED;
+	build_events(t);
+	merge_all(t);
+	if (t->oom)
+		return false;
+	char received[24], n_new[16], n_events[16];
+	snprintf(received, sizeof received, "%lld", (long long)t->now);
+	snprintf(n_new, sizeof n_new, "%d", t->p_new.pupil_id.count);
+	snprintf(n_events, sizeof n_events, "%d", t->p_events.org.count);
+	int q = 1;
+	bool ok = store_send_sql(job, "BEGIN") && send_reserve(t, job, &q);
+	if (t->p_new.pupil_id.count > 0) {
+		const char *scalars[1] = { n_new };
+		ok = ok && send_cols(job, "ingest_new_pupils", t->p_new.col, N_COLS(t->p_new), scalars, 1, false);
+		q++;
+	}
+	const char *scalars[2] = { received, n_events };
+	ok = ok && send_cols(job, "ingest_new_events", t->p_events.col, N_COLS(t->p_events), scalars, 2, false);
+	q++;
+	return ok && send_writes(t, job, q);
+}
+
 /* ---- the store job ---------------------------------------------------------- */
 
 static bool txn_send_step(struct store_job *job)
 {
 	struct grouptxn *t = txn_of(job);
 	t->now = clock_now();
-	return job->step == 0 ? send_step0(t, job) : send_step1(t, job);
+	if (job->step != 0)
+		return send_step1(t, job);
+	lookup_groups(t);
+	t->speculative = can_speculate(t, job);
+	return t->speculative ? send_speculative(t, job) : send_step0(t, job);
+}
+
+/* reserved ids (binary int8) */
+static void on_reserve(struct grouptxn *t, const PGresult *res)
+{
+	for (int r = 0; r < PQntuples(res); r++)
+		idpool_add(t->ids, store_get_int8(res, r, 0));
+	idpool_fetched(t->ids);
+	t->reserving = false;
 }
 
 static void txn_on_result(struct store_job *job, int index, const PGresult *res)
 {
 	struct grouptxn *t = txn_of(job);
-	if (job->step == 0) {
+	if (job->step == 0 && index == t->q_reserve) {
+		on_reserve(t, res);
+		return;
+	}
+	if (job->step == 0 && !t->speculative) {
 		if (index == t->q_pupils)
 			on_pupils(t, res);
 		else if (index == t->q_events)
@@ -918,7 +1174,7 @@ static void txn_on_result(struct store_job *job, int index, const PGresult *res)
 static enum store_step txn_step_done(struct store_job *job)
 {
 	struct grouptxn *t = txn_of(job);
-	if (job->step != 0)
+	if (job->step != 0 || t->speculative)
 		return STEP_DONE;
 	for (size_t g = 0; g < t->n_groups; g++) {
 		if (t->groups[g].pupil_id == 0) {
@@ -945,10 +1201,39 @@ static void txn_reset(struct store_job *job)
 	t->facts_len = t->n_wake = t->n_written = t->wbytes_len = t->n_learned = t->n_touched = t->n_delivered = 0;
 	memset(t->raised, 0, sizeof t->raised);
 	t->oom = false;
+	if (t->reserving) {
+		idpool_fetched(t->ids); /* its block did not come: another group asks */
+		t->reserving = false;
+	}
+	if (t->speculative) {
+		/* the guess failed (or the attempt did not end): no more guessing
+		 * until a two-step group shows it would have held; ids the attempt
+		 * saw are not to be trusted either. The states are kept: most
+		 * guesses fail on a known pupil or a resent event, and a stale
+		 * state fails the two-step attempt too, which clears them. */
+		t->may_speculate = false;
+		idpool_clear(t->ids);
+		t->speculative = false;
+		return;
+	}
 	/* a retry (a serialization failure: a state changed under us): nothing
 	 * kept is to be trusted */
 	if (job->attempts > 0)
 		statecache_clear(t->states);
+}
+
+/* Whether a first occurrence of the group was already stored. */
+static bool has_duplicates(const struct grouptxn *t)
+{
+	for (size_t i = 0; i < t->n_items; i++)
+		if (t->items[i].first == i && t->items[i].outcome != ITEM_INSERTED)
+			return true;
+	return false;
+}
+
+static bool txn_speculative(const struct store_job *job)
+{
+	return ((const struct grouptxn *)job)->speculative;
 }
 
 static void txn_finish(struct store_job *job, bool ok, const char *error)
@@ -958,6 +1243,13 @@ static void txn_finish(struct store_job *job, bool ok, const char *error)
 		log_error("ingest", "out of memory in a group of %zu events: refused, clients send again", t->n_items);
 	else if (!ok)
 		log_debug("ingest", "group failed: %s", error ? error : "?");
+	if (t->reserving) {
+		idpool_fetched(t->ids);
+		t->reserving = false;
+	}
+	if (ok && !t->speculative)
+		t->may_speculate = t->misses_were_new && !has_duplicates(t);
+	t->speculative = false; /* this group's attempts are over */
 	if (ok) {
 		for (size_t i = 0; i < t->n_learned; i++)
 			pupilcache_put(t->pupils, t->learned[i].key, t->learned[i].id);
@@ -982,16 +1274,20 @@ static const struct store_job_ops txn_ops = {
 	.step_done = txn_step_done,
 	.reset = txn_reset,
 	.finish = txn_finish,
+	.speculative = txn_speculative,
 };
 
 /* ---- life cycle and results --------------------------------------------------- */
 
 struct grouptxn *grouptxn_new(const struct rules_calendar *cal, struct pupilcache *pupils,
-			      struct statecache *states, const char *writer, grouptxn_done_fn done, void *arg)
+			      struct statecache *states, struct idpool *ids, const char *writer, grouptxn_done_fn done,
+			      void *arg)
 {
 	struct grouptxn *t = calloc(1, sizeof *t);
 	if (!t)
 		return NULL;
+	t->ids = ids;
+	t->may_speculate = true;
 	snprintf(t->writer, sizeof t->writer, "%s", writer);
 	t->cal = cal;
 	t->pupils = pupils;

@@ -6,8 +6,12 @@
  * pupils and the events and reads the states ingest does not hold in memory;
  * step 1 writes the merged states (only if their version is unchanged, else
  * the group runs again), personal data, resolved and raised alerts, and
- * COMMITs. Only after COMMIT do the pupil ids and states it learned enter the
- * caches. Used by ingest.c alone.
+ * COMMITs. When the caches know every pupil's state, or the pupils they do
+ * not know may well be new, the group is one round trip instead: it guesses
+ * that those pupils (ids from the pool, idpool.h) and every event are new,
+ * the database checks the guess, and a wrong guess runs the group again in
+ * two steps. Only after COMMIT do the pupil ids and states it learned enter
+ * the caches. Used by ingest.c alone.
  */
 #ifndef OVERSTAP_GROUPTXN_H
 #define OVERSTAP_GROUPTXN_H
@@ -23,6 +27,7 @@ struct store;
 struct store_job;
 struct pupilcache;
 struct statecache;
+struct idpool;
 struct grouptxn;
 
 enum item_outcome { ITEM_PENDING = 0, ITEM_INSERTED, ITEM_DUPLICATE };
@@ -43,7 +48,8 @@ typedef void (*grouptxn_done_fn)(void *arg, bool ok);
 
 /* writer: names this group's rows of school_day ("instance/shard"). */
 struct grouptxn *grouptxn_new(const struct rules_calendar *cal, struct pupilcache *pupils,
-			      struct statecache *states, const char *writer, grouptxn_done_fn done, void *arg);
+			      struct statecache *states, struct idpool *ids, const char *writer, grouptxn_done_fn done,
+			      void *arg);
 void grouptxn_free(struct grouptxn *t);
 /* The prepared statements; before store_start(). */
 void grouptxn_register(struct store *store);

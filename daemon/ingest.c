@@ -23,6 +23,7 @@
 #include "frame.h"
 #include "grouptxn.h"
 #include "grow.h"
+#include "idpool.h"
 #include "freshness.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -65,6 +66,9 @@ struct shard {
 	bool txn_busy;
 	int64_t started_us;
 	struct grouptxn *txn;
+	/* pupil ids reserved for this shard: a block of its own, so the two
+	 * shards' new rows fill index pages of their own, not the same last one */
+	struct idpool ids;
 };
 
 struct ingest {
@@ -393,7 +397,8 @@ struct ingest *ingest_new(struct server *srv)
 		sh->ev_start = evtimer_new(srv->base, ingest_start_cb, sh);
 		char writer[64];
 		snprintf(writer, sizeof writer, "%.40s/%d", srv->cfg->instance, k);
-		sh->txn = grouptxn_new(&srv->cfg->calendar, &top->pupils, &top->states, writer, group_done, sh);
+		sh->txn = grouptxn_new(&srv->cfg->calendar, &top->pupils, &top->states, &sh->ids, writer, group_done,
+					sh);
 		if (!sh->ev_start || !sh->txn) {
 			ingest_free(top);
 			return NULL;
@@ -432,6 +437,7 @@ void ingest_free(struct ingest *top)
 			event_free(sh->ev_start);
 		free(sh->queued);
 		grouptxn_free(sh->txn);
+		idpool_free(&sh->ids);
 	}
 	pupilcache_free(&top->pupils);
 	statecache_free(&top->states);

@@ -16,9 +16,11 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "check.h"
 #include "clock.h"
@@ -56,6 +58,8 @@ struct session {
 	struct event *ev_deadline; /* the handshake's, fixed at accept */
 	struct event *ev_resume;   /* process buffered frames from the loop */
 	struct event *ev_timer;    /* frame_timeout and client_idle_timeout */
+	struct event *ev_wake;     /* parked: the socket has bytes to read */
+	bool parked;               /* reading, but the bufferevent not: see park() */
 	int64_t frame_started_us;  /* a frame began to arrive while reading; 0 when none */
 	int64_t last_frame_us;     /* the last whole frame (or the connect) */
 	uint32_t frame_reserved;   /* bytes of srv->input_reserved the frame in progress holds */
@@ -182,6 +186,81 @@ void session_send_error(struct session *s, uint64_t seq, const char *code, const
 	session_send(s, &env);
 }
 
+/* ---- parking: an idle session holds no read buffers -----------------------
+ *
+ * A bufferevent that reads and finds nothing keeps what it reserved for the
+ * read in its input buffer (libevent: a 16 KB chain), and OpenSSL may keep
+ * its record buffer: most of what an idle connection cost. So while a READY
+ * session reads but holds nothing — no byte in its input buffer, none
+ * inside OpenSSL — its bufferevent does not read at all; a plain read event
+ * on the socket (ev_wake) turns the bufferevent's reading back on when bytes
+ * (or the peer's close) arrive. Being parked is part of `reading`: the
+ * session still wants to read, nothing else changes. */
+
+static void park(struct session *s);
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct session *s = arg;
+	s->parked = false;
+	if (s->state != SESSION_READY || !s->reading)
+		return;
+	/* the peer closed (or reset): no buffers for a read that says only
+	 * that — thousands of clients that go at once would all hold them */
+	char byte;
+	ssize_t n = recv(fd, &byte, 1, MSG_PEEK);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		log_debug("session", "session=%llu peer=%s disconnected", (unsigned long long)s->id, s->peer);
+		session_ref(s);
+		session_enter(s, SESSION_CLOSED);
+		session_unref(s);
+		return;
+	}
+	if (n < 0) {
+		park(s); /* nothing after all */
+		return;
+	}
+	bufferevent_enable(s->bev, EV_READ);
+}
+
+static void park(struct session *s)
+{
+	if (s->parked || !s->reading || s->state != SESSION_READY || !s->ev_wake)
+		return;
+	if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0 || SSL_has_pending(bufferevent_openssl_get_ssl(s->bev)))
+		return;
+	bufferevent_disable(s->bev, EV_READ);
+	if (event_add(s->ev_wake, NULL) != 0) {
+		bufferevent_enable(s->bev, EV_READ); /* could not park: read as before */
+		return;
+	}
+	s->parked = true;
+}
+
+/* Reading on (the bufferevent's, unless there is nothing to read: parked)
+ * or off (the bufferevent's and the wake-up's). */
+static void read_on(struct session *s)
+{
+	if (s->reading)
+		return;
+	s->reading = true;
+	bufferevent_enable(s->bev, EV_READ);
+	park(s);
+}
+
+static void read_off(struct session *s)
+{
+	if (s->parked) {
+		event_del(s->ev_wake);
+		s->parked = false;
+	}
+	if (s->reading) {
+		s->reading = false;
+		bufferevent_disable(s->bev, EV_READ);
+	}
+}
+
 /* ---- the global budgets --------------------------------------------------
  *
  * Frames being received hold a share of max_input_bytes (a small frame, up
@@ -238,10 +317,7 @@ static void budget_wait(struct session *s, uint32_t need)
 	}
 	s->budget_need = need;
 	s->frame_started_us = 0;
-	if (s->reading) {
-		s->reading = false;
-		bufferevent_disable(s->bev, EV_READ);
-	}
+	read_off(s);
 }
 
 void session_budget_freed(struct server *srv)
@@ -301,6 +377,11 @@ static void enter_closed(struct session *s, enum session_state from)
 	if (s->ev_timer) {
 		event_free(s->ev_timer);
 		s->ev_timer = NULL;
+	}
+	if (s->ev_wake) {
+		event_free(s->ev_wake);
+		s->ev_wake = NULL;
+		s->parked = false;
 	}
 	if (s->bev) {
 		bufferevent_free(s->bev);
@@ -426,19 +507,15 @@ void session_update_reading(struct session *s)
 		return;
 	}
 	if (want) {
-		if (!s->reading) {
-			s->reading = true;
-			bufferevent_enable(s->bev, EV_READ);
-		}
+		read_on(s);
 		/* frames already buffered get no new read callback: the loop
 		 * processes them next, never this call (it may come from a
 		 * commit callback inside another request) */
 		if (!s->in_dispatch && evbuffer_get_length(bufferevent_get_input(s->bev)) >= FRAME_HEADER_BYTES)
 			event_active(s->ev_resume, EV_TIMEOUT, 0);
 	} else if (s->reading) {
-		s->reading = false;
 		s->frame_started_us = 0; /* its own pause: the frame's time starts again */
-		bufferevent_disable(s->bev, EV_READ);
+		read_off(s);
 	}
 }
 
@@ -699,8 +776,10 @@ static void session_process_input(struct session *s)
 			session_update_reading(s);
 	}
 	if (s->state == SESSION_READY) {
-		if (evbuffer_get_length(in) == 0)
+		if (evbuffer_get_length(in) == 0) {
 			s->frame_started_us = 0;
+			park(s);
+		}
 		else if (s->reading && !s->frame_started_us)
 			s->frame_started_us = clock_mono_us();
 		timer_update(s);
@@ -752,8 +831,9 @@ static void session_established(struct session *s)
 	}
 	s->ev_resume = event_new(s->srv->base, -1, 0, session_resume_cb, s);
 	s->ev_timer = evtimer_new(s->srv->base, session_timer_cb, s);
+	s->ev_wake = event_new(s->srv->base, bufferevent_getfd(s->bev), EV_READ, wake_cb, s);
 	s->last_frame_us = clock_mono_us();
-	if (!s->ev_resume || !s->ev_timer) {
+	if (!s->ev_resume || !s->ev_timer || !s->ev_wake) {
 		log_error("session", "session=%llu out of memory at connect", (unsigned long long)s->id);
 		session_enter(s, SESSION_CLOSED);
 		return;
@@ -763,6 +843,7 @@ static void session_established(struct session *s)
 	log_info("session", "session=%llu peer=%s role=%s org=%s tls=%s connected", (unsigned long long)s->id,
 		 s->peer, overstap_role_name(s->who.role), s->who.org, SSL_get_version(ssl));
 	session_enter(s, SESSION_READY);
+	park(s); /* most connections say nothing for a while */
 	timer_update(s);
 }
 

@@ -305,10 +305,15 @@ static void lane_job_failed(struct lane *lane)
 {
 	struct store_job *job = TAILQ_FIRST(&lane->queue);
 	lane->step = STEP_IDLE;
+	bool speculative = job->ops->speculative && job->ops->speculative(job);
 	job->attempts++;
-	if (lane->failure_transient && job->attempts < MAX_TRANSIENT_ATTEMPTS) {
-		log_warn("store", "lane=%s job=%s attempt=%d retrying: %s", lane_names[lane->index],
-			 job->ops->name, job->attempts, lane->failure);
+	if ((lane->failure_transient || speculative) && job->attempts < MAX_TRANSIENT_ATTEMPTS) {
+		if (speculative)
+			log_info("store", "lane=%s job=%s speculative attempt failed, running it again: %s",
+				 lane_names[lane->index], job->ops->name, lane->failure);
+		else
+			log_warn("store", "lane=%s job=%s attempt=%d retrying: %s", lane_names[lane->index],
+				 job->ops->name, job->attempts, lane->failure);
 		job->step = 0;
 		job->ops->reset(job);
 		lane_pump(lane);
@@ -573,6 +578,13 @@ bool store_send(struct store_job *job, const char *stmt, int nparams, const char
 				   binary_result ? 1 : 0) == 1;
 }
 
+bool store_send_formats(struct store_job *job, const char *stmt, int nparams, const char *const *values,
+			const int *lengths, const int *formats, bool binary_result)
+{
+	return PQsendQueryPrepared(job_conn(job), stmt, nparams, values, lengths, formats, binary_result ? 1 : 0) ==
+	       1;
+}
+
 bool store_send_sql(struct store_job *job, const char *sql)
 {
 	return PQsendQueryParams(job_conn(job), sql, 0, NULL, NULL, NULL, NULL, 0) == 1;
@@ -762,6 +774,118 @@ const char *pgarray_literal(struct pgarray *a)
 	a->buf[a->len] = '}';
 	a->buf[a->len + 1] = '\0';
 	return a->buf;
+}
+
+/* ---- binary arrays ------------------------------------------------------- */
+
+#define PGBIN_HEADER 20 /* ndim, flags, element type, length, lower bound */
+
+void pgbin_init(struct pgbin *a)
+{
+	memset(a, 0, sizeof *a);
+}
+
+void pgbin_reset(struct pgbin *a)
+{
+	a->len = PGBIN_HEADER;
+	a->count = 0;
+	a->type = PGBIN_NONE;
+	a->has_null = false;
+}
+
+void pgbin_free(struct pgbin *a)
+{
+	free(a->buf);
+	pgbin_init(a);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* Room for one element of n bytes (and its length word), of this type. */
+static uint8_t *pgbin_element(struct pgbin *a, enum pgbin_type type, size_t n)
+{
+	CHECK(a->type == PGBIN_NONE || a->type == type); /* one type per column: our own code */
+	CHECK(n <= INT32_MAX);
+	a->type = type;
+	if (a->len < PGBIN_HEADER)
+		a->len = PGBIN_HEADER;
+	if (a->len + 4 + n > a->cap) {
+		size_t cap = a->cap ? a->cap : 1024;
+		while (cap < a->len + 4 + n)
+			cap *= 2;
+		uint8_t *buf = realloc(a->buf, cap);
+		if (!buf)
+			abort(); /* out of memory: nothing sensible to do mid-transaction */
+		a->buf = buf;
+		a->cap = cap;
+	}
+	put32(a->buf + a->len, (uint32_t)n);
+	uint8_t *p = a->buf + a->len + 4;
+	a->len += 4 + n;
+	a->count++;
+	return p;
+}
+
+void pgbin_add_bytea(struct pgbin *a, const void *p, size_t n)
+{
+	memcpy(pgbin_element(a, PGBIN_BYTEA, n), p, n);
+}
+
+void pgbin_add_text(struct pgbin *a, const char *s)
+{
+	size_t n = strlen(s);
+	memcpy(pgbin_element(a, PGBIN_TEXT, n), s, n);
+}
+
+void pgbin_add_int2(struct pgbin *a, int16_t v)
+{
+	uint8_t *p = pgbin_element(a, PGBIN_INT2, 2);
+	p[0] = (uint8_t)((uint16_t)v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+void pgbin_add_int4(struct pgbin *a, int32_t v)
+{
+	put32(pgbin_element(a, PGBIN_INT4, 4), (uint32_t)v);
+}
+
+void pgbin_add_int8(struct pgbin *a, int64_t v)
+{
+	uint8_t *p = pgbin_element(a, PGBIN_INT8, 8);
+	put32(p, (uint32_t)((uint64_t)v >> 32));
+	put32(p + 4, (uint32_t)v);
+}
+
+void pgbin_add_bool(struct pgbin *a, bool v)
+{
+	*pgbin_element(a, PGBIN_BOOL, 1) = v ? 1 : 0;
+}
+
+void pgbin_add_null(struct pgbin *a, enum pgbin_type type)
+{
+	pgbin_element(a, type, 0);
+	a->len -= 4;
+	put32(a->buf + a->len, 0xffffffffu); /* length -1: NULL */
+	a->len += 4;
+	a->has_null = true;
+}
+
+const char *pgbin_value(struct pgbin *a, int *len)
+{
+	CHECK(a->count > 0 && a->len <= INT32_MAX);
+	put32(a->buf, 1);
+	put32(a->buf + 4, a->has_null ? 1 : 0);
+	put32(a->buf + 8, (uint32_t)a->type);
+	put32(a->buf + 12, (uint32_t)a->count);
+	put32(a->buf + 16, 1);
+	*len = (int)a->len;
+	return (const char *)a->buf;
 }
 
 /* ---- binary results ----------------------------------------------------- */

@@ -49,6 +49,10 @@ struct store_job_ops {
 	void (*reset)(struct store_job *job);
 	/* Done: ok, or failed for good with a message. May free the job. */
 	void (*finish)(struct store_job *job, bool ok, const char *error);
+	/* Optional: the attempt in flight is speculative, a guess the database
+	 * may prove wrong. Whatever makes it fail, the job runs again from step
+	 * 0 (reset() sees attempts > 0 and guesses no more); logged as info. */
+	bool (*speculative)(const struct store_job *job);
 };
 
 struct store_job {
@@ -96,6 +100,10 @@ int store_backlog(const struct store *store, enum store_lane lane);
  * value = SQL NULL). binary_result asks for binary-format columns. */
 bool store_send(struct store_job *job, const char *stmt, int nparams, const char *const *values,
 		bool binary_result);
+/* Inside send_step: the same with some parameters in binary format (formats[i]
+ * = 1, lengths[i] its length; NULL formats: all text). */
+bool store_send_formats(struct store_job *job, const char *stmt, int nparams, const char *const *values,
+			const int *lengths, const int *formats, bool binary_result);
 /* Inside send_step: an unprepared statement without parameters (BEGIN, COMMIT). */
 bool store_send_sql(struct store_job *job, const char *sql);
 
@@ -118,6 +126,33 @@ void pgarray_add_bool(struct pgarray *a, bool v);
 void pgarray_add_null(struct pgarray *a);
 /* The literal, "{...}", NUL-terminated; valid until the next add/reset. */
 const char *pgarray_literal(struct pgarray *a);
+
+/* ---- binary array parameters (array_recv: no text to parse) --------------
+ * One array of one element type, set by the first value added (the SQL's
+ * $n::TYPE[] must name the same type: PostgreSQL refuses another). */
+enum pgbin_type { PGBIN_NONE = 0, PGBIN_BOOL = 16, PGBIN_BYTEA = 17, PGBIN_INT8 = 20, PGBIN_INT2 = 21,
+		  PGBIN_INT4 = 23, PGBIN_TEXT = 25 };
+struct pgbin {
+	uint8_t *buf; /* a 20-byte header, then the elements */
+	size_t len, cap;
+	int count;
+	enum pgbin_type type;
+	bool has_null;
+};
+void pgbin_init(struct pgbin *a);
+void pgbin_reset(struct pgbin *a);
+void pgbin_free(struct pgbin *a);
+void pgbin_add_text(struct pgbin *a, const char *s);
+void pgbin_add_bytea(struct pgbin *a, const void *p, size_t n);
+void pgbin_add_int2(struct pgbin *a, int16_t v);
+void pgbin_add_int4(struct pgbin *a, int32_t v);
+void pgbin_add_int8(struct pgbin *a, int64_t v);
+void pgbin_add_bool(struct pgbin *a, bool v);
+/* A NULL of the array's type (type: for a first value that is NULL). */
+void pgbin_add_null(struct pgbin *a, enum pgbin_type type);
+/* The array in binary format and its length; valid until the next add/reset.
+ * At least one value must have been added. */
+const char *pgbin_value(struct pgbin *a, int *len);
 
 /* ---- reading binary results -------------------------------------------- */
 int64_t store_get_int8(const PGresult *res, int row, int col);
