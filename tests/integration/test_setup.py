@@ -486,6 +486,45 @@ class DurabilityTest(h.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("event: 1 rows name a pupil_id that is not in pupil", r.stdout)
 
+    def test_a_wrong_guess_of_new_pupils_runs_the_group_again_and_loses_nothing(self):
+        """After a restart the caches are empty, so a group takes pupils the
+        database has for new ones and events it has for new ones: the guess
+        (one round trip, sql/007) must fail, nothing of that attempt stay, and
+        the group run again in two steps — one pupil row per PGN, both events
+        in each state, the resent event DUPLICATE, the new pupils new."""
+        db = h.fresh_database("it_setup_guess")
+        cohort = h.default_cohort()
+        pgns = h.make_pgns(23)
+        old, new, warm = pgns[:10], pgns[10:20], pgns[20:]
+        first = [h.make_update("OVERSTAPPER_GEREGISTREERD", pgn=p, cohort=cohort) for p in old]
+        d = self.start_daemon(db, log_level="debug")
+        with h.Client(d, *VO) as c:
+            self.assertResults(c.push(first), ["ACCEPTED"] * 10)
+        d.restart()
+        with h.Client(d, *VO) as c:
+            # new pupils only: a group in two steps that fills the pool of reserved ids
+            self.assertResults(c.push([h.make_update("OVERSTAPPER_GEREGISTREERD", pgn=p, cohort=cohort)
+                                       for p in warm]), ["ACCEPTED"] * 3)
+        mixed = ([h.make_update("KEUZE_GEREGISTREERD", pgn=p, cohort=cohort) for p in old[:9]] +
+                 [first[9]] +
+                 [h.make_update("OVERSTAPPER_GEREGISTREERD", pgn=p, cohort=cohort) for p in new])
+        with h.Client(d, *VO) as c:
+            self.assertResults(c.push(mixed), ["ACCEPTED"] * 9 + ["DUPLICATE"] + ["ACCEPTED"] * 10)
+        self.assertIn("overstapd guessed", d.log_since_start(), "the group guessed, and the guess failed")
+        self.assertEqual(h.psql_value(db, "SELECT count(*) FROM pupil"), "23")
+        self.assertEqual(h.psql_value(db, "SELECT count(*) FROM event"), "32")
+        self.assertEqual(h.psql_value(db, "SELECT count(*) FROM pupil_state"), "23")
+        with h.Client(d, "admin", "ops") as a:
+            for p in old[:9]:
+                env = a.request(pb.PupilQuery(pgn=p, cohort=cohort))
+                self.assertEqual(pb.Status.Name(env.pupil_reply.status), "STATUS_KEUZE", p)
+                self.assertEqual(len(env.pupil_reply.timeline), 2, p)
+            for p in new:
+                env = a.request(pb.PupilQuery(pgn=p, cohort=cohort))
+                self.assertEqual(len(env.pupil_reply.timeline), 1, p)
+        r = h.run_tool("overstapctl", ["verify", "--db", db])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
     def test_healthz_is_503_while_postgres_is_down(self):
         d = self.start_daemon(self.db, config={"database.reconnect_max_ms": "500"})
         self.addCleanup(h.pg_start)
