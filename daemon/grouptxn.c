@@ -54,6 +54,21 @@ static const char SQL_PUPILS[] =
 	"SELECT p.id, p.pgn, false FROM input i CROSS JOIN LATERAL "
 	"  (SELECT p.id, p.pgn FROM pupil p WHERE p.pgn = i.pgn LIMIT 1) p";
 
+/* The event row's columns and the event parameter arrays as rows (u), shared
+ * by the two-step and the speculative insert. */
+#define EVENT_COLUMNS                                                                         \
+	"(org, event_id, pupil_id, cohort, kind, occurred_at, received_at, school, woongemeente, " \
+	"vo_soort, bestemming, crebo, mbo_instelling, niveau, leerweg, reason) "
+#define EVENT_VALUES_TAIL \
+	"  u.woongemeente, u.vo_soort, u.bestemming, u.crebo, u.mbo_instelling, u.niveau, u.leerweg, u.reason "
+#define EVENT_ROWS                                                                                        \
+	"FROM (SELECT unnest($1::text[]) AS org, unnest($2::text[]) AS event_id, unnest($3::text[]) "      \
+	"  AS pgn, unnest($4::int[]) AS cohort, unnest($5::smallint[]) AS kind, unnest($6::bigint[]) "     \
+	"  AS occurred_at, unnest($7::text[]) AS school, unnest($8::text[]) AS woongemeente, "            \
+	"  unnest($9::smallint[]) AS vo_soort, unnest($10::smallint[]) AS bestemming, "                    \
+	"  unnest($11::text[]) AS crebo, unnest($12::text[]) AS mbo_instelling, "                          \
+	"  unnest($13::smallint[]) AS niveau, unnest($14::smallint[]) AS leerweg, "                        \
+	"  unnest($15::text[]) AS reason, unnest($16::bigint[]) AS pid) AS u "
 /* Every first occurrence of an (org, event_id); $17 received_at. The pupil
  * id comes along when known (NULL otherwise): only unknown pupils are looked
  * up by PGN, so a warm group reads no pupil rows at all. The pupils
@@ -62,25 +77,17 @@ static const char SQL_PUPILS[] =
 PARAMS(event_params, 16, org, event_id, pgn, cohort, kind, occurred_at, school, woongemeente, vo_soort, bestemming,
        crebo, mbo_instelling, niveau, leerweg, reason, pupil_id);
 static const char SQL_EVENTS[] =
-	"INSERT INTO event (org, event_id, pupil_id, cohort, kind, occurred_at, received_at, school, "
-	"  woongemeente, vo_soort, bestemming, crebo, mbo_instelling, niveau, leerweg, reason) "
+	"INSERT INTO event " EVENT_COLUMNS
 	"SELECT u.org, u.event_id, coalesce(u.pid, (SELECT p.id FROM pupil p WHERE p.pgn = u.pgn)), "
 	"  u.cohort, u.kind, u.occurred_at, $17::bigint, u.school, "
-	"  u.woongemeente, u.vo_soort, u.bestemming, u.crebo, u.mbo_instelling, u.niveau, u.leerweg, "
-	"  u.reason "
-	"FROM (SELECT unnest($1::text[]) AS org, unnest($2::text[]) AS event_id, unnest($3::text[]) "
-	"  AS pgn, unnest($4::int[]) AS cohort, unnest($5::smallint[]) AS kind, unnest($6::bigint[]) "
-	"  AS occurred_at, unnest($7::text[]) AS school, unnest($8::text[]) AS woongemeente, "
-	"  unnest($9::smallint[]) AS vo_soort, unnest($10::smallint[]) AS bestemming, "
-	"  unnest($11::text[]) AS crebo, unnest($12::text[]) AS mbo_instelling, "
-	"  unnest($13::smallint[]) AS niveau, unnest($14::smallint[]) AS leerweg, "
-	"  unnest($15::text[]) AS reason, unnest($16::bigint[]) AS pid) AS u "
+	EVENT_VALUES_TAIL
+	EVENT_ROWS
 	"ON CONFLICT (org, event_id) DO NOTHING "
 	"RETURNING org, event_id";
 
 /* The speculative group (one round trip; see send_speculative): the new
  * pupils with the ids reserved for them ($3 how many), and every first
- * occurrence with its pupil id ($16 received_at, $17 how many; the PGN
+ * occurrence with its pupil id ($17 received_at, $18 how many; the PGN
  * column is sent for the layout's sake and not read). Each fails the
  * transaction with a serialization failure when the database knew better
  * (a pupil it had, an event it had: overstap_guess(), sql/007), and the
@@ -92,19 +99,10 @@ static const char SQL_NEW_PUPILS[] =
 	"             ON CONFLICT (pgn) DO NOTHING RETURNING 1) "
 	"SELECT overstap_guess('pupils', $3::int, (SELECT count(*) FROM ins)::int)";
 static const char SQL_NEW_EVENTS[] =
-	"WITH ins AS (INSERT INTO event (org, event_id, pupil_id, cohort, kind, occurred_at, "
-	"  received_at, school, woongemeente, vo_soort, bestemming, crebo, mbo_instelling, niveau, "
-	"  leerweg, reason) "
+	"WITH ins AS (INSERT INTO event " EVENT_COLUMNS
 	"SELECT u.org, u.event_id, u.pid, u.cohort, u.kind, u.occurred_at, $17::bigint, u.school, "
-	"  u.woongemeente, u.vo_soort, u.bestemming, u.crebo, u.mbo_instelling, u.niveau, u.leerweg, "
-	"  u.reason "
-	"FROM (SELECT unnest($1::text[]) AS org, unnest($2::text[]) AS event_id, unnest($3::text[]) "
-	"  AS pgn, unnest($4::int[]) AS cohort, unnest($5::smallint[]) AS kind, unnest($6::bigint[]) "
-	"  AS occurred_at, unnest($7::text[]) AS school, unnest($8::text[]) AS woongemeente, "
-	"  unnest($9::smallint[]) AS vo_soort, unnest($10::smallint[]) AS bestemming, "
-	"  unnest($11::text[]) AS crebo, unnest($12::text[]) AS mbo_instelling, "
-	"  unnest($13::smallint[]) AS niveau, unnest($14::smallint[]) AS leerweg, "
-	"  unnest($15::text[]) AS reason, unnest($16::bigint[]) AS pid) AS u "
+	EVENT_VALUES_TAIL
+	EVENT_ROWS
 	"ON CONFLICT (org, event_id) DO NOTHING "
 	"RETURNING 1) "
 	"SELECT overstap_guess('events', $18::int, (SELECT count(*) FROM ins)::int)";
