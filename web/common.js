@@ -337,6 +337,16 @@ const ov = (function () {
 	/* ---- a pupil's timeline ---------------------------------------------------- */
 
 	/* The side panel: GET /api/v1/pupils/PGN?cohort=C, shown in <aside id=detail>. */
+	/* The columns every list of pupils starts with (the vo and mbo pages). */
+	ov.pupilColumns = function () {
+		return [
+			{ key: 'name', label: 'Naam' },
+			{ key: 'pgn', label: 'PGN' },
+			{ key: 'birth_date', label: 'Geboren', cls: 'date', show: p => ov.isoToNl(p.birth_date) },
+			{ key: 'status', label: 'Status', show: p => ov.el('span', { cls: 'badge status-' + p.status, text: ov.label(ov.STATUS, p.status) }) },
+		];
+	};
+
 	ov.showPupil = async function (pgn, cohort, name, facts) {
 		const aside = ov.$('detail');
 		const main = aside.closest('main');

@@ -17,10 +17,7 @@ ov.start(async function (who) {
 		rowData: p => ({ status: p.status }),
 		onRowClick: (p, tr) => { table.select(tr.dataset.key); ov.showPupil(p.pgn, cohort, p.name); },
 		columns: [
-			{ key: 'name', label: 'Naam' },
-			{ key: 'pgn', label: 'PGN' },
-			{ key: 'birth_date', label: 'Geboren', cls: 'date', show: p => ov.isoToNl(p.birth_date) },
-			{ key: 'status', label: 'Status', show: p => ov.el('span', { cls: 'badge status-' + p.status, text: ov.label(ov.STATUS, p.status) }) },
+			...ov.pupilColumns(),
 			{ key: 'applications', label: 'Aanmelding bij ons (crebo · niveau · stand)', value: p => (p.applications || []).map(a => a.crebo).join(' '),
 				show: p => (p.applications || []).length ? ov.el('ul', null, p.applications.map(a => ov.el('li', { data: { instelling: a.mbo_instelling, crebo: a.crebo, status: a.status, niveau: a.niveau } },
 					[a.crebo, a.niveau ? 'niveau ' + a.niveau : '', ov.label(ov.EVENT, a.status)].filter(Boolean).join(' · ')))) : '–' },

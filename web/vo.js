@@ -49,10 +49,7 @@ ov.start(async function (who) {
 		rowData: p => ({ status: p.status }),
 		onRowClick: (p, tr) => { table.select(tr.dataset.key); ov.showPupil(p.pgn, cohort, p.name); },
 		columns: [
-			{ key: 'name', label: 'Naam' },
-			{ key: 'pgn', label: 'PGN' },
-			{ key: 'birth_date', label: 'Geboren', cls: 'date', show: p => ov.isoToNl(p.birth_date) },
-			{ key: 'status', label: 'Status', show: p => ov.el('span', { cls: 'badge status-' + p.status, text: ov.label(ov.STATUS, p.status) }) },
+			...ov.pupilColumns(),
 			{ key: 'keuze', label: 'Keuze', cls: 'date', value: p => p.keuze ? [p.keuze.bestemming, p.keuze.mbo_instelling, p.keuze.crebo].join(' ') : '', show: keuze },
 			{ key: 'applications', label: 'Aanmeldingen (instelling · crebo · stand)', value: p => (p.applications || []).length, show: applications },
 			{ key: 'has_ddd', label: 'Ddd', title: 'doorstroomdossier aangeleverd', value: p => p.has_ddd ? 1 : 0, show: p => p.has_ddd ? 'ja' : 'nee' },
