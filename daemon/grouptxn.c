@@ -123,26 +123,33 @@ static const char SQL_STATES[] =
 	"CROSS JOIN LATERAL (SELECT s.cohort, s.facts, s.had_zomerlek, s.had_niet_gestart, s.version "
 	"  FROM pupil_state s WHERE s.pupil_id = x.pid AND s.cohort = x.cohort LIMIT 1) s";
 
+/* The state row's columns and the state parameter arrays as the rows to
+ * write ($18 updated_at, the version one up), shared by the upsert and the
+ * plain insert. */
+#define STATE_COLUMNS                                                                               \
+	"(pupil_id, cohort, facts, status, registered, left_vo, has_ddd, vo_school, vo_soort, "           \
+	"woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, had_niet_gestart, updated_at, " \
+	"crebo, version, competing) "
+#define STATE_ROWS                                                                                   \
+	"SELECT u.pupil_id, u.cohort, u.facts, u.status, u.registered, u.left_vo, u.has_ddd, "            \
+	"  u.vo_school, u.vo_soort, u.woongemeente, u.mbo_instelling, u.first_aangemeld_at, "             \
+	"  u.had_zomerlek, u.had_niet_gestart, $18::bigint, u.crebo, u.version + 1, u.competing "         \
+	"FROM (SELECT unnest($1::bigint[]) AS pupil_id, unnest($2::int[]) AS cohort, "                    \
+	"  unnest($3::bytea[]) AS facts, unnest($4::smallint[]) AS status, unnest($5::bool[]) AS "        \
+	"  registered, unnest($6::bool[]) AS left_vo, unnest($7::bool[]) AS has_ddd, "                    \
+	"  unnest($8::text[]) AS vo_school, unnest($9::smallint[]) AS vo_soort, unnest($10::text[]) "      \
+	"  AS woongemeente, unnest($11::text[]) AS mbo_instelling, unnest($12::bigint[]) AS "             \
+	"  first_aangemeld_at, unnest($13::bool[]) AS had_zomerlek, unnest($14::bool[]) AS "              \
+	"  had_niet_gestart, unnest($15::text[]) AS crebo, unnest($16::bigint[]) AS version, "            \
+	"  unnest($17::text[]) AS competing) AS u"
 /* The merged states, $18 now, $19 how many; each row only if its version is
  * still the one read (0: none was), else overstap_expect() fails the
  * transaction with a serialization failure and the whole group runs again. */
 PARAMS(state_write_params, 17, pupil_id, cohort, facts, status, registered, left_vo, has_ddd, vo_school, vo_soort,
        woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, had_niet_gestart, crebo, version, competing);
 static const char SQL_UPSERT_STATES[] =
-	"WITH up AS (INSERT INTO pupil_state (pupil_id, cohort, facts, status, registered, left_vo, "
-	"  has_ddd, vo_school, vo_soort, woongemeente, mbo_instelling, first_aangemeld_at, "
-	"  had_zomerlek, had_niet_gestart, updated_at, crebo, version, competing) "
-	"SELECT u.pupil_id, u.cohort, u.facts, u.status, u.registered, u.left_vo, u.has_ddd, "
-	"  u.vo_school, u.vo_soort, u.woongemeente, u.mbo_instelling, u.first_aangemeld_at, "
-	"  u.had_zomerlek, u.had_niet_gestart, $18::bigint, u.crebo, u.version + 1, u.competing "
-	"FROM (SELECT unnest($1::bigint[]) AS pupil_id, unnest($2::int[]) AS cohort, "
-	"  unnest($3::bytea[]) AS facts, unnest($4::smallint[]) AS status, unnest($5::bool[]) AS "
-	"  registered, unnest($6::bool[]) AS left_vo, unnest($7::bool[]) AS has_ddd, "
-	"  unnest($8::text[]) AS vo_school, unnest($9::smallint[]) AS vo_soort, unnest($10::text[]) "
-	"  AS woongemeente, unnest($11::text[]) AS mbo_instelling, unnest($12::bigint[]) AS "
-	"  first_aangemeld_at, unnest($13::bool[]) AS had_zomerlek, unnest($14::bool[]) AS "
-	"  had_niet_gestart, unnest($15::text[]) AS crebo, unnest($16::bigint[]) AS version, "
-	"  unnest($17::text[]) AS competing) AS u "
+	"WITH up AS (INSERT INTO pupil_state " STATE_COLUMNS
+	STATE_ROWS " "
 	"ON CONFLICT (pupil_id, cohort) DO UPDATE SET facts = EXCLUDED.facts, status = "
 	"  EXCLUDED.status, registered = EXCLUDED.registered, left_vo = EXCLUDED.left_vo, has_ddd = "
 	"  EXCLUDED.has_ddd, vo_school = EXCLUDED.vo_school, vo_soort = EXCLUDED.vo_soort, crebo = "
@@ -179,20 +186,8 @@ static const char SQL_PERSONAL[] =
  * none can exist (their ids are new), so plain inserts, without the
  * conflict checks of the upserts above. Same parameters. */
 static const char SQL_INSERT_STATES[] =
-	"INSERT INTO pupil_state (pupil_id, cohort, facts, status, registered, left_vo, has_ddd, "
-	"  vo_school, vo_soort, woongemeente, mbo_instelling, first_aangemeld_at, had_zomerlek, "
-	"  had_niet_gestart, updated_at, crebo, version, competing) "
-	"SELECT u.pupil_id, u.cohort, u.facts, u.status, u.registered, u.left_vo, u.has_ddd, "
-	"  u.vo_school, u.vo_soort, u.woongemeente, u.mbo_instelling, u.first_aangemeld_at, "
-	"  u.had_zomerlek, u.had_niet_gestart, $18::bigint, u.crebo, u.version + 1, u.competing "
-	"FROM (SELECT unnest($1::bigint[]) AS pupil_id, unnest($2::int[]) AS cohort, "
-	"  unnest($3::bytea[]) AS facts, unnest($4::smallint[]) AS status, unnest($5::bool[]) AS "
-	"  registered, unnest($6::bool[]) AS left_vo, unnest($7::bool[]) AS has_ddd, "
-	"  unnest($8::text[]) AS vo_school, unnest($9::smallint[]) AS vo_soort, unnest($10::text[]) "
-	"  AS woongemeente, unnest($11::text[]) AS mbo_instelling, unnest($12::bigint[]) AS "
-	"  first_aangemeld_at, unnest($13::bool[]) AS had_zomerlek, unnest($14::bool[]) AS "
-	"  had_niet_gestart, unnest($15::text[]) AS crebo, unnest($16::bigint[]) AS version, "
-	"  unnest($17::text[]) AS competing) AS u";
+	"INSERT INTO pupil_state " STATE_COLUMNS
+	STATE_ROWS;
 static const char SQL_INSERT_PERSONAL[] =
 	"INSERT INTO pupil_personal (pupil_id, cohort, source, is_registration, name, birth_date, at) "
 	"SELECT u.pupil_id, u.cohort, u.source, u.is_reg, NULLIF(u.name, ''), "
