@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "grow.h"
 #include "log.h"
 #include "sqlcodes.h"
 
@@ -705,16 +706,8 @@ void pgarray_free(struct pgarray *a)
 
 static void pgarray_reserve(struct pgarray *a, size_t extra)
 {
-	if (a->len + extra + 3 <= a->cap)
-		return;
-	size_t cap = a->cap ? a->cap : 256;
-	while (cap < a->len + extra + 3)
-		cap *= 2;
-	char *buf = realloc(a->buf, cap);
-	if (!buf)
+	if (!GROW(a->buf, a->cap, a->len + extra + 3, 256))
 		abort(); /* out of memory: nothing sensible to do mid-transaction */
-	a->buf = buf;
-	a->cap = cap;
 }
 
 static void pgarray_sep(struct pgarray *a)
@@ -815,16 +808,8 @@ static uint8_t *pgbin_element(struct pgbin *a, enum pgbin_type type, size_t n)
 	a->type = type;
 	if (a->len < PGBIN_HEADER)
 		a->len = PGBIN_HEADER;
-	if (a->len + 4 + n > a->cap) {
-		size_t cap = a->cap ? a->cap : 1024;
-		while (cap < a->len + 4 + n)
-			cap *= 2;
-		uint8_t *buf = realloc(a->buf, cap);
-		if (!buf)
-			abort(); /* out of memory: nothing sensible to do mid-transaction */
-		a->buf = buf;
-		a->cap = cap;
-	}
+	if (!GROW(a->buf, a->cap, a->len + 4 + n, 1024))
+		abort(); /* out of memory: nothing sensible to do mid-transaction */
 	put32(a->buf + a->len, (uint32_t)n);
 	uint8_t *p = a->buf + a->len + 4;
 	a->len += 4 + n;
