@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "grow.h"
 
 #define INBUF_CAP_MAX (64u << 20) /* stop reading ahead beyond this much unframed input */
 #define BACKOFF_FIRST_MS 200
@@ -457,14 +458,10 @@ static int pump_read(struct client *c)
 		if (c->in_cap - c->in_len < 16384) {
 			if (c->in_cap >= INBUF_CAP_MAX)
 				return total;
-			size_t cap = c->in_cap ? c->in_cap * 2 : 65536;
-			uint8_t *p = realloc(c->in, cap);
-			if (!p) {
+			if (!GROW(c->in, c->in_cap, c->in_len + 16384, 65536)) {
 				snprintf(c->err, sizeof c->err, "out of memory");
 				return -1;
 			}
-			c->in = p;
-			c->in_cap = cap;
 		}
 		int n = SSL_read(c->ssl, c->in + c->in_len, (int)(c->in_cap - c->in_len));
 		if (n > 0) {

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "text.h"
+#include "grow.h"
 
 #define MAX_COLS 64
 
@@ -67,18 +68,12 @@ static void rows_end(int c, void *data)
 	struct rows *rs = data;
 	if (rs->cur.n == 0)
 		return;
-	if (rs->n == rs->cap) {
-		size_t cap = rs->cap ? rs->cap * 2 : 256;
-		struct row *p = realloc(rs->v, cap * sizeof *p);
-		if (!p) {
-			rs->oom = true;
-			for (size_t i = 0; i < rs->cur.n && i < MAX_COLS; i++)
-				free(rs->cur.f[i]);
-			memset(&rs->cur, 0, sizeof rs->cur);
-			return;
-		}
-		rs->v = p;
-		rs->cap = cap;
+	if (!GROW(rs->v, rs->cap, rs->n + 1, 256)) {
+		rs->oom = true;
+		for (size_t i = 0; i < rs->cur.n && i < MAX_COLS; i++)
+			free(rs->cur.f[i]);
+		memset(&rs->cur, 0, sizeof rs->cur);
+		return;
 	}
 	rs->v[rs->n++] = rs->cur;
 	memset(&rs->cur, 0, sizeof rs->cur);

@@ -15,6 +15,7 @@
 
 #include "text.h"
 #include "wire.h"
+#include "grow.h"
 
 /* ---- small pieces ------------------------------------------------------------- */
 
@@ -28,17 +29,9 @@ static void sb_add(struct sbuf *b, const char *s, size_t n)
 {
 	if (b->failed)
 		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->failed = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
+	if (!GROW(b->p, b->cap, b->len + n + 1, 256)) {
+		b->failed = true;
+		return;
 	}
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
