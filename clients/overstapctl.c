@@ -589,9 +589,15 @@ static int cmd_verify(const char *conninfo, const char *config_path, const char 
 
 /* ---- audit and conflicts ---------------------------------------------------------------- */
 
+static bool is_time_column(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 3 && strcmp(name + n - 3, "_at") == 0;
+}
+
 /* Rows of a query as an aligned table (text) or one JSON object per line,
- * the given columns; columns whose name ends in "_at" are unix times shown
- * as ISO 8601 in the table. */
+ * the given columns (at most 8); columns whose name ends in "_at" are unix
+ * times shown as ISO 8601 in the table. */
 static int print_rows(PGresult *res, const char *const *cols, int ncols, bool json)
 {
 	int rows = PQntuples(res);
@@ -600,8 +606,8 @@ static int print_rows(PGresult *res, const char *const *cols, int ncols, bool js
 			json_t *o = json_object();
 			for (int c = 0; c < ncols; c++) {
 				const char *v = PQgetvalue(res, r, c);
-				bool number = strlen(cols[c]) > 3 && strcmp(cols[c] + strlen(cols[c]) - 3, "_at") == 0;
-				number |= strcmp(cols[c], "cohort") == 0 || strcmp(cols[c], "pupil_id") == 0;
+				bool number = is_time_column(cols[c]) || strcmp(cols[c], "cohort") == 0 ||
+					      strcmp(cols[c], "pupil_id") == 0;
 				json_object_set_new(o, cols[c], number ? json_integer(strtoll(v, NULL, 10)) : json_string(v));
 			}
 			if (!render_json_line(o, stdout))
@@ -616,13 +622,13 @@ static int print_rows(PGresult *res, const char *const *cols, int ncols, bool js
 	if (!table_init(&t, (size_t)ncols, cols, align))
 		return 2;
 	for (int r = 0; r < rows; r++) {
-		char when[32];
+		char when[8][32]; /* one per column: a row may have several times */
 		const char *cells[8];
 		for (int c = 0; c < ncols && c < 8; c++) {
 			cells[c] = PQgetvalue(res, r, c);
-			if (strlen(cols[c]) > 3 && strcmp(cols[c] + strlen(cols[c]) - 3, "_at") == 0) {
-				civil_format_iso(strtoll(cells[c], NULL, 10), when, sizeof when);
-				cells[c] = when;
+			if (is_time_column(cols[c])) {
+				civil_format_iso(strtoll(cells[c], NULL, 10), when[c], sizeof when[c]);
+				cells[c] = when[c];
 			}
 		}
 		if (!table_add_row(&t, cells)) {
@@ -635,32 +641,44 @@ static int print_rows(PGresult *res, const char *const *cols, int ncols, bool js
 	return 0;
 }
 
-/* Who saw a pupil's personal data (the AVG right of access), newest first. */
-static int cmd_audit(const char *conninfo, const char *pgn, uint32_t cohort, bool json)
+/* Runs a query with two text parameters and prints its rows (print_rows);
+ * *nrows gets how many there were, -1 when there was no answer (said why).
+ * The exit code: 0, or 2 when the database or the output failed. */
+static int query_rows(const char *conninfo, const char *what, const char *sql, const char *const params[2],
+		      const char *const *cols, int ncols, bool json, int *nrows)
 {
+	*nrows = -1;
 	PGconn *pg = db_connect(conninfo);
 	if (!pg)
 		return 2;
-	char c[16];
-	snprintf(c, sizeof c, "%u", cohort);
-	const char *params[2] = { pgn, c };
-	PGresult *res = PQexecParams(pg,
-				     "SELECT a.at, a.role, a.org, a.cohort, a.what, a.pupil_id FROM audit a "
-				     "JOIN pupil p ON p.id = a.pupil_id WHERE p.pgn = $1 AND ($2::int = 0 OR a.cohort = $2::int) "
-				     "ORDER BY a.id DESC",
-				     2, NULL, params, NULL, NULL, 0);
+	PGresult *res = PQexecParams(pg, sql, 2, NULL, params, NULL, NULL, 0);
 	int rc = 2;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		db_ok(pg, res, "audit"); /* says why, frees it */
+		db_ok(pg, res, what); /* says why, frees it */
 	} else {
-		static const char *const cols[] = { "read_at", "role", "organisation", "cohort", "what", "pupil_id" };
-		rc = print_rows(res, cols, 6, json);
-		if (!json && PQntuples(res) == 0)
-			fprintf(stderr, "%s: nobody has read pupil %s%s%s\n", PROG, pgn, cohort ? " in cohort " : "",
-				cohort ? c : "");
+		rc = print_rows(res, cols, ncols, json);
+		*nrows = PQntuples(res);
 		PQclear(res);
 	}
 	PQfinish(pg);
+	return rc;
+}
+
+/* Who saw a pupil's personal data (the AVG right of access), newest first. */
+static int cmd_audit(const char *conninfo, const char *pgn, uint32_t cohort, bool json)
+{
+	static const char *const cols[] = { "read_at", "role", "organisation", "cohort", "what", "pupil_id" };
+	char c[16];
+	snprintf(c, sizeof c, "%u", cohort);
+	const char *params[2] = { pgn, c };
+	int n, rc = query_rows(conninfo, "audit",
+			       "SELECT a.at, a.role, a.org, a.cohort, a.what, a.pupil_id FROM audit a "
+			       "JOIN pupil p ON p.id = a.pupil_id WHERE p.pgn = $1 AND ($2::int = 0 OR a.cohort = $2::int) "
+			       "ORDER BY a.id DESC",
+			       params, cols, 6, json, &n);
+	if (!json && n == 0)
+		fprintf(stderr, "%s: nobody has read pupil %s%s%s\n", PROG, pgn, cohort ? " in cohort " : "",
+			cohort ? c : "");
 	return rc;
 }
 
@@ -668,32 +686,19 @@ static int cmd_audit(const char *conninfo, const char *pgn, uint32_t cohort, boo
  * finding for the projectteam. No personal data: the surrogate id. */
 static int cmd_conflicts(const char *conninfo, const char *region, uint32_t cohort, bool json)
 {
-	PGconn *pg = db_connect(conninfo);
-	if (!pg)
-		return 2;
+	static const char *const cols[] = { "pupil_id", "cohort", "vo_school", "competing", "region", "updated_at" };
 	char c[16];
 	snprintf(c, sizeof c, "%u", cohort);
 	const char *params[2] = { region ? region : "", c };
-	PGresult *res = PQexecParams(
-		pg,
-		"SELECT s.pupil_id, s.cohort, s.vo_school, s.competing, "
-		"  coalesce(overstap_region_of(s.woongemeente, s.vo_school), '') AS region, s.updated_at "
-		"FROM pupil_state s WHERE s.competing <> '' AND ($2::int = 0 OR s.cohort = $2::int) "
-		"  AND ($1 = '' OR overstap_region_of(s.woongemeente, s.vo_school) = $1) "
-		"ORDER BY s.cohort, s.vo_school, s.pupil_id",
-		2, NULL, params, NULL, NULL, 0);
-	int rc = 2;
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		db_ok(pg, res, "conflicts"); /* says why, frees it */
-	} else {
-		static const char *const cols[] = { "pupil_id", "cohort", "vo_school", "competing", "region",
-						    "updated_at" };
-		rc = print_rows(res, cols, 6, json);
-		if (!json)
-			fprintf(stderr, "%s: %d pupils with competing claims\n", PROG, PQntuples(res));
-		PQclear(res);
-	}
-	PQfinish(pg);
+	int n, rc = query_rows(conninfo, "conflicts",
+			       "SELECT s.pupil_id, s.cohort, s.vo_school, s.competing, "
+			       "  coalesce(overstap_region_of(s.woongemeente, s.vo_school), '') AS region, s.updated_at "
+			       "FROM pupil_state s WHERE s.competing <> '' AND ($2::int = 0 OR s.cohort = $2::int) "
+			       "  AND ($1 = '' OR overstap_region_of(s.woongemeente, s.vo_school) = $1) "
+			       "ORDER BY s.cohort, s.vo_school, s.pupil_id",
+			       params, cols, 6, json, &n);
+	if (!json && n >= 0)
+		fprintf(stderr, "%s: %d pupils with competing claims\n", PROG, n);
 	return rc;
 }
 
