@@ -337,6 +337,17 @@ const ov = (function () {
 	/* ---- a pupil's timeline ---------------------------------------------------- */
 
 	/* The side panel: GET /api/v1/pupils/PGN?cohort=C, shown in <aside id=detail>. */
+	/* Loads the pupils of a cohort (GET /api/v1/pupils) into a page's section:
+	 * its data-state loading, then ready once show(pupils) has drawn them. */
+	ov.loadPupils = async function (section, cohort, show) {
+		section.dataset.state = 'loading';
+		const doc = await ov.get('/api/v1/pupils?' + ov.query({ cohort }));
+		section.dataset.cohort = String(cohort);
+		show(doc.pupils);
+		section.dataset.state = 'ready';
+		ov.status('cohort ' + cohort + (doc.truncated ? ' · lijst ingekort' : '') + ' · ' + ov.stamp());
+	};
+
 	/* The columns every list of pupils starts with (the vo and mbo pages). */
 	ov.pupilColumns = function () {
 		return [

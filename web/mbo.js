@@ -41,13 +41,7 @@ ov.start(async function (who) {
 		counts.textContent = rows.length + ' van ' + pupils.length + ' aanmelders';
 	}
 	async function load() {
-		section.dataset.state = 'loading';
-		const doc = await ov.get('/api/v1/pupils?' + ov.query({ cohort }));
-		pupils = doc.pupils;
-		section.dataset.cohort = String(cohort);
-		show();
-		section.dataset.state = 'ready';
-		ov.status('cohort ' + cohort + (doc.truncated ? ' · lijst ingekort' : '') + ' · ' + ov.stamp());
+		await ov.loadPupils(section, cohort, list => { pupils = list; show(); });
 	}
 	await load();
 });

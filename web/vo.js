@@ -72,13 +72,7 @@ ov.start(async function (who) {
 			' · niet geplaatst: ' + pupils.filter(FILTERS.niet_geplaatst).length;
 	}
 	async function load() {
-		section.dataset.state = 'loading';
-		const doc = await ov.get('/api/v1/pupils?' + ov.query({ cohort }));
-		pupils = doc.pupils;
-		section.dataset.cohort = String(cohort);
-		show();
-		section.dataset.state = 'ready';
-		ov.status('cohort ' + cohort + (doc.truncated ? ' · lijst ingekort' : '') + ' · ' + ov.stamp());
+		await ov.loadPupils(section, cohort, list => { pupils = list; show(); });
 	}
 	const alerts = new ov.AlertList(ov.$('worklist'));
 	await Promise.all([load(), alerts.load()]);
