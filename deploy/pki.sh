@@ -18,8 +18,11 @@
 #   expired-vo-25LX00 (expired)  revoked-vo-25LX00 (revoked, in crl.pem)
 #   other-ca.crt/.key: a vo-25LX00 certificate from a second CA (other-ca/), which
 #   the server must refuse.
-# Keys are EC P-256, mode 0600. Certificates are valid 10 years. For development
-# and tests only: a real deployment gets its certificates from its own CA.
+# Keys are EC P-256, mode 0600; PKI_CLIENT_KEY=ed25519 gives the client certificates
+# issued from then on Ed25519 keys instead (what a school system's certificate may
+# be: 1.8 KB less per connection in the daemon, README "Performance" (e); browsers
+# do not take them). Certificates are valid 10 years. For development and tests
+# only: a real deployment gets its certificates from its own CA.
 set -euo pipefail
 umask 077
 
@@ -80,8 +83,12 @@ write_ca_config() {
 	CNF
 }
 
-new_key() { # FILE
-	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null
+new_key() { # FILE [ALGORITHM: p256 (default) or ed25519]
+	case ${2:-p256} in
+	p256) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null ;;
+	ed25519) openssl genpkey -algorithm ED25519 -out "$1" 2>/dev/null ;;
+	*) die "unknown key type '$2' (p256 or ed25519)" ;;
+	esac
 	chmod 600 "$1"
 }
 
@@ -104,7 +111,7 @@ sign() {
 	shift 6
 	local csr
 	csr=$(mktemp)
-	[[ -f $out.key ]] || new_key "$out.key"
+	[[ -f $out.key ]] || new_key "$out.key" "$([[ $ext == client ]] && echo "${PKI_CLIENT_KEY:-p256}")"
 	openssl req -new -config "$cadir/openssl.cnf" -key "$out.key" -subj "$subj" -out "$csr"
 	openssl ca -batch -config "$cadir/openssl.cnf" -cert "$cacrt" -keyfile "$cakey" \
 		-extensions "$ext" -notext -preserveDN -in "$csr" -out "$out.crt.tmp" "$@" 2>"$csr.log" ||

@@ -11,7 +11,8 @@
 #   (c) the warm path: overstap-bench against overstapd at full throttle, a
 #       pool of 100,000 known pupils (ack after COMMIT)
 #   (d) ack latency at half of (c)'s rate
-#   (e) 10,000 idle TLS connections: daemon RSS
+#   (e) 10,000 idle TLS connections: daemon RSS, with P-256 client certificates
+#       (the development PKI's) and with Ed25519 ones (deploy/pki.sh PKI_CLIENT_KEY)
 #   (l) a long log: (n) and (c) again with 20 million events (4 million
 #       pupils of ten earlier cohorts) stored before the run, beside the
 #       rates on the nearly empty tables
@@ -28,7 +29,8 @@
 # the cluster's port; BENCH_DAEMON_PORT the first of three daemon ports
 # (default: free ports the kernel picks); BENCH_LOG_EVENTS (20000000) the
 # events of (l); BENCH_BUILD (build) the binaries; BENCH_PROFILE=1 loads
-# pg_stat_statements. Only a full run of every part writes
+# pg_stat_statements (in every database the run makes); BENCH_LOG_LEVEL (warn)
+# the daemons' (debug: a line per group transaction, with its time). Only a full run of every part writes
 # bench/results.md; the others write var/bench/results-partial.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +55,7 @@ fi
 ALL_PARTS=abncdelfgh
 PARTS=${BENCH_PARTS:-$ALL_PARTS}
 part() { [[ $PARTS == *$1* ]]; }
-for v in A_TPS A_LAT B_RPS C_EPS C_P99 C_REJ C_ERR D_EPS D_P50 D_P99 E_RSS E_READY RSS_BEFORE \
+for v in A_TPS A_LAT B_RPS C_EPS C_P99 C_REJ C_ERR D_EPS D_P50 D_P99 E_RSS E_READY E_ED_RSS E_ED_READY RSS_BEFORE \
 	N_EPS N_P99 N_REJ N_ERR L_EVENTS L_N_EPS L_N_REJ L_N_ERR L_C_EPS L_C_REJ L_C_ERR L_LOAD_SECS \
 	H_EVENTS H_R_P50 H_R_P99 H_N_P50 H_N_P99 F_REGION_N F_NATION_N F_R_P50 F_R_P99 F_N_P50 F_N_P99 F_RC_P50 F_RC_P99 F_NC_P50 F_NC_P99 G_N G_SECS G_ALERTS; do
 	printf -v "$v" 0
@@ -110,6 +112,7 @@ bash scripts/pg.sh start "$PG_NAME" "$PG_PORT" >/dev/null
 
 fresh_db() {
 	psql_do postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+	if [ "${BENCH_PROFILE:-0}" = 1 ]; then psql_do "$1" -c "CREATE EXTENSION pg_stat_statements" >/dev/null; fi
 	local ci
 	ci=$(bash scripts/pg.sh conninfo "$PG_NAME" "$1")
 	"$B/overstapd" --migrate -c <(conf "$ci" 1 0 system) >/dev/null
@@ -131,7 +134,7 @@ ca = $PKI/ca.crt
 [database]
 conninfo = $1
 [log]
-level = warn
+level = ${BENCH_LOG_LEVEL:-warn}
 [clock]
 mode = $4
 start = ${5:-}
@@ -236,7 +239,7 @@ fi
 if part d; then
 # what (c) left behind (autovacuum of a million fresh rows, dirty buffers) is
 # done first: (d) measures the latency of a steady half load
-psql_do bench_ingest -c "VACUUM ANALYZE" >/dev/null
+psql_do bench_ingest -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
 HALF=$(python3 -c "print(int(${C_EPS:-0}/2) or 25000)")
 say "(d) ack latency at half rate ($HALF events/s), ${SECS}s"
 "${BENCH[@]}" --duration 5 --connections 8 --batch 50 --pipeline 4 --rate "$HALF" --run-id halfwarm >/dev/null
@@ -246,22 +249,31 @@ D_P50=$(json ack_ms.p50 <"$TMP/d.json")
 D_P99=$(json ack_ms.p99 <"$TMP/d.json")
 fi
 if part e; then
-# a fresh daemon: what 10,000 connections cost, not the PGN cache of (c)
-stop_daemon
-start_daemon bench_ingest "$PORT_INGEST" system
-
-say "(e) $IDLE idle TLS connections"
-RSS_BEFORE=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$DAEMON_PID/status")
-"${BENCH[@]}" --idle "$IDLE" --idle-secs 5 >"$TMP/e.json" &
-IDLE_PID=$!
-E_RSS=0
-while kill -0 "$IDLE_PID" 2>/dev/null; do
-	R=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$DAEMON_PID/status")
-	[ "$R" -gt "$E_RSS" ] && E_RSS=$R
-	sleep 0.2
-done
-wait "$IDLE_PID" || true
-E_READY=$(json ready <"$TMP/e.json")
+# idle_rss NAME [overstap-bench identity options]: a fresh daemon (what 10,000
+# connections cost, not the PGN cache of (c)), its peak RSS while they connect
+# and stay; sets E_RSS, E_READY and RSS_BEFORE
+idle_rss() {
+	if [ -n "$DAEMON_PID" ]; then stop_daemon; fi
+	start_daemon bench_ingest "$PORT_INGEST" system
+	RSS_BEFORE=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$DAEMON_PID/status")
+	"${BENCH[@]}" "${@:2}" --idle "$IDLE" --idle-secs 5 >"$TMP/$1.json" &
+	local idle_pid=$! r
+	E_RSS=0
+	while kill -0 "$idle_pid" 2>/dev/null; do
+		r=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$DAEMON_PID/status")
+		[ "$r" -gt "$E_RSS" ] && E_RSS=$r
+		sleep 0.2
+	done
+	wait "$idle_pid" || true
+	E_READY=$(json ready <"$TMP/$1.json")
+}
+say "(e) $IDLE idle TLS connections, Ed25519 client certificates"
+mkdir -p "$PKI/ed25519" && ln -sf ../ca.crt "$PKI/ed25519/ca.crt"
+PKI_CLIENT_KEY=ed25519 bash deploy/pki.sh issue "$PKI" vo 25LX00 ed25519/vo-25LX00 >/dev/null
+idle_rss e --pki "$PKI/ed25519" --identity vo:25LX00
+E_ED_RSS=$E_RSS E_ED_READY=$E_READY
+say "(e) $IDLE idle TLS connections, P-256 client certificates"
+idle_rss e-p256 --identity vo:25LX00
 fi
 if [ -n "$DAEMON_PID" ]; then stop_daemon; fi
 
@@ -443,7 +455,8 @@ RESULTS=bench/results.md
 	row ac "| c/a | | $(ratio "$C_EPS" "$A_TPS") | ≥ 4× | $(ok "$C_EPS >= 4*$A_TPS") |"
 	row bc "| c/b | | $(pct "$C_EPS" "$B_RPS") | ≥ 35% | $(ok "$C_EPS >= 0.35*$B_RPS") |"
 	row d "| d | ack latency at half of (c)'s rate ($D_EPS events/s) | p50 $D_P50 ms, p99 $D_P99 ms | p99 ≤ 20 ms | $(ok "$D_P99 <= 20") |"
-	row e "| e | $E_READY idle TLS connections | daemon RSS $E_RSS MB (idle before: $RSS_BEFORE MB) | ≤ 256 MB | $(ok "$E_RSS <= 256 and $E_READY == $IDLE") |"
+	row e "| e | $E_READY idle TLS connections, P-256 client certificates (the development PKI's) | daemon RSS $E_RSS MB (idle before: $RSS_BEFORE MB) | ≤ 256 MB | $(ok "$E_RSS <= 256 and $E_READY == $IDLE") |"
+	row e "| e | $E_ED_READY idle TLS connections, Ed25519 client certificates | daemon RSS $E_ED_RSS MB | ≤ 256 MB | $(ok "$E_ED_RSS <= 256 and $E_ED_READY == $IDLE") |"
 	row l "| l | a long log: $L_EVENTS events stored before the run (COPY, $L_LOAD_SECS s): cold path | $L_N_EPS events/s (rejected $L_N_REJ, errors $L_N_ERR) | | |"
 	row nl "| l/n | the cold rate beside the nearly empty log's | $(pct "$L_N_EPS" "$N_EPS") | ≥ 80% | $(ok "$L_N_EPS >= 0.8*$N_EPS") |"
 	row l "| l | the same log: warm path | $L_C_EPS events/s (rejected $L_C_REJ, errors $L_C_ERR) | | |"

@@ -403,6 +403,28 @@ class RevocationTest(h.TestCase):
         # another certificate is not affected
         self.assertLess(timed_ping(d, VO2), 1.0 * h.SLOW)
 
+    def test_an_ed25519_certificate_is_an_identity_like_a_p256_one_and_is_revoked_like_one(self):
+        # school systems may get Ed25519 keys (deploy/pki.sh PKI_CLIENT_KEY=ed25519; README, (e))
+        subprocess.run(["bash", str(h.REPO / "deploy" / "pki.sh"), "issue", str(self.pki), "vo", "25LX00",
+                        "ed-vo-25LX00"], check=True, capture_output=True, env={**os.environ, "PKI_CLIENT_KEY": "ed25519"})
+        crt, key = self.pki / "ed-vo-25LX00.crt", self.pki / "ed-vo-25LX00.key"
+        text = subprocess.run(["openssl", "x509", "-in", str(crt), "-noout", "-text"], check=True,
+                              capture_output=True, text=True).stdout
+        self.assertIn("Public Key Algorithm: ED25519", text)
+        d = self.start_daemon(self.db, pki=self.pki)
+        c = h.Client(d, cert=crt, key=key, ca=self.pki / "ca.crt")
+        self.addCleanup(c.close)
+        [r] = c.push([h.make_update(school="25LX00")])
+        self.assertEqual(h.result_name(r), "ACCEPTED", r)
+        [r] = c.push([h.make_update(school="25LY00")])
+        self.assertEqual(h.result_name(r), "REJECTED", r)  # the certificate says 25LX00, not 25LY00
+        subprocess.run(["bash", str(h.REPO / "deploy" / "pki.sh"), "revoke", str(self.pki), "ed-vo-25LX00"],
+                       check=True, capture_output=True)
+        d.proc.send_signal(signal.SIGHUP)
+        frames = c.expect_closed(timeout=10)
+        self.assertTrue(any(f.error.code == "PERMISSION_DENIED" and "revoked" in f.error.message for f in frames),
+                        frames)
+
     def test_a_changed_crl_file_takes_effect_without_a_signal(self):
         d = self.start_daemon(self.db, pki=self.pki)
         c = self.client(d)
