@@ -52,7 +52,12 @@ static const char SQL_SWEEP[] =
 	"          status, mbo_instelling, crebo, reason, raised_at) "
 	"        SELECT r.recipient, $10::smallint, m.pupil_id, m.cohort, r.alert_region, "
 	"          m.vo_school, m.woongemeente, m.status, m.mbo_instelling, m.crebo, $11::text, $3::bigint "
-	"        FROM upd m CROSS JOIN LATERAL overstap_alert_recipients($7::int, m.woongemeente, m.vo_school) AS r "
+	/* routed once per (woongemeente, vo school) of the sweep, not per pupil:
+	 * a few thousand look-ups instead of one per alert (half the sweep's time) */
+	"        FROM upd m JOIN (SELECT k.woongemeente, k.vo_school, x.recipient, x.alert_region "
+	"                         FROM (SELECT DISTINCT woongemeente, vo_school FROM upd) AS k "
+	"                         CROSS JOIN LATERAL overstap_alert_recipients($7::int, k.woongemeente, k.vo_school) AS x) AS r "
+	"          ON r.woongemeente = m.woongemeente AND r.vo_school = m.vo_school "
 	"        WHERE (SELECT overstap_alert_order(count(*)) FROM upd) "
 	"        ON CONFLICT (pupil_id, cohort, kind, recipient) WHERE resolved_at IS NULL "
 	"          AND kind IN (@ALERT_ZOMERLEK@, @ALERT_NIET_GESTART@, @ALERT_GEEN_AANMELDING@) DO NOTHING "
