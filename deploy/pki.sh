@@ -111,7 +111,9 @@ sign() {
 	shift 6
 	local csr
 	csr=$(mktemp)
-	[[ -f $out.key ]] || new_key "$out.key" "$([[ $ext == client ]] && echo "${PKI_CLIENT_KEY:-p256}")"
+	local alg=p256
+	[[ $ext == client ]] && alg=${PKI_CLIENT_KEY:-p256}
+	[[ -f $out.key ]] || new_key "$out.key" "$alg"
 	openssl req -new -config "$cadir/openssl.cnf" -key "$out.key" -subj "$subj" -out "$csr"
 	openssl ca -batch -config "$cadir/openssl.cnf" -cert "$cacrt" -keyfile "$cakey" \
 		-extensions "$ext" -notext -preserveDN -in "$csr" -out "$out.crt.tmp" "$@" 2>"$csr.log" ||

@@ -159,7 +159,7 @@ stop_daemon() {
 	wait "$DAEMON_PID" || true
 	DAEMON_PID=
 }
-rss_mb() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+rss_mb() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; } # PID: resident now, MB
 
 # ---- (a) pgbench and (b) COPY ---------------------------------------------------
 fresh_db bench_ingest
@@ -255,12 +255,12 @@ if part e; then
 idle_rss() {
 	if [ -n "$DAEMON_PID" ]; then stop_daemon; fi
 	start_daemon bench_ingest "$PORT_INGEST" system
-	RSS_BEFORE=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$DAEMON_PID/status")
+	RSS_BEFORE=$(rss_mb "$DAEMON_PID")
 	"${BENCH[@]}" "${@:2}" --idle "$IDLE" --idle-secs 5 >"$TMP/$1.json" &
 	local idle_pid=$! r
 	E_RSS=0
 	while kill -0 "$idle_pid" 2>/dev/null; do
-		r=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$DAEMON_PID/status")
+		r=$(rss_mb "$DAEMON_PID")
 		[ "$r" -gt "$E_RSS" ] && E_RSS=$r
 		sleep 0.2
 	done

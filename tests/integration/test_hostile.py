@@ -368,16 +368,19 @@ class RevocationTest(h.TestCase):
         self.addCleanup(shutil.rmtree, self.tmp, True)
         self.pki = self.tmp / "pki"
         shutil.copytree(h.PKI, self.pki)
-        subprocess.run(["bash", str(h.REPO / "deploy" / "pki.sh"), "issue", str(self.pki), "vo", "25LX00",
-                        "fresh-vo-25LX00"], check=True, capture_output=True)
+        self.pki_sh("issue", "vo", "25LX00", "fresh-vo-25LX00")
         self.cert = (self.pki / "fresh-vo-25LX00.crt", self.pki / "fresh-vo-25LX00.key")
+
+    def pki_sh(self, command, *args, env=None):
+        """deploy/pki.sh COMMAND on this test's PKI folder."""
+        subprocess.run(["bash", str(h.REPO / "deploy" / "pki.sh"), command, str(self.pki), *args], check=True,
+                       capture_output=True, env={**os.environ, **(env or {})})
 
     def client(self, d):
         return h.Client(d, cert=self.cert[0], key=self.cert[1], ca=self.pki / "ca.crt")
 
-    def revoke(self):
-        subprocess.run(["bash", str(h.REPO / "deploy" / "pki.sh"), "revoke", str(self.pki), "fresh-vo-25LX00"],
-                       check=True, capture_output=True)
+    def revoke(self, name="fresh-vo-25LX00"):
+        self.pki_sh("revoke", name)
 
     def assert_refused(self, d):
         with self.assertRaises((ssl.SSLError, h.ConnectionClosed, ConnectionError, OSError)):
@@ -405,8 +408,7 @@ class RevocationTest(h.TestCase):
 
     def test_an_ed25519_certificate_is_an_identity_like_a_p256_one_and_is_revoked_like_one(self):
         # school systems may get Ed25519 keys (deploy/pki.sh PKI_CLIENT_KEY=ed25519; README, (e))
-        subprocess.run(["bash", str(h.REPO / "deploy" / "pki.sh"), "issue", str(self.pki), "vo", "25LX00",
-                        "ed-vo-25LX00"], check=True, capture_output=True, env={**os.environ, "PKI_CLIENT_KEY": "ed25519"})
+        self.pki_sh("issue", "vo", "25LX00", "ed-vo-25LX00", env={"PKI_CLIENT_KEY": "ed25519"})
         crt, key = self.pki / "ed-vo-25LX00.crt", self.pki / "ed-vo-25LX00.key"
         text = subprocess.run(["openssl", "x509", "-in", str(crt), "-noout", "-text"], check=True,
                               capture_output=True, text=True).stdout
@@ -418,8 +420,7 @@ class RevocationTest(h.TestCase):
         self.assertEqual(h.result_name(r), "ACCEPTED", r)
         [r] = c.push([h.make_update(school="25LY00")])
         self.assertEqual(h.result_name(r), "REJECTED", r)  # the certificate says 25LX00, not 25LY00
-        subprocess.run(["bash", str(h.REPO / "deploy" / "pki.sh"), "revoke", str(self.pki), "ed-vo-25LX00"],
-                       check=True, capture_output=True)
+        self.revoke("ed-vo-25LX00")
         d.proc.send_signal(signal.SIGHUP)
         frames = c.expect_closed(timeout=10)
         self.assertTrue(any(f.error.code == "PERMISSION_DENIED" and "revoked" in f.error.message for f in frames),
