@@ -334,9 +334,6 @@ const ov = (function () {
 		}
 	};
 
-	/* ---- a pupil's timeline ---------------------------------------------------- */
-
-	/* The side panel: GET /api/v1/pupils/PGN?cohort=C, shown in <aside id=detail>. */
 	/* Loads the pupils of a cohort (GET /api/v1/pupils) into a page's section:
 	 * its data-state loading, then ready once show(pupils) has drawn them. */
 	ov.loadPupils = async function (section, cohort, show) {
@@ -358,6 +355,9 @@ const ov = (function () {
 		];
 	};
 
+	/* ---- a pupil's timeline ---------------------------------------------------- */
+
+	/* The side panel: GET /api/v1/pupils/PGN?cohort=C, shown in <aside id=detail>. */
 	ov.showPupil = async function (pgn, cohort, name, facts) {
 		const aside = ov.$('detail');
 		const main = aside.closest('main');
