@@ -35,6 +35,7 @@ enum item_outcome { ITEM_PENDING = 0, ITEM_INSERTED, ITEM_DUPLICATE };
 /* One accepted update on its way to the database. */
 struct item {
 	void *batch;     /* ingest's: whose result this is */
+	void *load;      /* ingest's: the sending organisation's count of queued events */
 	const char *org; /* the sending organisation, lives as long as the batch */
 	uint32_t index;  /* in its batch */
 	uint32_t first;  /* the group's first item with the same (org, event_id) */

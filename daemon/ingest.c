@@ -5,7 +5,8 @@
  * never share a pupil), the scheduling of its one group transaction in
  * flight (grouptxn.c: the SQL, the merge, the rules). A group takes every
  * queued event of every session, up to max_group_events, after at most
- * commit_delay_ms. Acks go out only after COMMIT returned, and so do the
+ * commit_delay_ms. Each organisation's accepted, uncommitted events are
+ * counted (orgload.h). Acks go out only after COMMIT returned, and so do the
  * figures' marks and the subscribers' wake-ups. Never a round trip per
  * event, never a blocking call. Callers: routes (submit), main, sweeper.
  */
@@ -28,6 +29,7 @@
 #include "log.h"
 #include "ratelimit.h"
 #include "metrics.h"
+#include "orgload.h"
 #include "overstap.h"
 #include "pupilcache.h"
 #include "queue.h"
@@ -47,6 +49,7 @@
 /* One StatusBatch until its ack. */
 struct batch {
 	struct request *req; /* ended by the ack */
+	struct orgload_entry *load; /* its organisation's uncommitted events */
 	uint32_t n;
 	uint32_t pending; /* results not yet known, +1 while updates are being queued */
 	char org[OVERSTAP_ORG_MAX + 1];
@@ -256,6 +259,8 @@ static void submit_update(struct ingest *top, struct batch *b, uint32_t i, const
 		return;
 	}
 	it->batch = b;
+	it->load = b->load;
+	b->load->queued++;
 	it->org = b->org;
 	it->index = i;
 	it->outcome = ITEM_PENDING;
@@ -270,13 +275,15 @@ void ingest_submit(struct ingest *top, struct request *req, const Overstap__V1__
 		request_error(req, ERR_BAD_REQUEST, text);
 		return;
 	}
-	struct batch *b = batch_new(req, msg);
+	struct orgload_entry *load = orgload_entry(top->srv->org_load, req->who.org);
+	struct batch *b = load ? batch_new(req, msg) : NULL;
 	if (!b) {
 		log_error("ingest", "session=%llu out of memory for a batch of %zu", (unsigned long long)req->conn_id,
 			  msg->n_updates);
 		request_error(req, ERR_INTERNAL, "out of memory, send again later");
 		return;
 	}
+	b->load = load;
 	histogram_observe(&metrics.batch_size, (double)b->n);
 	int64_t now = clock_now();
 	for (uint32_t i = 0; i < b->n; i++)
@@ -328,6 +335,7 @@ static void group_done(void *arg, bool ok)
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct item *it = grouptxn_item(t, i);
+		((struct orgload_entry *)it->load)->queued--;
 		if (!ok) {
 			metrics.events_rejected++;
 			batch_item_done(it->batch, it->index, OVERSTAP__V1__RESULT__RESULT_REJECTED, ERR_INTERNAL,

@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "net.h"
 #include "notify.h"
+#include "orgload.h"
 #include "pupil.h"
 #include "queue.h"
 #include "router.h"
@@ -270,6 +271,7 @@ static bool server_build(char *err, size_t errlen)
 	}
 	struct store_config scfg = { cfg.conninfo, (int)cfg.reconnect_max_ms };
 	srv.store = store_new(srv.base, &scfg, store_state_cb, NULL);
+	srv.org_load = orgload_new();
 	srv.ingest = ingest_new(&srv);
 	srv.queue = queue_new(&srv);
 	srv.sweeper = sweeper_new(&srv);
@@ -277,7 +279,7 @@ static bool server_build(char *err, size_t errlen)
 	srv.freshness = freshness_new(&srv);
 	srv.replay = replay_new(&srv);
 	srv.router = router_new();
-	if (!srv.store || !srv.ingest || !srv.queue || !srv.sweeper || !srv.stats || !srv.freshness || !srv.replay || !srv.router) {
+	if (!srv.store || !srv.org_load || !srv.ingest || !srv.queue || !srv.sweeper || !srv.stats || !srv.freshness || !srv.replay || !srv.router) {
 		log_error("main", "out of memory at start-up");
 		return false;
 	}
@@ -319,6 +321,7 @@ static void server_free(void)
 	web_free(srv.web);
 	/* sessions are all closed (or abandoned at the grace deadline) */
 	ingest_free(srv.ingest);
+	orgload_free(srv.org_load); /* after ingest: its queued events point into it */
 	queue_free(srv.queue);
 	sweeper_free(srv.sweeper);
 	stats_free(srv.stats);

@@ -29,6 +29,7 @@
 #include "frame.h"
 #include "log.h"
 #include "metrics.h"
+#include "orgload.h"
 #include "ratelimit.h"
 #include "request.h"
 #include "router.h"
@@ -264,11 +265,15 @@ static void read_off(struct session *s)
 /* ---- the global budgets --------------------------------------------------
  *
  * Frames being received hold a share of max_input_bytes (a small frame, up
- * to SMALL_READ, needs none), and a session reads only while the events
- * accepted but not committed stay under max_queued_events. A session that
- * must wait joins srv->budget_waiters and reads nothing, its frame timer
- * stopped (the wait is not its fault); session_budget_freed() lets them go
- * on in the order they came. */
+ * to SMALL_READ, needs none), and a session takes its next frame only while
+ * the events accepted but not committed stay under max_queued_events, and
+ * its organisation's under max_queued_events_per_org (orgload.h):
+ * one school that floods from many connections fills its own share, not the
+ * daemon's, and the other schools' batches go on. A session that must wait
+ * joins srv->budget_waiters and reads nothing, its frame timer stopped (the
+ * wait is not its fault); session_budget_freed() lets them go on in the
+ * order they came, passing over those whose organisation is still at its
+ * share. */
 
 static void budget_release(struct session *s)
 {
@@ -294,6 +299,17 @@ static void budget_leave(struct session *s)
 static bool events_budget_ok(const struct server *srv)
 {
 	return srv->events_queued < srv->cfg->max_queued_events;
+}
+
+static bool org_budget_ok(const struct session *s)
+{
+	return orgload_queued(s->srv->org_load, s->who.org) < s->srv->cfg->max_queued_events_per_org;
+}
+
+/* Both event budgets: all sessions' and s's organisation's. */
+static bool may_take_events(const struct session *s)
+{
+	return events_budget_ok(s->srv) && org_budget_ok(s);
 }
 
 /* Takes need bytes of max_input_bytes for the frame in progress; one frame
@@ -322,10 +338,13 @@ static void budget_wait(struct session *s, uint32_t need)
 
 void session_budget_freed(struct server *srv)
 {
-	struct session *s;
-	while ((s = TAILQ_FIRST(&srv->budget_waiters))) {
+	struct session *s, *next;
+	for (s = TAILQ_FIRST(&srv->budget_waiters); s; s = next) {
+		next = TAILQ_NEXT(s, budget_link);
 		if (!events_budget_ok(srv))
 			return;
+		if (!org_budget_ok(s))
+			continue; /* its organisation is at its share: only its sessions wait */
 		if (s->budget_need && !s->frame_reserved && !budget_take(s, s->budget_need))
 			return; /* first come, first served: the rest waits behind it */
 		TAILQ_REMOVE(&srv->budget_waiters, s, budget_link);
@@ -502,7 +521,7 @@ void session_update_reading(struct session *s)
 	bool want = s->state == SESSION_READY && store_is_up(s->srv->store) &&
 		    s->requests_in_flight < s->srv->cfg->max_inflight_requests &&
 		    session_output_pending(s) < OUTPUT_HIGH_WATER;
-	if (want && !events_budget_ok(s->srv)) {
+	if (want && !may_take_events(s)) {
 		budget_wait(s, 0);
 		return;
 	}
@@ -768,6 +787,13 @@ static void session_process_input(struct session *s)
 		}
 		if (avail < (size_t)len + FRAME_HEADER_BYTES) {
 			frame_may_grow(s, len + FRAME_HEADER_BYTES);
+			break;
+		}
+		if (!may_take_events(s)) {
+			/* the frame before this one (of this session or another)
+			 * spent a budget: this one waits, so a budget is passed by
+			 * at most one frame */
+			budget_wait(s, 0);
 			break;
 		}
 		if (!handle_frame(s, in, len))

@@ -1,5 +1,6 @@
 /* test_util.c — the small shared pieces: clock parsing, SQL text arrays,
- * the key map, binary result decoding, statistics arithmetic. */
+ * the key map, the organisations' loads, binary result decoding, statistics
+ * arithmetic. */
 #include <CUnit/CUnit.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "clock.h"
 #include "cu_run.h"
 #include "keymap.h"
+#include "orgload.h"
 #include "pupilcache.h"
 #include "sqlcodes.h"
 #include "statecache.h"
@@ -95,6 +97,37 @@ static void test_keymap_finds_what_was_put(void)
 	keymap_clear(&m);
 	CU_ASSERT_FALSE(keymap_get(&m, "k1", 2, &v));
 	keymap_free(&m);
+}
+
+static void test_orgload_keeps_one_entry_per_organisation(void)
+{
+	struct orgload *l = orgload_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+	CU_ASSERT_EQUAL(orgload_queued(l, "25LX00"), 0); /* never sent: nothing queued */
+	struct orgload_entry *a = orgload_entry(l, "25LX00");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	a->queued += 500;
+	/* many more organisations: the table grows, the first entry stays put */
+	char org[16];
+	for (int i = 0; i < 300; i++) {
+		snprintf(org, sizeof org, "%02dAB00", i % 100);
+		org[0] = (char)('A' + i / 100);
+		CU_ASSERT_PTR_NOT_NULL(orgload_entry(l, org));
+	}
+	CU_ASSERT_PTR_EQUAL(orgload_entry(l, "25LX00"), a);
+	CU_ASSERT_EQUAL(orgload_queued(l, "25LX00"), 500);
+	CU_ASSERT_EQUAL(orgload_queued(l, "25LY00"), 0);
+	/* a name longer than an organisation's counts as its first OVERSTAP_ORG_MAX bytes */
+	char longer[OVERSTAP_ORG_MAX + 8];
+	memset(longer, 'x', sizeof longer - 1);
+	longer[sizeof longer - 1] = '\0';
+	struct orgload_entry *x = orgload_entry(l, longer);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+	CU_ASSERT_EQUAL(strlen(x->org), OVERSTAP_ORG_MAX);
+	x->queued = 7;
+	longer[OVERSTAP_ORG_MAX] = '\0';
+	CU_ASSERT_EQUAL(orgload_queued(l, longer), 7);
+	orgload_free(l);
 }
 
 static Overstap__V1__StatsRow row_of(uint32_t n, uint32_t keuze, uint32_t ingeschreven, uint32_t andere, uint32_t ddd)
@@ -372,6 +405,7 @@ static void register_suites(void)
 	s = CU_add_suite("store helpers", NULL, NULL);
 	CU_add_test(s, "text arrays quote and escape", test_text_arrays_quote_and_escape);
 	CU_add_test(s, "keymap finds what was put", test_keymap_finds_what_was_put);
+	CU_add_test(s, "orgload keeps one entry per organisation", test_orgload_keeps_one_entry_per_organisation);
 	CU_add_test(s, "SQL codes expand from the enums", test_sql_codes_expand_from_the_enums);
 	CU_add_test(s, "pupil cache: put, get, bounded", test_pupilcache_knows_what_was_put_and_starts_again_when_full);
 	CU_add_test(s, "state cache: put, get, replace", test_statecache_put_get_replace);
