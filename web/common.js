@@ -398,31 +398,40 @@ const ov = (function () {
 		}
 	};
 
-	/* ---- the alert worklist (rmc, and a vo school's own queue) --------------------- */
+	/* ---- the alert worklist (rmc, a vo school's own queue, the projectteam's) ---------- */
 
 	/* Renders GET /api/v1/alerts?state=open|all into `section` with a
 	 * toggle, and an "Afgehandeld" button per unacknowledged alert that
 	 * POSTs /api/v1/alerts/ack; a row acked in the open view goes, in the
-	 * all view it is marked. Rows with a pupil open its timeline. */
+	 * all view it is marked. Rows with a pupil open its timeline.
+	 * opts.personal false (the projectteam's: escalations and silent
+	 * schools, no personal data): the reason instead of the pupil's columns
+	 * (name, PGN, birth date, gemeente, status, mbo). */
 	ov.AlertList = class {
 		constructor(section, opts) {
 			this.section = section;
 			this.opts = opts || {};
+			const personal = this.opts.personal !== false;
 			this.state = ov.params.get('state') === 'all' ? 'all' : 'open';
 			const tools = section.querySelector('.tools');
 			ov.toggles(tools, 'state', [['open', 'Open'], ['all', 'Alle']], this.state, v => { this.state = v; ov.setParam('state', v === 'all' ? 'all' : ''); this.reload(); });
 			tools.append(ov.el('button', { text: 'Vernieuwen', attrs: { type: 'button', title: 'de lijst opnieuw ophalen' }, data: { refresh: 'alerts' }, on: { click: () => this.reload() } }));
 			this.summary = ov.el('p', { cls: 'note', data: { summary: 'alerts' } });
+			const pupilCols = personal ? [
+				{ key: 'name', label: 'Leerling' },
+				{ key: 'pgn', label: 'PGN' },
+				{ key: 'birth_date', label: 'Geboren', cls: 'date', show: a => ov.isoToNl(a.birth_date) }
+			] : [{ key: 'reason', label: 'Reden' }];
 			const cols = [
 				{ key: 'raised_at', label: 'Gemeld', type: 'date' },
 				{ key: 'kind', label: 'Signaal', show: a => this.kindCell(a) },
-				{ key: 'name', label: 'Leerling' },
-				{ key: 'pgn', label: 'PGN' },
-				{ key: 'birth_date', label: 'Geboren', cls: 'date', show: a => ov.isoToNl(a.birth_date) },
+				...pupilCols,
 				{ key: 'vo_school', label: 'Vo-school' },
-				{ key: 'woongemeente', label: 'Woongemeente' },
-				{ key: 'status_now', label: 'Status nu', show: a => a.status_now ? ov.el('span', { cls: 'badge status-' + a.status_now, text: ov.label(ov.STATUS, a.status_now) }) : '–' },
-				{ key: 'mbo_instelling', label: 'Mbo', show: a => [a.mbo_instelling, a.crebo].filter(Boolean).join(' · ') || '–' },
+				...(personal ? [
+					{ key: 'woongemeente', label: 'Woongemeente' },
+					{ key: 'status_now', label: 'Status nu', show: a => a.status_now ? ov.el('span', { cls: 'badge status-' + a.status_now, text: ov.label(ov.STATUS, a.status_now) }) : '–' },
+					{ key: 'mbo_instelling', label: 'Mbo', show: a => [a.mbo_instelling, a.crebo].filter(Boolean).join(' · ') || '–' }
+				] : []),
 				{ key: 'acked', label: 'Afgehandeld', value: a => a.acked ? 1 : 0, show: a => this.ackCell(a) }
 			];
 			this.table = new ov.Table({

@@ -7,7 +7,9 @@
  * schools' deliveries and competing claims (GET /api/v1/freshness, when the
  * server has it), CSV of every table, a peildatum (as_of) for all figures, and
  * the cohort's year as a line chart against the previous cohort, fetched point
- * by point (a week each; a point the server cannot answer is left out).
+ * by point (a week each; a point the server cannot answer is left out). A
+ * projectteam also gets its own alerts (GET /api/v1/alerts: escalations and
+ * silent schools, no personal data) with "Afgehandeld" to acknowledge them.
  */
 const COUNTS = ['overstappers', 'met_keuze', 'aangemeld', 'aangemeld_op_tijd', 'geplaatst', 'ingeschreven',
 	'andere_bestemming', 'ddd', 'zomerlek', 'niet_gestart'];
@@ -415,5 +417,16 @@ ov.start(async function (who) {
 		/* the chart comes after the tables, point by point */
 		loadChart(gen);
 	}
-	await loadAll();
+	/* -- the projectteam's own queue (admin has none: the region picker is not its) */
+	let signals = null;
+	if (who.role === 'projectteam') {
+		ov.$('signals').hidden = false;
+		signals = new ov.AlertList(ov.$('signals'), { personal: false });
+	}
+	await Promise.all([loadAll(), signals && signals.load().catch(e => {
+		const section = ov.$('signals');
+		section.dataset.state = e.status === 404 ? 'unavailable' : 'error';
+		if (e.status === 404) section.append(ov.el('p', { cls: 'notice', text: 'Signalen zijn op deze server niet beschikbaar.' }));
+		else ov.status('Signalen niet geladen: ' + e.message, true);
+	})]);
 });

@@ -43,6 +43,9 @@ def main(out):
         with browser.Browser(*tp.PT39, d.https_port) as b:
             shot(b, c, out / "region.png", wait='document.getElementById("chart-card").dataset.state !== "loading"',
                  size=(1400, 1500))
+            shot(b, c, out / "region-signals.png", then=(
+                'document.getElementById("signals").scrollIntoView()',
+                'document.getElementById("signals").dataset.state === "ready"'), size=(1400, 600))
         with browser.Browser(*tp.ADMIN, d.https_port) as b:
             shot(b, c + "&by=vo_soort", out / "region-admin.png", size=(1400, 1000))
         with browser.Browser(*tp.RMC39, d.https_port) as b:

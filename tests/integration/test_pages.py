@@ -474,6 +474,35 @@ class PagesTest(h.TestCase):
         self.assertTrue(got, "the other open alerts are delivered")
         self.assertNotIn(aid, got)
 
+    def test_region_page_lists_the_projectteams_own_alerts_without_personal_data_and_acks_one(self):
+        want = self.api("/api/v1/alerts?state=open", PT39)["alerts"]
+        self.assertIn("ESCALATIE", [a["kind"] for a in want], "the scenario escalates a zomerlek to projectteam 39")
+        with self.session(PT39, f"/?cohort={COHORT}") as s:
+            s.wait('document.getElementById("signals").dataset.state === "ready"')
+            root = self.dom(s)
+            aid = want[0]["alert_id"]
+            s.eval(f'document.querySelector("#signals button[data-ack=\'{aid}\']").click()')
+            s.wait(f'document.getElementById("signals").dataset.lastAck === "{aid}"', what="the ack's answer")
+            self.assertEqual(s.eval('document.getElementById("signals").dataset.lastAckResult'), "acked")
+        section = root.find(id="signals")
+        self.assertIsNone(section.get("hidden"))
+        trs = self.rows_of(section, "alerts")
+        self.assertEqual([int(tr.get("data-key")) for tr in trs], [a["alert_id"] for a in want])
+        for tr, a in zip(trs, want):
+            self.assertEqual(tr.get("data-kind"), a["kind"])
+            self.assertEqual(tr.find("td", data_field="reason").text, a["reason"])
+            self.assertEqual(tr.find("td", data_field="vo_school").get("data-value"), a["vo_school"])
+            self.assertIsNone(tr.find("td", data_field="name"))
+            self.assertEqual((a["pgn"], a["name"]), ("", ""), "the API gives the projectteam no pupil")
+        names = [n for _, (_, _, ps) in SCHOOLS.items() for n, _ in ps]
+        self.assertNoneOf(section.text, names + list(self.pgn.values()), "pupils in the projectteam's alerts")
+        [acked] = [a for a in self.api("/api/v1/alerts?state=all", PT39)["alerts"] if a["alert_id"] == aid]
+        self.assertTrue(acked["acked"])
+        self.assertNotIn(aid, [a["alert_id"] for a in self.api("/api/v1/alerts?state=open", PT39)["alerts"]])
+        # admin has no queue of its own: the region page shows none
+        admin = browser.parse(self.browser(ADMIN).dump_dom(f"/?cohort={COHORT}"))
+        self.assertIsNotNone(admin.find(id="signals").get("hidden"))
+
     # -- the decaan
 
     def test_vo_page_shows_its_pupils_applications_and_filters(self):
@@ -596,6 +625,8 @@ class StubApi:
             return 200, {"role": "projectteam", "organisation": "39", "cohort": 2031, "now": h.unix(self.NOW) + 43200}
         if path == "/api/v1/freshness":
             return 200, {"cohort": int(query["cohort"]), "region": "39", "silent_after_days": 14, "schools": self.SCHOOLS}
+        if path == "/api/v1/alerts":
+            return 200, {"alerts": []}
         if path == "/api/v1/stats":
             cohort = int(query["cohort"])
             as_of = query.get("as_of", "") or self.NOW
