@@ -30,6 +30,7 @@
 #define ERR_FRAME_TOO_LARGE "FRAME_TOO_LARGE" /* over max_frame_bytes; the connection closes */
 #define ERR_FRAME_TIMEOUT "FRAME_TIMEOUT"     /* a frame took longer than frame_timeout; the connection closes */
 #define ERR_IDLE_TIMEOUT "IDLE_TIMEOUT"       /* nothing for client_idle_timeout; the connection closes */
+#define ERR_TOO_MANY_CONNECTIONS "TOO_MANY_CONNECTIONS" /* over max_connections_per_org; the connection closes */
 #define ERR_AS_OF_UNAVAILABLE "AS_OF_UNAVAILABLE" /* StatsQuery.as_of: no exact answer for that moment */
 
 #endif

@@ -48,6 +48,7 @@ static const struct key keys[] = {
 	{ "server", "max_input_bytes", T_INT, OFF(max_input_bytes), 1 << 20, (int64_t)1 << 40, 0, RELOAD },
 	{ "server", "max_queued_events", T_INT, OFF(max_queued_events), 1000, 100000000, 0, RELOAD },
 	{ "server", "max_queued_events_per_org", T_INT, OFF(max_queued_events_per_org), 100, 100000000, 0, RELOAD },
+	{ "server", "max_connections_per_org", T_INT, OFF(max_connections_per_org), 1, 1000000, 0, RELOAD },
 	{ "server", "stats_cache_ttl", T_DURATION, OFF(stats_cache_ttl), 0, 86400, 0, RELOAD },
 	{ "server", "instance", T_STRING, OFF(instance), 0, 0, 0, RESTART },
 	{ "tls", "cert", T_STRING, OFF(tls_cert), 0, 0, 0, RELOAD },
@@ -90,6 +91,7 @@ void config_defaults(struct config *cfg)
 	cfg->max_input_bytes = 64 << 20;
 	cfg->max_queued_events = 200000;
 	cfg->max_queued_events_per_org = 10000; /* a StatusBatch of the most updates */
+	cfg->max_connections_per_org = 256;
 	cfg->stats_cache_ttl = 60;
 	strcpy(cfg->instance, "overstapd");
 	strcpy(cfg->conninfo, "dbname=overstap");

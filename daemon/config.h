@@ -55,6 +55,7 @@ struct config {
 	int64_t max_input_bytes;       /* frames being received, all sessions together */
 	int64_t max_queued_events;     /* accepted but uncommitted events, all sessions together */
 	int64_t max_queued_events_per_org; /* the same, of one organisation's sessions */
+	int64_t max_connections_per_org;   /* sessions of one identity (role and organisation) */
 	int64_t stats_cache_ttl; /* seconds kept figures may be used; 0 = none */
 	char instance[CONFIG_STR_MAX];
 	/* [tls] */

@@ -275,7 +275,7 @@ void ingest_submit(struct ingest *top, struct request *req, const Overstap__V1__
 		request_error(req, ERR_BAD_REQUEST, text);
 		return;
 	}
-	struct orgload_entry *load = orgload_entry(top->srv->org_load, req->who.org);
+	struct orgload_entry *load = orgload_entry(top->srv->org_load, &req->who);
 	struct batch *b = load ? batch_new(req, msg) : NULL;
 	if (!b) {
 		log_error("ingest", "session=%llu out of memory for a batch of %zu", (unsigned long long)req->conn_id,

@@ -51,7 +51,7 @@ struct server {
 	 * for either, first come first served */
 	int64_t input_reserved;
 	int64_t events_queued;
-	struct orgload *org_load; /* the same per organisation (max_queued_events_per_org) */
+	struct orgload *org_load; /* per identity: its events and connections (orgload.h) */
 	struct session_list budget_waiters;
 	bool draining; /* SIGTERM: no new connections, finish what is in flight */
 };

@@ -69,6 +69,7 @@ struct session {
 	TAILQ_ENTRY(session) budget_link;
 	const struct session_listener *listener;
 	void *listener_arg;
+	struct orgload_entry *load; /* its identity's connections and events (orgload.h), once known */
 };
 
 static uint64_t next_session_id = 1;
@@ -303,7 +304,7 @@ static bool events_budget_ok(const struct server *srv)
 
 static bool org_budget_ok(const struct session *s)
 {
-	return orgload_queued(s->srv->org_load, s->who.org) < s->srv->cfg->max_queued_events_per_org;
+	return !s->load || s->load->queued < s->srv->cfg->max_queued_events_per_org;
 }
 
 /* Both event budgets: all sessions' and s's organisation's. */
@@ -405,6 +406,10 @@ static void enter_closed(struct session *s, enum session_state from)
 	if (s->bev) {
 		bufferevent_free(s->bev);
 		s->bev = NULL;
+	}
+	if (s->load) {
+		s->load->connections--;
+		s->load = NULL;
 	}
 	TAILQ_REMOVE(&s->srv->sessions, s, link);
 	s->srv->n_sessions--;
@@ -845,6 +850,27 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 		s->listener->writable(s->listener_arg, s);
 }
 
+/* One identity may hold max_connections_per_org sessions: the one over it is
+ * told so and closed (one line per identity and 10 s), the others stay. A
+ * school that opens connections without end takes its own share, never the
+ * daemon's max_connections. */
+static void refuse_over_share(struct session *s)
+{
+	static struct ratelimit_keyed rl = RATELIMIT_KEYED_INIT(1, 10000);
+	unsigned long missed;
+	long long max = (long long)s->srv->cfg->max_connections_per_org;
+	if (ratelimit_allow_key(&rl, overstap_role_name(s->who.role), s->who.org, clock_mono_us() / 1000, &missed))
+		log_warn("session", "session=%llu peer=%s role=%s org=%s refused: %lld connections of this identity "
+			 "(max_connections_per_org) suppressed_before=%lu",
+			 (unsigned long long)s->id, s->peer, overstap_role_name(s->who.role), s->who.org, max, missed);
+	char msg[160];
+	snprintf(msg, sizeof msg, "this certificate's organisation already holds %lld connections, the most it may; "
+		 "close one first", max);
+	session_send_error(s, 0, ERR_TOO_MANY_CONNECTIONS, msg);
+	session_enter(s, SESSION_DRAINING);
+	session_check_drained(s);
+}
+
 static void session_established(struct session *s)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
@@ -855,20 +881,29 @@ static void session_established(struct session *s)
 		session_enter(s, SESSION_CLOSED);
 		return;
 	}
+	s->load = orgload_entry(s->srv->org_load, &s->who);
+	if (s->load)
+		s->load->connections++; /* until enter_closed() */
 	s->ev_resume = event_new(s->srv->base, -1, 0, session_resume_cb, s);
 	s->ev_timer = evtimer_new(s->srv->base, session_timer_cb, s);
 	s->ev_wake = event_new(s->srv->base, bufferevent_getfd(s->bev), EV_READ, wake_cb, s);
 	s->last_frame_us = clock_mono_us();
-	if (!s->ev_resume || !s->ev_timer || !s->ev_wake) {
+	if (!s->load || !s->ev_resume || !s->ev_timer || !s->ev_wake) {
 		log_error("session", "session=%llu out of memory at connect", (unsigned long long)s->id);
 		session_enter(s, SESSION_CLOSED);
 		return;
 	}
 	/* deliver a write callback when output drains below this (pacing) */
 	bufferevent_setwatermark(s->bev, EV_WRITE, 64 * 1024, 0);
-	log_info("session", "session=%llu peer=%s role=%s org=%s tls=%s connected", (unsigned long long)s->id,
-		 s->peer, overstap_role_name(s->who.role), s->who.org, SSL_get_version(ssl));
+	bool over_share = s->load->connections > s->srv->cfg->max_connections_per_org;
+	if (!over_share)
+		log_info("session", "session=%llu peer=%s role=%s org=%s tls=%s connected", (unsigned long long)s->id,
+			 s->peer, overstap_role_name(s->who.role), s->who.org, SSL_get_version(ssl));
 	session_enter(s, SESSION_READY);
+	if (over_share) {
+		refuse_over_share(s);
+		return;
+	}
 	park(s); /* most connections say nothing for a while */
 	timer_update(s);
 }

@@ -126,6 +126,7 @@ conf() { # conninfo port http_port clockmode [clockstart]
 listen = 127.0.0.1:$2
 http_listen = $( [ "$3" = 0 ] && echo "" || echo "127.0.0.1:$3" )
 max_connections = 20000
+max_connections_per_org = 20000
 stats_cache_ttl = ${STATS_TTL:-60s}
 [tls]
 cert = $PKI/server.crt

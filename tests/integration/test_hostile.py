@@ -3,7 +3,8 @@ daemon's memory, or outlives a revocation.
 
 Each attack of the issue, played against the real daemon on both builds:
 a ClientHello trickled one byte at a time and hundreds of silent sockets
-(a valid client is served within a second), a query flood (another client's
+(a valid client is served within a second), more connections of one school than its share (refused,
+the others stay), a query flood (another client's
 query is answered within a second, the log stays short), a flood of batches
 from one school's sixteen connections (another school's batch is
 acknowledged within a second), a frame of two
@@ -310,6 +311,63 @@ class BatchFloodTest(h.TestCase):
         self.assertEqual((res["rejected"], res["errors"]), (0, 0), out)
         self.assertEqual(res["accepted"], res["events"], out)
         self.assertEqual(stored(), res["events"] + 5, "every acknowledged event is stored, once")
+
+class ConnectionShareTest(h.TestCase):
+    """One identity holds at most max_connections_per_org connections: the one
+    over it is told TOO_MANY_CONNECTIONS and closed, its others and every
+    other identity go on, so a school cannot take max_connections from the
+    rest."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.db = h.fresh_database("it_hostile_connshare", reference_data=False)
+        cls.d = h.Daemon(cls.db, config={"server.max_connections_per_org": "3"})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.close()
+
+    def connect_and_ping(self, who, t):
+        """True when a new connection of who answers a Ping; False when it is refused."""
+        c = h.Client(self.d, *who)
+        try:
+            env = c.ping(t)
+            if env.WhichOneof("body") == "error":
+                self.assertEqual(env.error.code, "TOO_MANY_CONNECTIONS", env)
+                return False
+            self.assertEqual(env.pong.t, t)
+            return True
+        except (h.ConnectionClosed, OSError):  # closed while it sent, or before it read
+            return False
+        finally:
+            c.close()
+
+    def test_the_connection_over_an_identitys_share_is_refused_and_the_others_stay(self):
+        d = self.d
+        held = [h.Client(d, *VO) for _ in range(3)]
+        for c in held:
+            self.addCleanup(c.close)
+        for i, c in enumerate(held):
+            self.assertEqual(c.ping(i).pong.t, i)
+        over = h.Client(d, *VO)
+        self.addCleanup(over.close)
+        env = over.recv(timeout=10 * h.SLOW)
+        self.assertEqual((env.WhichOneof("body"), env.error.code), ("error", "TOO_MANY_CONNECTIONS"), env)
+        with self.assertRaises(h.ConnectionClosed):
+            over.recv(timeout=10 * h.SLOW)
+        # the identity's three stay, another school's connection and another
+        # role of the same region are not counted with them
+        for i, c in enumerate(held):
+            self.assertEqual(c.ping(10 + i).pong.t, 10 + i)
+        self.assertTrue(self.connect_and_ping(VO2, 20))
+        self.assertTrue(self.connect_and_ping(("mbo", "25LP"), 21))
+        # one closed makes room for one
+        held[0].close()
+        h.wait_until(lambda: self.connect_and_ping(VO, 22), timeout=10 * h.SLOW, what="room for a new connection")
+        refused = [l for l in d.log.splitlines() if "max_connections_per_org" in l]
+        self.assertTrue(refused and len(refused) <= 2, refused)  # a line per identity and 10 s
+        self.assertIn("org=25LX00", refused[0])
+
 
 class MemoryTest(h.TestCase):
     """No frame costs more than a fixed bound; parked frames hold at most the

@@ -1,5 +1,5 @@
 /* test_util.c — the small shared pieces: clock parsing, SQL text arrays,
- * the key map, the organisations' loads, binary result decoding, statistics
+ * the key map, what each identity holds (orgload), binary result decoding, statistics
  * arithmetic. */
 #include <CUnit/CUnit.h>
 #include <stdlib.h>
@@ -99,34 +99,34 @@ static void test_keymap_finds_what_was_put(void)
 	keymap_free(&m);
 }
 
-static void test_orgload_keeps_one_entry_per_organisation(void)
+static void test_orgload_keeps_one_entry_per_identity(void)
 {
 	struct orgload *l = orgload_new();
 	CU_ASSERT_PTR_NOT_NULL_FATAL(l);
-	CU_ASSERT_EQUAL(orgload_queued(l, "25LX00"), 0); /* never sent: nothing queued */
-	struct orgload_entry *a = orgload_entry(l, "25LX00");
+	struct identity vo = { ROLE_VO, "25LX00" }, rmc = { ROLE_RMC, "39" }, pt = { ROLE_PROJECTTEAM, "39" };
+	struct orgload_entry *a = orgload_entry(l, &vo);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
-	a->queued += 500;
-	/* many more organisations: the table grows, the first entry stays put */
-	char org[16];
+	CU_ASSERT_EQUAL(a->queued, 0);
+	CU_ASSERT_EQUAL(a->connections, 0);
+	CU_ASSERT_EQUAL(a->who.role, ROLE_VO);
+	CU_ASSERT_STRING_EQUAL(a->who.org, "25LX00");
+	a->queued = 500;
+	a->connections = 2;
+	/* the same organisation in another role is another identity */
+	struct orgload_entry *r = orgload_entry(l, &rmc), *p = orgload_entry(l, &pt);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_PTR_NOT_EQUAL(r, p);
+	/* many more: the table grows, the first entry stays where it was */
 	for (int i = 0; i < 300; i++) {
-		snprintf(org, sizeof org, "%02dAB00", i % 100);
-		org[0] = (char)('A' + i / 100);
-		CU_ASSERT_PTR_NOT_NULL(orgload_entry(l, org));
+		struct identity x = { ROLE_MBO, "" };
+		snprintf(x.org, sizeof x.org, "%04d", i);
+		CU_ASSERT_PTR_NOT_NULL(orgload_entry(l, &x));
 	}
-	CU_ASSERT_PTR_EQUAL(orgload_entry(l, "25LX00"), a);
-	CU_ASSERT_EQUAL(orgload_queued(l, "25LX00"), 500);
-	CU_ASSERT_EQUAL(orgload_queued(l, "25LY00"), 0);
-	/* a name longer than an organisation's counts as its first OVERSTAP_ORG_MAX bytes */
-	char longer[OVERSTAP_ORG_MAX + 8];
-	memset(longer, 'x', sizeof longer - 1);
-	longer[sizeof longer - 1] = '\0';
-	struct orgload_entry *x = orgload_entry(l, longer);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(x);
-	CU_ASSERT_EQUAL(strlen(x->org), OVERSTAP_ORG_MAX);
-	x->queued = 7;
-	longer[OVERSTAP_ORG_MAX] = '\0';
-	CU_ASSERT_EQUAL(orgload_queued(l, longer), 7);
+	CU_ASSERT_PTR_EQUAL(orgload_entry(l, &vo), a);
+	CU_ASSERT_EQUAL(orgload_entry(l, &vo)->queued, 500);
+	CU_ASSERT_EQUAL(orgload_entry(l, &vo)->connections, 2);
+	CU_ASSERT_EQUAL(orgload_entry(l, &rmc)->queued, 0);
 	orgload_free(l);
 }
 
@@ -405,7 +405,7 @@ static void register_suites(void)
 	s = CU_add_suite("store helpers", NULL, NULL);
 	CU_add_test(s, "text arrays quote and escape", test_text_arrays_quote_and_escape);
 	CU_add_test(s, "keymap finds what was put", test_keymap_finds_what_was_put);
-	CU_add_test(s, "orgload keeps one entry per organisation", test_orgload_keeps_one_entry_per_organisation);
+	CU_add_test(s, "orgload keeps one entry per identity", test_orgload_keeps_one_entry_per_identity);
 	CU_add_test(s, "SQL codes expand from the enums", test_sql_codes_expand_from_the_enums);
 	CU_add_test(s, "pupil cache: put, get, bounded", test_pupilcache_knows_what_was_put_and_starts_again_when_full);
 	CU_add_test(s, "state cache: put, get, replace", test_statecache_put_get_replace);
