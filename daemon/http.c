@@ -126,6 +126,12 @@ static void metrics_reply(const PGresult *res, const char *error, void *arg)
 	put_help(b, "overstapd_handshakes_dropped_total", "counter",
 		 "TLS handshakes closed to make room for a newer one (max_handshakes).");
 	evbuffer_add_printf(b, "overstapd_handshakes_dropped_total %llu\n", (unsigned long long)m->handshakes_dropped);
+	put_help(b, "overstapd_share_limited_total", "counter",
+		 "One identity at its share: a session waiting for its own commits, a connection refused.");
+	evbuffer_add_printf(b, "overstapd_share_limited_total{share=\"queued_events\"} %llu\n",
+			    (unsigned long long)m->share_waits);
+	evbuffer_add_printf(b, "overstapd_share_limited_total{share=\"connections\"} %llu\n",
+			    (unsigned long long)m->share_refusals);
 	put_help(b, "overstapd_frames_total", "counter", "Frames received.");
 	evbuffer_add_printf(b, "overstapd_frames_total %llu\n", (unsigned long long)m->frames_in);
 	put_help(b, "overstapd_frames_bad_total", "counter", "Frames refused (size or decoding).");

@@ -26,6 +26,8 @@ struct metrics {
 	uint64_t connections_open;
 	uint64_t handshakes_failed;
 	uint64_t handshakes_dropped; /* the oldest, to make room (net.c) */
+	uint64_t share_waits;          /* a session stopped reading: its identity at max_queued_events_per_org */
+	uint64_t share_refusals;       /* a connection over max_connections_per_org, closed */
 	uint64_t frames_in;
 	uint64_t frames_bad;
 	uint64_t events_accepted;

@@ -337,6 +337,23 @@ static void budget_wait(struct session *s, uint32_t need)
 	read_off(s);
 }
 
+/* A session that may not take its next frame: its identity's share spent
+ * (counted, and said once per identity and 10 s), or the daemon's budget. */
+static void events_wait(struct session *s)
+{
+	if (!org_budget_ok(s)) {
+		metrics.share_waits++;
+		static struct ratelimit_keyed rl = RATELIMIT_KEYED_INIT(1, 10000);
+		unsigned long missed;
+		if (ratelimit_allow_key(&rl, overstap_role_name(s->who.role), s->who.org, clock_mono_us() / 1000, &missed))
+			log_info("session", "session=%llu role=%s org=%s waits: %lld events of this identity not yet "
+				 "committed (max_queued_events_per_org) suppressed_before=%lu",
+				 (unsigned long long)s->id, overstap_role_name(s->who.role), s->who.org,
+				 (long long)s->load->queued, missed);
+	}
+	budget_wait(s, 0);
+}
+
 void session_budget_freed(struct server *srv)
 {
 	struct session *s, *next;
@@ -527,7 +544,7 @@ void session_update_reading(struct session *s)
 		    s->requests_in_flight < s->srv->cfg->max_inflight_requests &&
 		    session_output_pending(s) < OUTPUT_HIGH_WATER;
 	if (want && !may_take_events(s)) {
-		budget_wait(s, 0);
+		events_wait(s);
 		return;
 	}
 	if (want) {
@@ -798,7 +815,7 @@ static void session_process_input(struct session *s)
 			/* the frame before this one (of this session or another)
 			 * spent a budget: this one waits, so a budget is passed by
 			 * at most one frame */
-			budget_wait(s, 0);
+			events_wait(s);
 			break;
 		}
 		if (!handle_frame(s, in, len))
@@ -863,6 +880,7 @@ static void refuse_over_share(struct session *s)
 		log_warn("session", "session=%llu peer=%s role=%s org=%s refused: %lld connections of this identity "
 			 "(max_connections_per_org) suppressed_before=%lu",
 			 (unsigned long long)s->id, s->peer, overstap_role_name(s->who.role), s->who.org, max, missed);
+	metrics.share_refusals++;
 	char msg[160];
 	snprintf(msg, sizeof msg, "this certificate's organisation already holds %lld connections, the most it may; "
 		 "close one first", max);

@@ -311,6 +311,10 @@ class BatchFloodTest(h.TestCase):
         self.assertEqual((res["rejected"], res["errors"]), (0, 0), out)
         self.assertEqual(res["accepted"], res["events"], out)
         self.assertEqual(stored(), res["events"] + 5, "every acknowledged event is stored, once")
+        # the operator sees it: counted, and said once per 10 s
+        self.assertGreater(h.metric(d, 'overstapd_share_limited_total{share="queued_events"}'), 0)
+        self.assertIn('org=25LX00 msg="waits:', d.log)
+        self.assertNotIn('org=25LY00 msg="waits:', d.log)
 
 class ConnectionShareTest(h.TestCase):
     """One identity holds at most max_connections_per_org connections: the one
@@ -367,6 +371,7 @@ class ConnectionShareTest(h.TestCase):
         refused = [l for l in d.log.splitlines() if "max_connections_per_org" in l]
         self.assertTrue(refused and len(refused) <= 2, refused)  # a line per identity and 10 s
         self.assertIn("org=25LX00", refused[0])
+        self.assertGreaterEqual(h.metric(d, 'overstapd_share_limited_total{share="connections"}'), 1)
 
 
 class MemoryTest(h.TestCase):
