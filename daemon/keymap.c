@@ -1,6 +1,7 @@
 /* keymap.c — open addressing with linear probing, FNV-1a hashes.
  *
- * Owns only its slot array; never the keys. Grows at 50% load.
+ * Owns only its slot array; never the keys. Grows at 50% load; a clear
+ * shrinks a map that is mostly empty.
  */
 #include "keymap.h"
 
@@ -31,6 +32,13 @@ void keymap_free(struct keymap *m)
 
 void keymap_clear(struct keymap *m)
 {
+	/* a map that grew for one large group and now holds far fewer keys
+	 * starts small again: clearing it would otherwise write all its slots
+	 * for every small group after (megabytes, each time) */
+	if (m->cap > 1024 && m->count * 8 < m->cap) {
+		keymap_free(m);
+		return;
+	}
 	if (m->slots)
 		memset(m->slots, 0, m->cap * sizeof *m->slots);
 	m->count = 0;

@@ -25,6 +25,7 @@ struct keymap {
 
 void keymap_init(struct keymap *m);
 void keymap_free(struct keymap *m);
+/* Empties the map (and gives back its slots when it holds under 1/8 of them). */
 void keymap_clear(struct keymap *m);
 /* Inserts key → value unless the key is present; returns the value stored
  * (the existing one when present). */

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "orgload.h"
+#include "pbarena.h"
 #include "ratelimit.h"
 #include "request.h"
 #include "router.h"
@@ -670,6 +671,38 @@ static void frame_done(struct session *s)
 	s->last_frame_us = clock_mono_us();
 }
 
+/* The memory frames are decoded into (pbarena.h): one arena for all
+ * sessions, as a frame is decoded, dispatched and done with before the next.
+ * NULL (malloc per field) under AddressSanitizer, and should a frame ever be
+ * decoded while another's message is still in use. */
+static struct pbarena decode_arena;
+static bool decode_arena_busy;
+
+static ProtobufCAllocator *decode_allocator(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return NULL;
+#else
+	if (decode_arena_busy)
+		return NULL;
+	if (!decode_arena.allocator.alloc)
+		pbarena_init(&decode_arena);
+	decode_arena_busy = true;
+	return &decode_arena.allocator;
+#endif
+}
+
+static void decode_done(ProtobufCAllocator *alloc, Overstap__V1__Envelope *env)
+{
+	if (!alloc) {
+		if (env)
+			overstap__v1__envelope__free_unpacked(env, NULL);
+		return;
+	}
+	pbarena_reset(&decode_arena); /* the whole message at once */
+	decode_arena_busy = false;
+}
+
 /* One whole frame of len bytes after the header; false to stop reading. */
 static bool handle_frame(struct session *s, struct evbuffer *in, uint32_t len)
 {
@@ -688,9 +721,12 @@ static bool handle_frame(struct session *s, struct evbuffer *in, uint32_t len)
 		return false;
 	}
 	Overstap__V1__Envelope *env = NULL;
+	ProtobufCAllocator *alloc = NULL;
 	if (!refused_by_scan(s, &scan)) {
-		env = overstap__v1__envelope__unpack(NULL, len, p + FRAME_HEADER_BYTES);
+		alloc = decode_allocator();
+		env = overstap__v1__envelope__unpack(alloc, len, p + FRAME_HEADER_BYTES);
 		if (!env) {
+			decode_done(alloc, NULL);
 			evbuffer_drain(in, (size_t)len + FRAME_HEADER_BYTES);
 			frame_done(s);
 			metrics.frames_bad++;
@@ -704,7 +740,7 @@ static bool handle_frame(struct session *s, struct evbuffer *in, uint32_t len)
 	frame_done(s);
 	if (env) {
 		session_dispatch(s, env, &scan);
-		overstap__v1__envelope__free_unpacked(env, NULL);
+		decode_done(alloc, env);
 	}
 	return true;
 }

@@ -1,6 +1,7 @@
 /* test_frame.c — the scan of a frame's bytes before they are decoded
  * (common/frame.c): decode cost, updates counted, NUL bytes found, malformed
- * bytes refused — compared with what protobuf-c itself does with them. */
+ * bytes refused — compared with what protobuf-c itself does with them; and
+ * the arena frames are decoded into (daemon/pbarena.c). */
 #include <CUnit/CUnit.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "cu_run.h"
 #include "frame.h"
 #include "overstap.pb-c.h"
+#include "pbarena.h"
 
 /* A packed Envelope{seq, status_batch{n updates, each with this event_id}}. */
 static uint8_t *pack_batch(uint64_t seq, size_t n, const char *event_id, size_t *len)
@@ -179,6 +181,44 @@ static void test_scan_refuses_what_protobuf_c_refuses(void)
 	}
 }
 
+/* Decoded into an arena, a batch reads as decoded with malloc: small (one
+ * chunk), then large (10,000 updates: chunks beyond the first), then small
+ * again after a reset; every allocation aligned like malloc's. */
+static void test_an_arena_decodes_like_malloc_and_is_given_back_at_once(void)
+{
+	struct pbarena a;
+	pbarena_init(&a);
+	size_t counts[] = { 3, 10000, 50 };
+	for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+		size_t len;
+		uint8_t *buf = pack_batch(k + 1, counts[k], "event-with-a-longer-id", &len);
+		Overstap__V1__Envelope *m = overstap__v1__envelope__unpack(NULL, len, buf);
+		Overstap__V1__Envelope *e = overstap__v1__envelope__unpack(&a.allocator, len, buf);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+		CU_ASSERT_EQUAL(e->seq, k + 1);
+		CU_ASSERT_EQUAL_FATAL(e->status_batch->n_updates, counts[k]);
+		for (size_t i = 0; i < counts[k]; i++) {
+			CU_ASSERT_STRING_EQUAL(e->status_batch->updates[i]->event_id, m->status_batch->updates[i]->event_id);
+			CU_ASSERT_EQUAL((uintptr_t)e->status_batch->updates[i] % 16, 0);
+		}
+		CU_ASSERT(a.allocated > counts[k] * sizeof(Overstap__V1__StatusUpdate));
+		CU_ASSERT_EQUAL(a.extra != NULL, counts[k] == 10000);
+		overstap__v1__envelope__free_unpacked(m, NULL);
+		pbarena_reset(&a);
+		CU_ASSERT_EQUAL(a.allocated, 0);
+		CU_ASSERT_PTR_NULL(a.extra);
+		CU_ASSERT_PTR_NOT_NULL(a.first);
+		free(buf);
+	}
+	/* a frame that does not decode leaves nothing behind either */
+	uint8_t junk[] = { 0x0a, 0xff, 0xff, 0xff, 0x0f };
+	CU_ASSERT_PTR_NULL(overstap__v1__envelope__unpack(&a.allocator, sizeof junk, junk));
+	pbarena_reset(&a);
+	CU_ASSERT_EQUAL(a.allocated, 0);
+	pbarena_free(&a);
+}
+
 static const struct cu_test SCAN_TESTS[] = {
 	T(test_scan_counts_updates_and_reads_seq),
 	T(test_scan_prices_a_frame_of_empty_updates_before_decoding),
@@ -186,6 +226,7 @@ static const struct cu_test SCAN_TESTS[] = {
 	T(test_scan_finds_a_nul_in_a_string_and_which_update_has_it),
 	T(test_scan_prices_packed_ids),
 	T(test_scan_refuses_what_protobuf_c_refuses),
+	T(test_an_arena_decodes_like_malloc_and_is_given_back_at_once),
 };
 
 static void register_suites(void)

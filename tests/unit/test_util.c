@@ -96,6 +96,19 @@ static void test_keymap_finds_what_was_put(void)
 	CU_ASSERT_FALSE(keymap_get(&m, "k1000", 5, &v));
 	keymap_clear(&m);
 	CU_ASSERT_FALSE(keymap_get(&m, "k1", 2, &v));
+	/* a few keys in a map grown for a thousand: the next clear gives its slots back */
+	size_t grown = m.cap;
+	CU_ASSERT(grown >= 2048);
+	for (int i = 0; i < 10; i++)
+		keymap_put(&m, keys[i], strlen(keys[i]), (uint32_t)i, NULL);
+	CU_ASSERT_EQUAL(m.cap, grown);
+	keymap_clear(&m);
+	CU_ASSERT_EQUAL(m.cap, 0);
+	CU_ASSERT_FALSE(keymap_get(&m, "k3", 2, &v));
+	CU_ASSERT_EQUAL(keymap_put(&m, "k3", 2, 3, &existed), 3);
+	CU_ASSERT_FALSE(existed);
+	CU_ASSERT_TRUE(keymap_get(&m, "k3", 2, &v));
+	CU_ASSERT_EQUAL(v, 3);
 	keymap_free(&m);
 }
 
