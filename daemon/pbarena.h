@@ -2,8 +2,8 @@
  *
  * protobuf-c's unpack allocates every string and submessage of a message on
  * its own: a StatusBatch of 50 updates is some 800 mallocs, and freeing them
- * and making them again for the next frame was a fifth of the daemon's CPU
- * at half load (README "Performance", (d)). A pbarena hands protobuf-c memory
+ * and making them again for the next frame was a quarter of the daemon's
+ * CPU at half load (README "Performance", (d)). A pbarena hands protobuf-c memory
  * from chunks it keeps (a ProtobufCAllocator whose free does nothing) and
  * pbarena_reset() takes it all back after the frame's dispatch, when nothing
  * points into the message any more (session.c). What one frame may make the

@@ -847,13 +847,12 @@ static void session_process_input(struct session *s)
 			frame_may_grow(s, len + FRAME_HEADER_BYTES);
 			break;
 		}
-		if (!may_take_events(s)) {
-			/* the frame before this one (of this session or another)
-			 * spent a budget: this one waits, so a budget is passed by
-			 * at most one frame */
-			events_wait(s);
+		/* the frame before this one (of this session or another) may
+		 * have spent a budget: this one then waits, so a budget is
+		 * passed by at most one frame */
+		session_update_reading(s);
+		if (!s->reading)
 			break;
-		}
 		if (!handle_frame(s, in, len))
 			break;
 		if (s->state == SESSION_READY && session_output_pending(s) >= OUTPUT_HIGH_WATER)
