@@ -330,6 +330,7 @@ static void server_free(void)
 	router_free(srv.router);
 	store_free(srv.store);
 	SSL_CTX_free(srv.ssl_ctx);
+	tls_release_contexts();
 	event_base_free(srv.base);
 }
 

@@ -934,6 +934,7 @@ static void session_established(struct session *s)
 		session_enter(s, SESSION_CLOSED);
 		return;
 	}
+	tls_release_handshake(ssl); /* ~5 KB less per connection (tls.h) */
 	s->load = orgload_entry(s->srv->org_load, &s->who);
 	if (s->load)
 		s->load->connections++; /* until enter_closed() */

@@ -92,15 +92,36 @@ bool tls_peer_identity(SSL *ssl, struct identity *out, char *why, size_t whylen)
 	return certid_read(cert, out, why, whylen);
 }
 
+/* The peer's certificate after the handshake: the first of the verified chain
+ * (which tls_release_handshake() leaves), the certificates between it and
+ * the trust anchor what the peer sent besides. Before any release, or should
+ * there be no verified chain, the session's own. */
+static X509 *peer_certificate(SSL *ssl, STACK_OF(X509) **between)
+{
+	*between = NULL;
+	STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
+	if (!chain || sk_X509_num(chain) < 1) {
+		STACK_OF(X509) *sent = SSL_get_peer_cert_chain(ssl);
+		*between = sent ? sk_X509_dup(sent) : NULL;
+		return SSL_get0_peer_certificate(ssl);
+	}
+	*between = sk_X509_new_null();
+	for (int i = 1; *between && i < sk_X509_num(chain) - 1; i++)
+		sk_X509_push(*between, sk_X509_value(chain, i));
+	return sk_X509_value(chain, 0);
+}
+
 bool tls_peer_still_valid(SSL *ssl, SSL_CTX *ctx, char *why, size_t whylen)
 {
-	X509 *cert = SSL_get0_peer_certificate(ssl);
+	STACK_OF(X509) *between;
+	X509 *cert = peer_certificate(ssl, &between);
 	if (!cert) {
+		sk_X509_free(between);
 		snprintf(why, whylen, "no client certificate");
 		return false;
 	}
 	X509_STORE_CTX *xs = X509_STORE_CTX_new();
-	bool ok = xs && X509_STORE_CTX_init(xs, SSL_CTX_get_cert_store(ctx), cert, SSL_get_peer_cert_chain(ssl)) == 1;
+	bool ok = xs && X509_STORE_CTX_init(xs, SSL_CTX_get_cert_store(ctx), cert, between) == 1;
 	if (ok) {
 		X509_STORE_CTX_set_purpose(xs, X509_PURPOSE_SSL_CLIENT);
 		ok = X509_verify_cert(xs) == 1;
@@ -110,7 +131,85 @@ bool tls_peer_still_valid(SSL *ssl, SSL_CTX *ctx, char *why, size_t whylen)
 		snprintf(why, whylen, "cannot check: %s", sslerr_last("out of memory"));
 	}
 	X509_STORE_CTX_free(xs);
+	sk_X509_free(between);
 	return ok;
+}
+
+/* ---- what an established connection no longer needs ----------------------
+ *
+ * After its handshake a connection keeps, in OpenSSL 3.0, the handshake's
+ * SSL_SESSION — the peer's certificate as parsed a second time, its key,
+ * its chain, the negotiated extensions, the master secret — and its own copy
+ * of the server's certificate set: some 5 KB of the 27 a connection held,
+ * kept only for resumption (off: tls_server_ctx) and renegotiation (off).
+ * OpenSSL has no call to drop them, but a connection may be given a new
+ * session, and another context (as for SNI). Given a session of its own
+ * protocol and cipher and nothing else, and a context without certificates,
+ * it frees both at once. SSL_set_session() resets a connection whose method
+ * is not its context's, and the method of an established connection is its
+ * version's (TLSv1.3's), not TLS_server_method(): so the context it is given
+ * is one made with that very method (one per method, kept until exit), and
+ * nothing of the record layer, the traffic secrets (a KeyUpdate) or the
+ * verified chain (tls_peer_still_valid()) changes. Checked against 3.0's
+ * code and in test_tls; on another OpenSSL it does nothing. */
+
+#define POST_HANDSHAKE_CTX_MAX 4
+static struct {
+	const SSL_METHOD *method;
+	SSL_CTX *ctx;
+} post_handshake[POST_HANDSHAKE_CTX_MAX];
+
+static SSL_CTX *post_handshake_ctx(const SSL_METHOD *method)
+{
+	for (int i = 0; i < POST_HANDSHAKE_CTX_MAX; i++) {
+		if (post_handshake[i].method == method)
+			return post_handshake[i].ctx;
+		if (!post_handshake[i].method) {
+			SSL_CTX *ctx = SSL_CTX_new(method);
+			if (!ctx)
+				return NULL;
+			post_handshake[i].method = method;
+			post_handshake[i].ctx = ctx;
+			return ctx;
+		}
+	}
+	return NULL;
+}
+
+bool tls_release_handshake(SSL *ssl)
+{
+	if ((OpenSSL_version_num() & 0xfff00000UL) != 0x30000000UL)
+		return false;
+	SSL_SESSION *handshake = SSL_get_session(ssl);
+	if (!handshake || !SSL_is_init_finished(ssl) || !SSL_SESSION_get0_cipher(handshake) ||
+	    SSL_SESSION_get_max_fragment_length(handshake) != TLSEXT_max_fragment_length_DISABLED)
+		return false; /* a negotiated fragment length lives in the session only */
+	const SSL_METHOD *method = SSL_get_ssl_method(ssl);
+	SSL_CTX *post = post_handshake_ctx(method);
+	SSL_SESSION *lean = post ? SSL_SESSION_new() : NULL;
+	if (!lean || !SSL_SESSION_set_protocol_version(lean, SSL_SESSION_get_protocol_version(handshake)) ||
+	    !SSL_SESSION_set_cipher(lean, SSL_SESSION_get0_cipher(handshake))) {
+		SSL_SESSION_free(lean);
+		ERR_clear_error();
+		return false;
+	}
+	long verified = SSL_get_verify_result(ssl);
+	/* the context's method is the connection's: SSL_set_session() keeps it */
+	bool done = SSL_CTX_get_ssl_method(post) == method && SSL_set_SSL_CTX(ssl, post) == post &&
+		    SSL_set_session(ssl, lean) == 1;
+	SSL_SESSION_free(lean); /* the connection holds it now */
+	SSL_set_verify_result(ssl, verified);
+	ERR_clear_error();
+	return done;
+}
+
+void tls_release_contexts(void)
+{
+	for (int i = 0; i < POST_HANDSHAKE_CTX_MAX; i++) {
+		SSL_CTX_free(post_handshake[i].ctx);
+		post_handshake[i].ctx = NULL;
+		post_handshake[i].method = NULL;
+	}
 }
 
 static bool stamp_of(const char *path, struct tls_stamp *st)

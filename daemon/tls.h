@@ -27,6 +27,17 @@ bool tls_peer_identity(SSL *ssl, struct identity *out, char *why, size_t whylen)
  * or CRL after a reload)? On failure writes why ("certificate revoked"). */
 bool tls_peer_still_valid(SSL *ssl, SSL_CTX *ctx, char *why, size_t whylen);
 
+/* After the handshake and tls_peer_identity(): gives back what only the
+ * handshake needed (its SSL_SESSION with the peer's certificate parsed a
+ * second time, the server's certificate set: ~5 KB per connection). The
+ * connection reads, writes, takes a KeyUpdate and is checked by
+ * tls_peer_still_valid() as before; SSL_get0_peer_certificate() is NULL
+ * after it. OpenSSL 3.0 only (elsewhere it does nothing and says false). */
+bool tls_release_handshake(SSL *ssl);
+
+/* At exit: the contexts tls_release_handshake() made. */
+void tls_release_contexts(void);
+
 /* Has a file (the CRL) changed since the last look? Updates *last. */
 struct tls_stamp {
 	uint64_t dev, ino;
