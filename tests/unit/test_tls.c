@@ -20,6 +20,13 @@
 
 static char pki[512];
 
+/* The release is made on OpenSSL 3.0 only (tls.c); elsewhere it says false
+ * and the connection must work all the same. */
+static bool releases(void)
+{
+	return (OpenSSL_version_num() & 0xfff00000UL) == 0x30000000UL;
+}
+
 static const char *pki_file(const char *name)
 {
 	static char paths[8][600];
@@ -151,8 +158,9 @@ static void link_released(struct link *l, const char *name, int max_version, boo
 	CU_ASSERT_STRING_EQUAL(who.org, "25LX00");
 	CU_ASSERT_PTR_NOT_NULL(SSL_get0_peer_certificate(l->srv));
 	const SSL_CIPHER *cipher = SSL_get_current_cipher(l->srv);
-	CU_ASSERT_TRUE(tls_release_handshake(l->srv));
-	CU_ASSERT_PTR_NULL(SSL_get0_peer_certificate(l->srv)); /* the handshake's session went */
+	CU_ASSERT_EQUAL(tls_release_handshake(l->srv), releases());
+	if (releases())
+		CU_ASSERT_PTR_NULL(SSL_get0_peer_certificate(l->srv)); /* the handshake's session went */
 	CU_ASSERT_PTR_EQUAL(SSL_get_current_cipher(l->srv), cipher);
 	CU_ASSERT_EQUAL(SSL_get_verify_result(l->srv), X509_V_OK);
 	CU_ASSERT_TRUE(tls_peer_still_valid(l->srv, l->sctx, why, sizeof why));
@@ -222,7 +230,7 @@ static void test_release_twice_and_before_the_handshake(void)
 	SSL_CTX_free(ctx);
 	struct link l;
 	CU_ASSERT_FATAL(link_open(&l, "vo-25LX00", TLS1_3_VERSION, true));
-	CU_ASSERT_TRUE(tls_release_handshake(l.srv));
+	CU_ASSERT_EQUAL(tls_release_handshake(l.srv), releases());
 	tls_release_handshake(l.srv); /* again: harmless */
 	char why[160] = "";
 	CU_ASSERT_TRUE(tls_peer_still_valid(l.srv, l.sctx, why, sizeof why));
@@ -238,11 +246,12 @@ static void test_release_gives_back_the_handshake_state(void)
 	CU_ASSERT_FATAL(link_open(&l, "vo-25LX00", TLS1_3_VERSION, true));
 #ifndef __SANITIZE_ADDRESS__
 	size_t before = mallinfo2().uordblks;
-	CU_ASSERT_TRUE(tls_release_handshake(l.srv));
+	CU_ASSERT_EQUAL(tls_release_handshake(l.srv), releases());
 	size_t after = mallinfo2().uordblks;
-	CU_ASSERT_TRUE(before > after + 2048); /* measured: 3.2 KB with a P-256 client certificate */
+	if (releases())
+		CU_ASSERT_TRUE(before > after + 2048); /* measured: 3.3 KB with a P-256 client certificate */
 #else
-	CU_ASSERT_TRUE(tls_release_handshake(l.srv));
+	CU_ASSERT_EQUAL(tls_release_handshake(l.srv), releases());
 #endif
 	link_close(&l);
 }
