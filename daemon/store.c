@@ -40,6 +40,7 @@ struct lane {
 	bool failure_transient;
 	char failure[512];
 	int backoff_ms;
+	unsigned host_turn;        /* connect timeouts so far: the host list turned this far */
 	TAILQ_HEAD(, store_job) queue;
 	int queued;
 	char *listen_sql;          /* "LISTEN channel", or NULL */
@@ -52,9 +53,17 @@ struct statement {
 	char *sql;
 };
 
+/* The conninfo's host lists (comma-separated, as libpq reads them), kept to
+ * turn them after a connect timeout: lane_connect_start(). */
+struct host_lists {
+	char *host, *hostaddr, *port;
+	int n;                     /* hosts: 0 or 1 when there is nothing to turn */
+};
+
 struct store {
 	struct event_base *base;
 	char *conninfo;
+	struct host_lists hosts;
 	int reconnect_max_ms;
 	struct lane lanes[LANE_COUNT];
 	struct statement *stmts;
@@ -63,6 +72,10 @@ struct store {
 	void *state_arg;
 	bool up;
 };
+
+/* How long a connect waits for the server's next word before it gives up
+ * (and turns the host list: lane_connect_start()). */
+#define CONNECT_WAIT_S 10
 
 static const char *const lane_names[LANE_COUNT] = { "ingest0", "ingest1", "queue", "read" };
 
@@ -222,13 +235,108 @@ static void lane_poll_connect(struct lane *lane)
 		break;
 	}
 	lane->ev_read = event_new(lane->store->base, PQsocket(lane->pg), what, lane_io, lane);
-	struct timeval tv = { 10, 0 };
+	struct timeval tv = { CONNECT_WAIT_S, 0 };
 	event_add(lane->ev_read, &tv);
+}
+
+/* ---- several hosts, one of them silent -------------------------------------
+ *
+ * With host=A,B libpq tries B when A refuses. A host that is gone from the
+ * network (no refusal, only silence) holds PQconnectPoll() until the lane's
+ * connect timeout, and the next attempt would begin with A again, for ever.
+ * So each connect timeout turns the lane's host list one place: the next
+ * attempt begins with B and still tries A last. */
+
+static int list_count(const char *list)
+{
+	if (!list || !list[0])
+		return 0;
+	int n = 1;
+	for (const char *p = list; *p; p++)
+		n += *p == ',';
+	return n;
+}
+
+bool store_turn_list(const char *list, unsigned by, char *out, size_t outlen)
+{
+	int n = list_count(list);
+	size_t len = list ? strlen(list) : 0;
+	if (len + 1 > outlen)
+		return false;
+	if (n <= 1) {
+		memcpy(out, list ? list : "", len + 1);
+		return true;
+	}
+	/* the entries from the by-th on, then the ones before it */
+	const char *start = list;
+	for (unsigned k = by % (unsigned)n; k > 0; k--)
+		start = strchr(start, ',') + 1;
+	size_t tail = len - (size_t)(start - list);
+	memcpy(out, start, tail);
+	if (start != list) {
+		out[tail] = ',';
+		memcpy(out + tail + 1, list, (size_t)(start - list) - 1);
+	}
+	out[len] = '\0';
+	return true;
+}
+
+static void hosts_read(struct host_lists *h, const char *conninfo)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+		char **slot = strcmp(o->keyword, "host") == 0 ? &h->host
+			      : strcmp(o->keyword, "hostaddr") == 0 ? &h->hostaddr
+			      : strcmp(o->keyword, "port") == 0 ? &h->port : NULL;
+		if (slot && o->val && o->val[0])
+			*slot = strdup(o->val);
+	}
+	PQconninfoFree(opts);
+	int nh = list_count(h->host), na = list_count(h->hostaddr);
+	h->n = nh > na ? nh : na;
+}
+
+static void hosts_free(struct host_lists *h)
+{
+	free(h->host);
+	free(h->hostaddr);
+	free(h->port);
+}
+
+static PGconn *lane_connect_start(struct lane *lane)
+{
+	const struct store *store = lane->store;
+	const struct host_lists *h = &store->hosts;
+	unsigned by = h->n > 1 ? lane->host_turn % (unsigned)h->n : 0;
+	if (by == 0)
+		return PQconnectStart(store->conninfo);
+	/* the conninfo, then the turned lists over its own (libpq: later wins) */
+	const char *kw[5] = { "dbname" }, *val[5] = { store->conninfo };
+	char *turned[3] = { NULL, NULL, NULL };
+	const char *names[3] = { "host", "hostaddr", "port" };
+	const char *lists[3] = { h->host, h->hostaddr, h->port };
+	int k = 1;
+	for (int i = 0; i < 3; i++) {
+		if (list_count(lists[i]) != h->n)
+			continue; /* one port for every host: nothing to turn */
+		size_t cap = strlen(lists[i]) + 1;
+		turned[i] = malloc(cap);
+		if (turned[i] && store_turn_list(lists[i], by, turned[i], cap)) {
+			kw[k] = names[i];
+			val[k++] = turned[i];
+		}
+	}
+	kw[k] = NULL;
+	val[k] = NULL;
+	PGconn *pg = PQconnectStartParams(kw, val, 1);
+	for (int i = 0; i < 3; i++)
+		free(turned[i]);
+	return pg;
 }
 
 static void lane_connect(struct lane *lane)
 {
-	lane->pg = PQconnectStart(lane->store->conninfo);
+	lane->pg = lane_connect_start(lane);
 	if (!lane->pg) {
 		lane_down(lane, "out of memory");
 		return;
@@ -435,6 +543,9 @@ static void lane_io(evutil_socket_t fd, short what, void *arg)
 	struct lane *lane = arg;
 	if (lane->state == LANE_CONNECTING) {
 		if (what & EV_TIMEOUT) {
+			lane->host_turn++; /* the next attempt begins with the next host */
+			log_warn("store", "lane=%s connect timed out after %d s: the next attempt begins with the next host",
+				 lane_names[lane->index], CONNECT_WAIT_S);
 			lane_down(lane, "connect timed out");
 			return;
 		}
@@ -472,6 +583,7 @@ struct store *store_new(struct event_base *base, const struct store_config *cfg,
 		return NULL;
 	store->base = base;
 	store->conninfo = strdup(cfg->conninfo);
+	hosts_read(&store->hosts, cfg->conninfo);
 	store->reconnect_max_ms = cfg->reconnect_max_ms > 0 ? cfg->reconnect_max_ms : 5000;
 	store->on_state = on_state;
 	store->state_arg = arg;
@@ -519,6 +631,7 @@ void store_free(struct store *store)
 	}
 	free(store->stmts);
 	free(store->conninfo);
+	hosts_free(&store->hosts);
 	free(store);
 }
 
@@ -961,7 +1074,11 @@ static bool check_codes(PGconn *pg, char *err, size_t errlen)
 
 bool store_migrate(const char *conninfo, char *err, size_t errlen)
 {
-	PGconn *pg = PQconnectdb(conninfo);
+	/* a silent host would hold start-up for ever: 10 s a host unless the
+	 * conninfo says otherwise (its own value comes later and wins) */
+	const char *kw[] = { "connect_timeout", "dbname", NULL };
+	const char *val[] = { "10", conninfo, NULL };
+	PGconn *pg = PQconnectdbParams(kw, val, 1);
 	if (pg)
 		PQsetNoticeProcessor(pg, log_notice_processor, (void *)"migrate");
 	bool ok = false;

@@ -108,8 +108,15 @@ bool store_send_formats(struct store_job *job, const char *stmt, int nparams, co
 bool store_send_sql(struct store_job *job, const char *sql);
 
 /* Blocking, for start-up only (before the loop runs): applies the embedded
- * sql/ migrations not yet recorded in schema_migrations. */
+ * sql/ migrations not yet recorded in schema_migrations. Waits 10 s for each
+ * host unless the conninfo sets connect_timeout. */
 bool store_migrate(const char *conninfo, char *err, size_t errlen);
+
+/* A libpq comma-separated list (host=A,B,C) turned by `by` places
+ * (by 1: B,C,A); a list of one entry (or none) as it is. false when it does
+ * not fit in outlen. A lane whose connect timed out begins with the next
+ * host the next time: a silent host cannot hold it for ever. */
+bool store_turn_list(const char *list, unsigned by, char *out, size_t outlen);
 
 /* ---- text-array parameters for set-based statements (unnest) ------------- */
 struct pgarray {

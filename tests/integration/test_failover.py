@@ -10,10 +10,17 @@ is killed (pg_ctl stop -m immediate) and the standby promoted. Then: every
 event acknowledged before, during and after is in the new primary; no session
 of the daemon broke (the bench saw no error, the probe's connection held); a
 push is acknowledged again within 5 s of the promotion.
+
+SilentHostTest: a first host that is gone from the network — it takes the
+connection and then says nothing, as a host does whose packets vanish — must
+not hold the daemon: start-up waits 10 s for it (connect_timeout) and goes on
+to the next host, and each lane, after its own 10 s, begins with the next host
+(store.c turns the list), so the daemon comes up and acknowledges.
 """
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -201,6 +208,46 @@ synchronous_standby_names = ''""")
         # the daemon is on the new primary and still healthy; its sessions held
         self.assertEqual(d.healthz(), 200)
         self.assertNotIn("closing code=", d.log_since_start())
+
+
+class SilentHostTest(h.TestCase):
+    def test_a_silent_first_host_does_not_hold_the_daemon(self):
+        ci = h.fresh_database("silent_host")
+        kv = dict(p.split("=", 1) for p in ci.split())
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        silent.settimeout(0.2)
+        held, stop = [], threading.Event()
+
+        def hold():  # takes every connection and never answers
+            while not stop.is_set():
+                try:
+                    held.append(silent.accept()[0])
+                except OSError:
+                    pass
+
+        t = threading.Thread(target=hold, daemon=True)
+        t.start()
+
+        def release():
+            stop.set()
+            t.join(5)
+            for c in held:
+                c.close()
+            silent.close()
+        self.addCleanup(release)
+        conninfo = (f"host=127.0.0.1,{kv['host']} port={silent.getsockname()[1]},{kv['port']} "
+                    f"user={kv.get('user', 'postgres')} dbname={kv['dbname']}")
+        began = time.monotonic()
+        d = self.start_daemon(conninfo, start=False)
+        d.start(timeout=90)
+        push_began = time.monotonic()
+        h.push_as(d, ("vo", "25LX00"), [h.make_update(school="25LX00")])
+        log = d.log_since_start()
+        self.assertIn("connect timed out", log)  # the lanes met the silent host, and went on
+        self.assertGreater(len(held), 0)
+        self.assertLess(push_began - began, 60 * h.SLOW)
 
 
 if __name__ == "__main__":

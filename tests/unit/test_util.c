@@ -406,6 +406,28 @@ static void test_sql_codes_expand_from_the_enums(void)
 		CU_ASSERT(all[i].value > 0);
 }
 
+static void test_host_lists_turn_one_place_a_timeout(void)
+{
+	char out[64];
+	CU_ASSERT_TRUE(store_turn_list("a,b,c", 0, out, sizeof out));
+	CU_ASSERT_STRING_EQUAL(out, "a,b,c");
+	CU_ASSERT_TRUE(store_turn_list("a,b,c", 1, out, sizeof out));
+	CU_ASSERT_STRING_EQUAL(out, "b,c,a");
+	CU_ASSERT_TRUE(store_turn_list("a,b,c", 2, out, sizeof out));
+	CU_ASSERT_STRING_EQUAL(out, "c,a,b");
+	CU_ASSERT_TRUE(store_turn_list("a,b,c", 3, out, sizeof out)); /* round again */
+	CU_ASSERT_STRING_EQUAL(out, "a,b,c");
+	CU_ASSERT_TRUE(store_turn_list("10.0.0.11,/var/run/postgresql", 1, out, sizeof out));
+	CU_ASSERT_STRING_EQUAL(out, "/var/run/postgresql,10.0.0.11");
+	CU_ASSERT_TRUE(store_turn_list("5432,,5433", 1, out, sizeof out)); /* an empty entry: libpq's default */
+	CU_ASSERT_STRING_EQUAL(out, ",5433,5432");
+	CU_ASSERT_TRUE(store_turn_list("only", 5, out, sizeof out));
+	CU_ASSERT_STRING_EQUAL(out, "only");
+	CU_ASSERT_TRUE(store_turn_list("", 1, out, sizeof out));
+	CU_ASSERT_STRING_EQUAL(out, "");
+	CU_ASSERT_FALSE(store_turn_list("a,b,c", 1, out, 5)); /* does not fit */
+}
+
 static void register_suites(void)
 {
 	CU_pSuite s = CU_add_suite("clock", NULL, NULL);
@@ -420,6 +442,7 @@ static void register_suites(void)
 	CU_add_test(s, "keymap finds what was put", test_keymap_finds_what_was_put);
 	CU_add_test(s, "orgload keeps one entry per identity", test_orgload_keeps_one_entry_per_identity);
 	CU_add_test(s, "SQL codes expand from the enums", test_sql_codes_expand_from_the_enums);
+	CU_add_test(s, "host lists turn one place a connect timeout", test_host_lists_turn_one_place_a_timeout);
 	CU_add_test(s, "pupil cache: put, get, bounded", test_pupilcache_knows_what_was_put_and_starts_again_when_full);
 	CU_add_test(s, "state cache: put, get, replace", test_statecache_put_get_replace);
 	CU_add_test(s, "state cache: forget a cohort, start again when full",
