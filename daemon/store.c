@@ -544,8 +544,9 @@ static void lane_io(evutil_socket_t fd, short what, void *arg)
 	if (lane->state == LANE_CONNECTING) {
 		if (what & EV_TIMEOUT) {
 			lane->host_turn++; /* the next attempt begins with the next host */
-			log_warn("store", "lane=%s connect timed out after %d s: the next attempt begins with the next host",
-				 lane_names[lane->index], CONNECT_WAIT_S);
+			log_warn("store", "lane=%s connect timed out after %d s%s", lane_names[lane->index],
+				 CONNECT_WAIT_S,
+				 lane->store->hosts.n > 1 ? ": the next attempt begins with the next host" : "");
 			lane_down(lane, "connect timed out");
 			return;
 		}
