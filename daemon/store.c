@@ -74,7 +74,8 @@ struct store {
 };
 
 /* How long a connect waits for the server's next word before it gives up
- * (and turns the host list: lane_connect_start()). */
+ * (and turns the host list: lane_connect_start()); at start-up, libpq's
+ * connect_timeout a host (store_migrate()). */
 #define CONNECT_WAIT_S 10
 
 static const char *const lane_names[LANE_COUNT] = { "ingest0", "ingest1", "queue", "read" };
@@ -1075,10 +1076,12 @@ static bool check_codes(PGconn *pg, char *err, size_t errlen)
 
 bool store_migrate(const char *conninfo, char *err, size_t errlen)
 {
-	/* a silent host would hold start-up for ever: 10 s a host unless the
-	 * conninfo says otherwise (its own value comes later and wins) */
+	/* a silent host would hold start-up for ever: CONNECT_WAIT_S a host
+	 * unless the conninfo says otherwise (its own value comes later and wins) */
+	char wait_s[16];
+	snprintf(wait_s, sizeof wait_s, "%d", CONNECT_WAIT_S);
 	const char *kw[] = { "connect_timeout", "dbname", NULL };
-	const char *val[] = { "10", conninfo, NULL };
+	const char *val[] = { wait_s, conninfo, NULL };
 	PGconn *pg = PQconnectdbParams(kw, val, 1);
 	if (pg)
 		PQsetNoticeProcessor(pg, log_notice_processor, (void *)"migrate");

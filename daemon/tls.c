@@ -138,8 +138,9 @@ bool tls_peer_still_valid(SSL *ssl, SSL_CTX *ctx, char *why, size_t whylen)
 /* ---- what an established connection no longer needs ----------------------
  *
  * After its handshake a connection keeps, in OpenSSL 3.0, the handshake's
- * SSL_SESSION — the peer's certificate as parsed a second time, its key,
- * its chain, the negotiated extensions, the master secret — and its own copy
+ * SSL_SESSION — a second reference to the peer's certificate (the verified
+ * chain holds it too, and keeps it), the chain the peer sent, the negotiated
+ * extensions, the master secret — and its own copy
  * of the server's certificate set: some 5 KB of the 27 a connection held,
  * kept only for resumption (off: tls_server_ctx) and renegotiation (off).
  * OpenSSL has no call to drop them, but a connection may be given a new

@@ -28,8 +28,8 @@ bool tls_peer_identity(SSL *ssl, struct identity *out, char *why, size_t whylen)
 bool tls_peer_still_valid(SSL *ssl, SSL_CTX *ctx, char *why, size_t whylen);
 
 /* After the handshake and tls_peer_identity(): gives back what only the
- * handshake needed (its SSL_SESSION with the peer's certificate parsed a
- * second time, the server's certificate set: ~5 KB per connection). The
+ * handshake needed (its SSL_SESSION, the connection's copy of the server's
+ * certificate set: ~5 KB per connection). The
  * connection reads, writes, takes a KeyUpdate and is checked by
  * tls_peer_still_valid() as before; SSL_get0_peer_certificate() is NULL
  * after it. OpenSSL 3.0 only (elsewhere it does nothing and says false). */
