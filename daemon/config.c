@@ -95,7 +95,7 @@ void config_defaults(struct config *cfg)
 	cfg->stats_cache_ttl = 60;
 	strcpy(cfg->instance, "overstapd");
 	strcpy(cfg->conninfo, "dbname=overstap");
-	cfg->commit_delay_ms = 2;
+	cfg->commit_delay_ms = 0; /* under load the group in flight is the window */
 	cfg->max_group_events = 20000;
 	cfg->reconnect_max_ms = 5000;
 	cfg->log_level = LOG_INFO;

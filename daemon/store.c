@@ -209,6 +209,12 @@ static void lane_connected(struct lane *lane)
 	int fd = PQsocket(lane->pg);
 	lane->ev_read = event_new(lane->store->base, fd, EV_READ | EV_PERSIST, lane_io, lane);
 	lane->ev_write = event_new(lane->store->base, fd, EV_WRITE, lane_io, lane);
+	if (!lane->ev_read || !lane->ev_write) {
+		lane_down(lane, "out of memory for the socket's events");
+		return;
+	}
+	event_priority_set(lane->ev_read, STORE_PRIORITY_LANE);
+	event_priority_set(lane->ev_write, STORE_PRIORITY_LANE);
 	event_add(lane->ev_read, NULL);
 	log_debug("store", "lane=%s connected", lane_names[lane->index]);
 	lane_begin_prepare(lane);

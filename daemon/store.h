@@ -22,6 +22,13 @@ struct store;
 /* Lanes: ingest writes never queue behind reads, and the other way round. */
 #define STORE_INGEST_LANES 2
 
+/* The event loop's priorities (main: event_base_priority_init): a lane's
+ * socket is served before the sessions' in the same turn of the loop, so a
+ * COMMIT that returned acks its batches and starts the next group before the
+ * loop decodes what more the sessions sent. */
+#define STORE_PRIORITIES 2
+#define STORE_PRIORITY_LANE 0 /* every other event: the default, 1 */
+
 enum store_lane {
 	LANE_INGEST = 0, /* group-committed events: LANE_INGEST + shard */
 	LANE_QUEUE = STORE_INGEST_LANES, /* alert delivery, acks, sweeps, escalation */

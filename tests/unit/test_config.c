@@ -54,14 +54,14 @@ static void test_full_file_is_read(void)
 	struct config cfg;
 	char err[512];
 	CU_ASSERT_TRUE_FATAL(load("[server]\nlisten = 127.0.0.1:9443\nmax_frame_bytes = 1024\n" TLS
-				  "[database]\nconninfo = host=/tmp dbname=x\ncommit_delay_ms = 0\n"
+				  "[database]\nconninfo = host=/tmp dbname=x\ncommit_delay_ms = 3\n"
 				  "[log]\nlevel = debug\n[clock]\nmode = manual\nstart = 2030-09-01T00:00:00Z\n"
 				  "[calendar]\naanmelddatum = 03-15\n[alerts]\nack_timeout = 5m\nescalate_after = 2d\n",
 				  &cfg, err, sizeof err));
 	CU_ASSERT_STRING_EQUAL(cfg.listen, "127.0.0.1:9443");
 	CU_ASSERT_EQUAL(cfg.max_frame_bytes, 1024);
 	CU_ASSERT_STRING_EQUAL(cfg.conninfo, "host=/tmp dbname=x");
-	CU_ASSERT_EQUAL(cfg.commit_delay_ms, 0);
+	CU_ASSERT_EQUAL(cfg.commit_delay_ms, 3);
 	CU_ASSERT_EQUAL(cfg.log_level, LOG_DEBUG);
 	CU_ASSERT_EQUAL(cfg.clock_mode, CLOCK_MANUAL);
 	CU_ASSERT_EQUAL(cfg.clock_start, 1914451200); /* 2030-09-01T00:00:00Z */
