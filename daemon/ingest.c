@@ -7,8 +7,8 @@
  * queued event of every session, up to max_group_events: on an idle shard
  * after commit_delay_ms (0 by default: at once, with whatever the loop read
  * in the same turn), else as soon as the group in flight returns — under
- * load, that group's time is the window. Each organisation's accepted, uncommitted events are
- * counted (orgload.h). Acks go out only after COMMIT returned, and so do the
+ * load, that group's time is the window. Each organisation's accepted,
+ * uncommitted events are counted (orgload.h). Acks go out only after COMMIT returned, and so do the
  * figures' marks and the subscribers' wake-ups. Never a round trip per
  * event, never a blocking call. Callers: routes (submit), main, sweeper.
  */

@@ -264,12 +264,12 @@ static bool server_build(char *err, size_t errlen)
 	TAILQ_INIT(&srv.handshakes);
 	TAILQ_INIT(&srv.budget_waiters);
 	srv.base = event_base_new();
-	if (srv.base && event_base_priority_init(srv.base, STORE_PRIORITIES) != 0) {
-		log_error("main", "event loop: cannot set %d priorities", STORE_PRIORITIES);
+	if (!srv.base || event_base_priority_init(srv.base, STORE_PRIORITIES) != 0) {
+		log_error("main", "event loop: cannot make one with %d priorities", STORE_PRIORITIES);
 		return false;
 	}
 	srv.ssl_ctx = tls_server_ctx(cfg.tls_cert, cfg.tls_key, cfg.tls_ca, cfg.tls_crl, err, errlen);
-	if (!srv.base || !srv.ssl_ctx) {
+	if (!srv.ssl_ctx) {
 		log_error("main", "tls: %s", err);
 		return false;
 	}

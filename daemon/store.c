@@ -199,6 +199,15 @@ static void lane_begin_prepare(struct lane *lane)
 	lane_flush(lane);
 }
 
+/* A lane's socket event, at the lanes' priority (store.h); NULL when out of memory. */
+static struct event *lane_event_new(struct lane *lane, int fd, short what)
+{
+	struct event *ev = event_new(lane->store->base, fd, what, lane_io, lane);
+	if (ev)
+		event_priority_set(ev, STORE_PRIORITY_LANE);
+	return ev;
+}
+
 static void lane_connected(struct lane *lane)
 {
 	lane_free_events(lane);
@@ -207,14 +216,12 @@ static void lane_connected(struct lane *lane)
 		return;
 	}
 	int fd = PQsocket(lane->pg);
-	lane->ev_read = event_new(lane->store->base, fd, EV_READ | EV_PERSIST, lane_io, lane);
-	lane->ev_write = event_new(lane->store->base, fd, EV_WRITE, lane_io, lane);
+	lane->ev_read = lane_event_new(lane, fd, EV_READ | EV_PERSIST);
+	lane->ev_write = lane_event_new(lane, fd, EV_WRITE);
 	if (!lane->ev_read || !lane->ev_write) {
 		lane_down(lane, "out of memory for the socket's events");
 		return;
 	}
-	event_priority_set(lane->ev_read, STORE_PRIORITY_LANE);
-	event_priority_set(lane->ev_write, STORE_PRIORITY_LANE);
 	event_add(lane->ev_read, NULL);
 	log_debug("store", "lane=%s connected", lane_names[lane->index]);
 	lane_begin_prepare(lane);
@@ -241,7 +248,11 @@ static void lane_poll_connect(struct lane *lane)
 		what = EV_WRITE;
 		break;
 	}
-	lane->ev_read = event_new(lane->store->base, PQsocket(lane->pg), what, lane_io, lane);
+	lane->ev_read = lane_event_new(lane, PQsocket(lane->pg), what);
+	if (!lane->ev_read) {
+		lane_down(lane, "out of memory for the socket's event");
+		return;
+	}
 	struct timeval tv = { CONNECT_WAIT_S, 0 };
 	event_add(lane->ev_read, &tv);
 }
